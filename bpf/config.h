@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Every knob of the kernel side in one place. */
+#ifndef NETFLOW_CONFIG_H
+#define NETFLOW_CONFIG_H
+
+/* Default map sizes; user space resizes the maps before load (--cache-max-flows). */
+#define FLOWS_MAX_ENTRIES_DEFAULT 32768
+#define OVERFLOW_RINGBUF_BYTES (4 * 1024 * 1024)
+
+/* Parser bounds: the verifier needs every loop and offset bounded. */
+#define MAX_VLAN_TAGS 2
+#define MAX_IPV6_EXT_HEADERS 6
+/* Offsets past this are not parsed (the packet is counted on what was read). */
+#define MAX_HEADER_OFFSET 1024
+/* Linear bytes wanted before parsing; skbs with less are pulled once. */
+#define PULL_BYTES 128
+
+#endif /* NETFLOW_CONFIG_H */

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The kernel/user contract: every struct and enum that crosses the boundary.
+ *
+ * src/bpf/flow-layout.ts decodes these byte-by-byte; test/bpf/flow-layout.test.ts
+ * compares that codec with the BTF of the compiled object (sizes, offsets,
+ * padding), and the loader compares it with the maps' key/value sizes at load.
+ * Change both sides together.
+ */
+#ifndef NETFLOW_FLOW_H
+#define NETFLOW_FLOW_H
+
+#include <linux/types.h>
+
+enum flow_direction {
+	FLOW_DIRECTION_INGRESS = 0,
+	FLOW_DIRECTION_EGRESS = 1,
+};
+
+/* flow_metrics.flags */
+enum flow_flag {
+	FLOW_FLAG_FRAGMENT = 1 << 0,  /* a non-first IP fragment: no L4 header */
+	FLOW_FLAG_TRUNCATED = 1 << 1, /* the packet ended inside a header */
+};
+
+/*
+ * Key of the flows maps. All-zero padding matters: the hash covers every byte,
+ * so the parser zeroes the whole key before filling it.
+ */
+struct flow_key {
+	__u32 ifindex;      /* skb->ifindex of the device the program runs on */
+	__u16 eth_protocol; /* EtherType (IEEE 802, IANA), host order, after VLAN tags */
+	__u8 direction;     /* enum flow_direction */
+	__u8 protocol;      /* IP protocol number (IANA); 0 when not IP */
+	__u8 src_ip[16];    /* IPv6, or IPv4-mapped IPv6 (RFC 4291 2.5.5.2) */
+	__u8 dst_ip[16];
+	__u16 src_port;     /* host order; 0 for ICMP, later fragments, non-L4 */
+	__u16 dst_port;
+};
+
+/*
+ * Value of the flows maps (one copy per CPU: BPF_MAP_TYPE_PERCPU_HASH), and the
+ * packet carried in a flow_event. User space merges the CPUs' copies:
+ * sums packets/bytes, min first_seen, max last_seen, ORs tcp_flags and flags,
+ * takes dscp/icmp/MACs from the CPU that saw the flow last.
+ */
+struct flow_metrics {
+	__u64 packets;
+	__u64 bytes;         /* skb->len: L2 header included, as the device counters */
+	__u64 first_seen_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 last_seen_ns;
+	__u16 tcp_flags;     /* OR of TCP flags: FIN=0x01 ... CWR=0x80, NS=0x100 (RFC 9293, 3540) */
+	__u8 dscp;           /* RFC 2474: IPv4 TOS or IPv6 traffic class >> 2 */
+	__u8 icmp_type;      /* ICMP/ICMPv6 type and code of the last packet */
+	__u8 icmp_code;
+	__u8 src_mac[6];
+	__u8 dst_mac[6];
+	__u8 flags;          /* enum flow_flag, ORed */
+	__u8 pad[6];
+};
+
+/* A packet that found the flows map full, carried to user space by the ring buffer. */
+struct flow_event {
+	struct flow_key key;
+	__u32 pad;
+	struct flow_metrics metrics; /* packets == 1 */
+};
+
+/* Indexes of the per-CPU counters map. */
+enum flow_counter {
+	COUNTER_RINGBUF_PACKETS = 0, /* packets carried by the ring buffer (map full) */
+	COUNTER_DROPPED_PACKETS = 1, /* ring buffer full too: packets not accounted in any flow */
+	COUNTER_DROPPED_BYTES = 2,
+	COUNTER_MAP_ERRORS = 3,      /* map updates failing for a reason other than full */
+	COUNTER_TRUNCATED = 4,       /* packets that ended inside a header */
+	COUNTER_MAX = 5,
+};
+
+#endif /* NETFLOW_FLOW_H */

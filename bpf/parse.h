@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Header parsing: Ethernet (+ up to MAX_VLAN_TAGS 802.1Q/802.1ad tags), IPv4
+ * (options, fragments), IPv6 (common extension headers), TCP, UDP, UDP-Lite,
+ * SCTP, ICMP, ICMPv6.
+ *
+ * Reads go through direct packet access, each one bounds-checked against
+ * data_end first (the verifier rejects any that is not). A header that does
+ * not fit ends parsing: what was read stays in the key, the rest stays zero,
+ * and FLOW_FLAG_TRUNCATED is set, so a short packet is never credited with
+ * addresses or ports read from bytes that are not its headers.
+ */
+#ifndef NETFLOW_PARSE_H
+#define NETFLOW_PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include "config.h"
+#include "flow.h"
+
+#ifndef ETH_P_8021AD
+#define ETH_P_8021AD 0x88A8
+#endif
+
+/* IPv6 extension header numbers (IANA "IPv6 Extension Header Types"). */
+#define IPV6_EXT_HOP_BY_HOP 0
+#define IPV6_EXT_ROUTING 43
+#define IPV6_EXT_FRAGMENT 44
+#define IPV6_EXT_AUTH 51
+#define IPV6_EXT_DEST_OPTS 60
+#define IPV6_EXT_MOBILITY 135
+
+#define IP_FRAGMENT_OFFSET_MASK 0x1fff
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+struct ipv6_ext {
+	__u8 next_header;
+	__u8 length;
+};
+
+/* What the parser learned of one packet. */
+struct packet {
+	struct flow_key key;
+	__u16 tcp_flags;
+	__u8 dscp;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 flags;
+	__u8 src_mac[6];
+	__u8 dst_mac[6];
+};
+
+static __always_inline void copy_mac(__u8 *dst, const __u8 *src)
+{
+	__builtin_memcpy(dst, src, 6);
+}
+
+/* 4-in-6 mapping (::ffff:a.b.c.d) so that one key layout holds both families. */
+static __always_inline void set_ipv4_mapped(__u8 *dst, __be32 addr)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+/* Transport header at l4: ports, TCP flags, ICMP type/code. */
+static __always_inline void parse_transport(struct packet *pkt, __u8 *l4, void *data_end)
+{
+	switch (pkt->key.protocol) {
+	case IPPROTO_TCP:
+		/* Flags are bytes 12 (NS in bit 0) and 13 of the header. */
+		if ((void *)(l4 + 14) > data_end)
+			goto truncated;
+		pkt->tcp_flags = ((__u16)(l4[12] & 1) << 8) | l4[13];
+		/* fallthrough: ports sit where they do in UDP */
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP:
+		if ((void *)(l4 + 4) > data_end)
+			goto truncated;
+		pkt->key.src_port = ((__u16)l4[0] << 8) | l4[1];
+		pkt->key.dst_port = ((__u16)l4[2] << 8) | l4[3];
+		return;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if ((void *)(l4 + 2) > data_end)
+			goto truncated;
+		pkt->icmp_type = l4[0];
+		pkt->icmp_code = l4[1];
+		return;
+	default:
+		return;
+	}
+truncated:
+	pkt->tcp_flags = 0;
+	pkt->flags |= FLOW_FLAG_TRUNCATED;
+}
+
+static __always_inline void parse_ipv4(struct packet *pkt, struct iphdr *ip, void *data_end)
+{
+	if ((void *)(ip + 1) > data_end) {
+		pkt->flags |= FLOW_FLAG_TRUNCATED;
+		return;
+	}
+	__u32 header_len = ip->ihl * 4;
+	if (header_len < sizeof(*ip)) {
+		/* A malformed IHL: the addresses cannot be trusted either. */
+		pkt->flags |= FLOW_FLAG_TRUNCATED;
+		return;
+	}
+	set_ipv4_mapped(pkt->key.src_ip, ip->saddr);
+	set_ipv4_mapped(pkt->key.dst_ip, ip->daddr);
+	pkt->key.protocol = ip->protocol;
+	pkt->dscp = ip->tos >> 2;
+	/* Later fragments carry no L4 header: they count on the 3-tuple. */
+	if (ip->frag_off & bpf_htons(IP_FRAGMENT_OFFSET_MASK)) {
+		pkt->flags |= FLOW_FLAG_FRAGMENT;
+		return;
+	}
+	parse_transport(pkt, (__u8 *)ip + header_len, data_end);
+}
+
+static __always_inline void parse_ipv6(struct packet *pkt, struct ipv6hdr *ip, void *data_end)
+{
+	if ((void *)(ip + 1) > data_end) {
+		pkt->flags |= FLOW_FLAG_TRUNCATED;
+		return;
+	}
+	__builtin_memcpy(pkt->key.src_ip, &ip->saddr, 16);
+	__builtin_memcpy(pkt->key.dst_ip, &ip->daddr, 16);
+	pkt->dscp = ((ip->priority << 4) | (ip->flow_lbl[0] >> 4)) >> 2;
+
+	__u8 next = ip->nexthdr;
+	__u8 *cursor = (__u8 *)(ip + 1);
+#pragma unroll
+	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+		__u32 length;
+		if (next != IPV6_EXT_HOP_BY_HOP && next != IPV6_EXT_ROUTING &&
+		    next != IPV6_EXT_FRAGMENT && next != IPV6_EXT_AUTH &&
+		    next != IPV6_EXT_DEST_OPTS && next != IPV6_EXT_MOBILITY)
+			break;
+		struct ipv6_ext *ext = (struct ipv6_ext *)cursor;
+		if ((void *)(ext + 1) > data_end) {
+			pkt->key.protocol = next;
+			pkt->flags |= FLOW_FLAG_TRUNCATED;
+			return;
+		}
+		if (next == IPV6_EXT_FRAGMENT) {
+			/* RFC 8200 4.5: offset in bytes 2-3, upper 13 bits. */
+			if ((void *)(cursor + 8) > data_end) {
+				pkt->key.protocol = next;
+				pkt->flags |= FLOW_FLAG_TRUNCATED;
+				return;
+			}
+			__u16 offset = ((__u16)cursor[2] << 8 | cursor[3]) & 0xfff8;
+			next = ext->next_header;
+			if (offset) {
+				pkt->key.protocol = next;
+				pkt->flags |= FLOW_FLAG_FRAGMENT;
+				return;
+			}
+			length = 8;
+		} else if (next == IPV6_EXT_AUTH) {
+			length = ((__u32)ext->length + 2) * 4; /* RFC 4302: in 4-octet units, minus 2 */
+			next = ext->next_header;
+		} else {
+			length = ((__u32)ext->length + 1) * 8; /* RFC 8200: in 8-octet units, minus 1 */
+			next = ext->next_header;
+		}
+		cursor += length;
+		/* Bounds the cursor for the verifier; real chains are far shorter. */
+		if (cursor > (__u8 *)ip + MAX_HEADER_OFFSET) {
+			pkt->key.protocol = next;
+			pkt->flags |= FLOW_FLAG_TRUNCATED;
+			return;
+		}
+	}
+	pkt->key.protocol = next;
+	parse_transport(pkt, cursor, data_end);
+}
+
+/* Fills pkt (zeroed by the caller) from the packet in skb. */
+static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *pkt)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end) {
+		pkt->flags |= FLOW_FLAG_TRUNCATED;
+		return;
+	}
+	copy_mac(pkt->src_mac, eth->h_source);
+	copy_mac(pkt->dst_mac, eth->h_dest);
+
+	__be16 proto = eth->h_proto;
+	void *cursor = eth + 1;
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		struct vlan_tag *tag = cursor;
+		if ((void *)(tag + 1) > data_end) {
+			pkt->key.eth_protocol = bpf_ntohs(proto);
+			pkt->flags |= FLOW_FLAG_TRUNCATED;
+			return;
+		}
+		proto = tag->encapsulated_proto;
+		cursor = tag + 1;
+	}
+	pkt->key.eth_protocol = bpf_ntohs(proto);
+
+	if (proto == bpf_htons(ETH_P_IP))
+		parse_ipv4(pkt, cursor, data_end);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		parse_ipv6(pkt, cursor, data_end);
+}
+
+#endif /* NETFLOW_PARSE_H */

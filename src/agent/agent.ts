@@ -1,0 +1,165 @@
+/**
+ * The running agent: kernel object loaded, programs attached to the selected
+ * interfaces, flows evicted every active timeout and handed to the
+ * exporters and subscribers.
+ *
+ * Ownership: the Agent owns the FlowObject, the InterfaceAttacher, the
+ * FlowEvictor and the exporters given to it. Disposing it (once, from the
+ * signal path or the end of main) detaches every program, evicts and exports
+ * what the kernel still holds, then closes the exporters and the object.
+ */
+import { FlowObject } from "../bpf/flow-object.ts";
+import { FlowEvictor } from "../flow/evict-flows.ts";
+import type { FlowBatch, KernelCounters } from "../flow/flow-record.ts";
+import type { Exporter } from "../export/exporter.ts";
+import type { Logger } from "../log.ts";
+import type { AttachMode } from "../bpf/attachments.ts";
+import { InterfaceAttacher } from "./interface-attacher.ts";
+import { interfaceFilter } from "./interface-filter.ts";
+import { missingPrivilege } from "./privileges.ts";
+import { BpfError } from "../bpf/errors.ts";
+
+export interface AgentOptions {
+  interfaces?: string;
+  excludeInterfaces?: string;
+  attachMode: AttachMode;
+  maxFlows: number;
+  activeTimeoutMs: number;
+  interfacePollMs: number;
+  /** How often the overflow ring buffer is read between evictions. */
+  overflowPollMs?: number;
+  /** The ELF to load instead of the embedded one (tests, development). */
+  objectBytes?: Uint8Array;
+}
+
+export interface AgentStatus {
+  startedAtMs: number;
+  interfaces: { name: string; ifindex: number; kind: "tcx" | "tc" }[];
+  maxFlows: number;
+  lastEviction: { atMs: number; flows: number; durationMs: number } | undefined;
+  totals: { evictions: number; flows: number; packets: number; bytes: number };
+  kernel: KernelCounters;
+}
+
+export type BatchListener = (batch: FlowBatch) => void;
+
+export class Agent implements AsyncDisposable {
+  private readonly listeners = new Set<BatchListener>();
+  private readonly timers: ReturnType<typeof setInterval>[] = [];
+  private disposed: Promise<void> | undefined;
+  private readonly startedAtMs = Date.now();
+  private lastEviction: AgentStatus["lastEviction"];
+  private readonly totals = { evictions: 0, flows: 0, packets: 0, bytes: 0 };
+  private kernel: KernelCounters = { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0 };
+  private reportedDrops = 0;
+
+  private constructor(
+    private readonly options: AgentOptions,
+    private readonly object: FlowObject,
+    private readonly attacher: InterfaceAttacher,
+    private readonly evictor: FlowEvictor,
+    private readonly exporters: Exporter[],
+    private readonly log: Logger,
+  ) {}
+
+  /** Loads and attaches; all or nothing: on failure everything taken so far is released. */
+  static async start(options: AgentOptions, exporters: Exporter[], log: Logger): Promise<Agent> {
+    const filter = interfaceFilter(options.interfaces, options.excludeInterfaces);
+    const privilege = missingPrivilege();
+    if (privilege) throw new BpfError("netflow-agent run", privilege);
+    using stack = new DisposableStack();
+    const object = stack.use(await FlowObject.load({ maxFlows: options.maxFlows, objectBytes: options.objectBytes }));
+    const attacher = stack.use(new InterfaceAttacher(object, filter, options.attachMode, log));
+    attacher.reconcile();
+    if (attacher.attached().length === 0) log.warn("no interface matches the selection yet; waiting for one to appear");
+    const evictor = stack.use(new FlowEvictor(object, { names: attacher.nameOf }));
+    stack.move();
+    return new Agent(options, object, attacher, evictor, exporters, log);
+  }
+
+  /** Starts the timers: eviction, overflow reads, interface polling. */
+  start() {
+    this.timers.push(setInterval(() => void this.evictAndExport(), this.options.activeTimeoutMs));
+    this.timers.push(setInterval(() => this.evictor.drainOverflow(), this.options.overflowPollMs ?? 100));
+    this.timers.push(
+      setInterval(() => {
+        try {
+          this.attacher.reconcile();
+        } catch (error) {
+          this.log.error(error instanceof Error ? error.message : String(error));
+        }
+      }, this.options.interfacePollMs),
+    );
+  }
+
+  subscribe(listener: BatchListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  status(): AgentStatus {
+    return {
+      startedAtMs: this.startedAtMs,
+      interfaces: this.attacher.attached(),
+      maxFlows: this.options.maxFlows,
+      lastEviction: this.lastEviction,
+      totals: { ...this.totals },
+      kernel: { ...this.kernel },
+    };
+  }
+
+  /** One eviction, exported. Errors of one exporter do not stop the others. */
+  async evictAndExport(): Promise<FlowBatch> {
+    const batch = await this.evictor.evict();
+    this.lastEviction = { atMs: batch.evictedAtMs, flows: batch.records.length, durationMs: batch.evictionMs };
+    this.totals.evictions++;
+    this.totals.flows += batch.records.length;
+    for (const r of batch.records) {
+      this.totals.packets += r.packets;
+      this.totals.bytes += r.bytes;
+    }
+    this.kernel = batch.counters;
+    if (batch.counters.droppedPackets > this.reportedDrops) {
+      this.log.warn(
+        `${batch.counters.droppedPackets - this.reportedDrops} packets not accounted: flows map and ring buffer both full (raise --cache-max-flows or shorten --cache-active-timeout)`,
+      );
+      this.reportedDrops = batch.counters.droppedPackets;
+    }
+    this.log.debug(`evicted ${batch.records.length} flows in ${batch.evictionMs.toFixed(1)} ms`);
+    for (const exporter of this.exporters) {
+      try {
+        await exporter.export(batch);
+      } catch (error) {
+        this.log.error(`exporter ${exporter.name}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    for (const listener of this.listeners) listener(batch);
+    return batch;
+  }
+
+  /** Detach, final eviction, close. Idempotent: the signal path and `await using` may both call it. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.disposed ??= this.shutdown();
+    return this.disposed;
+  }
+
+  private async shutdown() {
+    for (const timer of this.timers) clearInterval(timer);
+    // Detach first: after this no program runs, so the final eviction sees every packet.
+    this.attacher.close();
+    try {
+      await this.evictAndExport();
+    } catch (error) {
+      this.log.error(`final eviction: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    for (const exporter of this.exporters) {
+      try {
+        await exporter[Symbol.asyncDispose]();
+      } catch (error) {
+        this.log.error(`closing exporter ${exporter.name}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    this.evictor.close();
+    this.object.close();
+  }
+}

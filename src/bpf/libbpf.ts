@@ -1,0 +1,407 @@
+/**
+ * The one module that imports bun:ffi: bindings to the system libbpf (libbpf.so.1)
+ * and the few libc calls around it.
+ *
+ * Only symbols present in libbpf 1.1 (Debian 12's libbpf1) are used. Every
+ * pointer and buffer stays inside src/bpf: callers get numbers, Uint8Arrays and
+ * opaque handles. Nothing here blocks: no poll() with a timeout, only
+ * non-blocking consume and batch calls whose work is bounded by their count.
+ */
+import { CString, dlopen, FFIType, JSCallback, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+import { BpfError } from "./errors.ts";
+
+const { i32, u32, ptr: p, usize, cstring } = FFIType;
+
+const libbpfSymbols = {
+  libbpf_version_string: { args: [], returns: cstring },
+  libbpf_set_print: { args: [p], returns: p },
+  libbpf_get_error: { args: [p], returns: i32 },
+  libbpf_num_possible_cpus: { args: [], returns: i32 },
+  bpf_object__open_mem: { args: [p, usize, p], returns: p },
+  bpf_object__load: { args: [p], returns: i32 },
+  bpf_object__close: { args: [p], returns: FFIType.void },
+  bpf_object__find_program_by_name: { args: [p, cstring], returns: p },
+  bpf_object__find_map_by_name: { args: [p, cstring], returns: p },
+  bpf_program__fd: { args: [p], returns: i32 },
+  bpf_map__fd: { args: [p], returns: i32 },
+  bpf_map__set_max_entries: { args: [p, u32], returns: i32 },
+  bpf_map__max_entries: { args: [p], returns: u32 },
+  bpf_map__key_size: { args: [p], returns: u32 },
+  bpf_map__value_size: { args: [p], returns: u32 },
+  bpf_map_lookup_elem: { args: [i32, p, p], returns: i32 },
+  bpf_map_update_elem: { args: [i32, p, p, FFIType.u64], returns: i32 },
+  bpf_map_delete_elem: { args: [i32, p], returns: i32 },
+  bpf_map_get_next_key: { args: [i32, p, p], returns: i32 },
+  bpf_map_lookup_and_delete_batch: { args: [i32, p, p, p, p, p, p], returns: i32 },
+  bpf_link_create: { args: [i32, i32, i32, p], returns: i32 },
+  bpf_tc_hook_create: { args: [p], returns: i32 },
+  bpf_tc_hook_destroy: { args: [p], returns: i32 },
+  bpf_tc_attach: { args: [p, p], returns: i32 },
+  bpf_tc_detach: { args: [p, p], returns: i32 },
+  bpf_tc_query: { args: [p, p], returns: i32 },
+  bpf_prog_test_run_opts: { args: [i32, p], returns: i32 },
+  ring_buffer__new: { args: [i32, p, p, p], returns: p },
+  ring_buffer__consume: { args: [p], returns: i32 },
+  ring_buffer__free: { args: [p], returns: FFIType.void },
+} as const;
+
+const libcSymbols = {
+  close: { args: [i32], returns: i32 },
+  clock_gettime: { args: [i32, p], returns: i32 },
+  vsnprintf: { args: [p, usize, p, p], returns: i32 },
+} as const;
+
+function openLibbpf() {
+  return dlopen(libbpfPath(), libbpfSymbols).symbols;
+}
+function openLibc() {
+  return dlopen("libc.so.6", libcSymbols).symbols;
+}
+let libbpf: ReturnType<typeof openLibbpf> | undefined;
+let libc: ReturnType<typeof openLibc> | undefined;
+
+/** Where libbpf is loaded from; NETFLOW_LIBBPF overrides it (and lets tests point at a missing one). */
+export function libbpfPath(): string {
+  return process.env.NETFLOW_LIBBPF || "libbpf.so.1";
+}
+
+function bpf(): ReturnType<typeof openLibbpf> {
+  if (!libbpf) {
+    try {
+      libbpf = openLibbpf();
+    } catch (cause) {
+      throw new BpfError(
+        `loading ${libbpfPath()}`,
+        "libbpf is not installed or too old (need libbpf 1.1 or newer)",
+        "install it: apt-get install libbpf1",
+        { cause },
+      );
+    }
+    installPrint(libbpf);
+  }
+  return libbpf;
+}
+
+function c(): ReturnType<typeof openLibc> {
+  libc ??= openLibc();
+  return libc;
+}
+
+/** Opaque native handles; only src/bpf dereferences them. */
+export type ObjectHandle = Pointer & { readonly __object: unique symbol };
+export type ProgramHandle = Pointer & { readonly __program: unique symbol };
+export type MapHandle = Pointer & { readonly __map: unique symbol };
+export type RingBufferHandle = Pointer & { readonly __ringbuf: unique symbol };
+
+// ---- libbpf's own log ----------------------------------------------------
+
+const logLines: string[] = [];
+const LOG_KEEP = 400;
+let logSink: ((level: number, line: string) => void) | undefined;
+let printCallback: JSCallback | undefined;
+const printBuffer = new Uint8Array(8192);
+let linesPrinted = 0;
+
+/**
+ * libbpf prints through a printf-style callback with a va_list; vsnprintf
+ * formats it (on x86-64 and arm64 a va_list argument travels as a pointer).
+ * The last lines are kept for error messages (the verifier log's tail).
+ */
+function installPrint(lib: ReturnType<typeof openLibbpf>) {
+  printCallback = new JSCallback(
+    (level: number, format: Pointer, args: Pointer) => {
+      const n = c().vsnprintf(printBuffer, printBuffer.length, format, args);
+      const text = new TextDecoder().decode(printBuffer.subarray(0, Math.min(Math.max(n, 0), printBuffer.length - 1)));
+      for (const line of text.split("\n")) {
+        if (line.length === 0) continue;
+        logLines.push(line);
+        linesPrinted++;
+        logSink?.(level, line);
+      }
+      if (logLines.length > LOG_KEEP) logLines.splice(0, logLines.length - LOG_KEEP);
+      return 0;
+    },
+    { args: [i32, p, p], returns: i32 },
+  );
+  lib.libbpf_set_print(printCallback.ptr);
+}
+
+/** libbpf levels: 0 warn, 1 info, 2 debug. */
+export function setLibbpfLogSink(sink: ((level: number, line: string) => void) | undefined) {
+  logSink = sink;
+}
+
+/** A position in libbpf's log, for libbpfLogSince. */
+export function libbpfLogMark(): number {
+  return linesPrinted;
+}
+
+/** Lines libbpf printed since the mark (of the last LOG_KEEP): the verifier log of a failed load. */
+export function libbpfLogSince(mark: number): string[] {
+  const wanted = linesPrinted - mark;
+  return wanted <= 0 ? [] : logLines.slice(-Math.min(wanted, logLines.length));
+}
+
+// ---- errors ----------------------------------------------------------------
+
+function check(result: number, doing: string): number {
+  if (result < 0) throw BpfError.fromErrno(doing, -result);
+  return result;
+}
+
+function checkPointer<T extends Pointer>(result: Pointer | null, doing: string): T {
+  if (!result) throw BpfError.fromErrno(doing, -bpf().libbpf_get_error(null));
+  return result as T;
+}
+
+// ---- general ---------------------------------------------------------------
+
+export function libbpfVersion(): string {
+  return String(bpf().libbpf_version_string());
+}
+
+export function possibleCpus(): number {
+  return check(bpf().libbpf_num_possible_cpus(), "counting possible CPUs");
+}
+
+export function closeFd(fd: number) {
+  c().close(fd);
+}
+
+const timespec = new BigInt64Array(2);
+const CLOCK_MONOTONIC = 1;
+/** CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns(). */
+export function monotonicNs(): bigint {
+  c().clock_gettime(CLOCK_MONOTONIC, timespec);
+  return timespec[0]! * 1_000_000_000n + timespec[1]!;
+}
+
+// ---- objects, programs, maps -----------------------------------------------
+
+export function openObjectFromMemory(bytes: Uint8Array, name: string): ObjectHandle {
+  // bpf_object_open_opts: { size_t sz; const char *object_name; ... } — only the name is set.
+  const nameBytes = new TextEncoder().encode(name + "\0");
+  const opts = new BigUint64Array(16);
+  opts[0] = 16n; // sz: covers sz and object_name
+  opts[1] = BigInt(ptr(nameBytes));
+  const handle = bpf().bpf_object__open_mem(bytes, bytes.byteLength, opts);
+  // libbpf keeps its own copy of the ELF bytes; nameBytes is copied too.
+  return checkPointer<ObjectHandle>(handle, `opening BPF object ${name}`);
+}
+
+export function loadObject(obj: ObjectHandle, name: string) {
+  check(bpf().bpf_object__load(obj), `loading BPF object ${name}`);
+}
+
+export function closeObject(obj: ObjectHandle) {
+  bpf().bpf_object__close(obj);
+}
+
+export function findProgram(obj: ObjectHandle, name: string): ProgramHandle | null {
+  return (bpf().bpf_object__find_program_by_name(obj, Buffer.from(name + "\0")) as ProgramHandle) || null;
+}
+
+export function findMap(obj: ObjectHandle, name: string): MapHandle | null {
+  return (bpf().bpf_object__find_map_by_name(obj, Buffer.from(name + "\0")) as MapHandle) || null;
+}
+
+export function programFd(prog: ProgramHandle): number {
+  return check(bpf().bpf_program__fd(prog), "getting a program's fd");
+}
+
+export function mapFd(map: MapHandle): number {
+  return check(bpf().bpf_map__fd(map), "getting a map's fd");
+}
+
+export function mapGeometry(map: MapHandle) {
+  return {
+    keySize: bpf().bpf_map__key_size(map),
+    valueSize: bpf().bpf_map__value_size(map),
+    maxEntries: bpf().bpf_map__max_entries(map),
+  };
+}
+
+export function setMapMaxEntries(map: MapHandle, entries: number, name: string) {
+  check(bpf().bpf_map__set_max_entries(map, entries), `sizing map ${name} to ${entries} entries`);
+}
+
+/** Returns false when the key does not exist. */
+export function mapLookup(fd: number, key: Uint8Array, value: Uint8Array): boolean {
+  const r = bpf().bpf_map_lookup_elem(fd, key, value);
+  if (r === -2) return false;
+  check(r, "looking up a map element");
+  return true;
+}
+
+export function mapUpdate(fd: number, key: Uint8Array, value: Uint8Array) {
+  check(bpf().bpf_map_update_elem(fd, key, value, 0), "updating a map element");
+}
+
+export function mapDelete(fd: number, key: Uint8Array): boolean {
+  const r = bpf().bpf_map_delete_elem(fd, key);
+  if (r === -2) return false;
+  check(r, "deleting a map element");
+  return true;
+}
+
+/** Returns false at the end of the map. A null key asks for the first key. */
+export function mapNextKey(fd: number, key: Uint8Array | null, next: Uint8Array): boolean {
+  const r = bpf().bpf_map_get_next_key(fd, key, next);
+  if (r === -2) return false;
+  check(r, "iterating a map");
+  return true;
+}
+
+const ENOENT = 2;
+const EINVAL = 22;
+const ENOTSUPP = 524;
+const EOPNOTSUPP = 95;
+
+/**
+ * One bpf_map_lookup_and_delete_batch call. `count` is how many elements the
+ * buffers hold; returns how many were copied and whether the map is done.
+ * `token` carries the position between calls (key-size bytes or more).
+ * Returns null where the kernel does not support batch operations on this map.
+ */
+export function mapLookupAndDeleteBatch(
+  fd: number,
+  first: boolean,
+  token: Uint8Array,
+  keys: Uint8Array,
+  values: Uint8Array,
+  count: number,
+): { copied: number; done: boolean } | null {
+  const countBuf = new Uint32Array([count]);
+  const r = bpf().bpf_map_lookup_and_delete_batch(fd, first ? null : token, token, keys, values, countBuf, null);
+  if (r === -ENOENT) return { copied: countBuf[0]!, done: true };
+  if (r === -EINVAL && first) return null;
+  if (r === -ENOTSUPP || r === -EOPNOTSUPP) return null;
+  check(r, "evicting flows (lookup_and_delete_batch)");
+  return { copied: countBuf[0]!, done: false };
+}
+
+// ---- attachments -------------------------------------------------------------
+
+export const BPF_TCX_INGRESS = 46;
+export const BPF_TCX_EGRESS = 47;
+
+/** Returns the link fd; closing it detaches the program. */
+export function linkCreate(progFd: number, ifindex: number, attachType: number, doing: string): number {
+  return check(bpf().bpf_link_create(progFd, ifindex, attachType, null), doing);
+}
+
+export const BPF_TC_INGRESS = 1;
+export const BPF_TC_EGRESS = 2;
+
+function tcHook(ifindex: number, attachPoint: number): Uint8Array {
+  // struct bpf_tc_hook { size_t sz; int ifindex; enum attach_point; __u32 parent; } = 24 bytes
+  const hook = new Uint8Array(24);
+  const v = new DataView(hook.buffer);
+  v.setBigUint64(0, 24n, true);
+  v.setInt32(8, ifindex, true);
+  v.setUint32(12, attachPoint, true);
+  return hook;
+}
+
+function tcOpts(progFd: number, handle: number, priority: number): Uint8Array {
+  // struct bpf_tc_opts { size_t sz; int prog_fd; __u32 flags, prog_id, handle, priority; } = 32 bytes
+  const opts = new Uint8Array(32);
+  const v = new DataView(opts.buffer);
+  v.setBigUint64(0, 32n, true);
+  v.setInt32(8, progFd, true);
+  v.setUint32(20, handle, true);
+  v.setUint32(24, priority, true);
+  return opts;
+}
+
+/** Creates the clsact qdisc; returns false if it existed already. */
+export function tcHookCreate(ifindex: number, doing: string): boolean {
+  const r = bpf().bpf_tc_hook_create(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
+  if (r === -17) return false; // EEXIST: someone else's clsact, which we must not destroy
+  check(r, doing);
+  return true;
+}
+
+export function tcHookDestroy(ifindex: number) {
+  bpf().bpf_tc_hook_destroy(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
+}
+
+export function tcAttach(ifindex: number, attachPoint: number, progFd: number, handle: number, priority: number, doing: string) {
+  // BPF_TC_F_REPLACE = 1: a filter left at our handle by a crashed run is taken over.
+  const opts = tcOpts(progFd, handle, priority);
+  new DataView(opts.buffer).setUint32(12, 1, true);
+  check(bpf().bpf_tc_attach(tcHook(ifindex, attachPoint), opts), doing);
+}
+
+/** Returns false if no filter was there. */
+export function tcDetach(ifindex: number, attachPoint: number, handle: number, priority: number): boolean {
+  const r = bpf().bpf_tc_detach(tcHook(ifindex, attachPoint), tcOpts(0, handle, priority));
+  return r === 0;
+}
+
+/** The id of the program at our handle/priority, or 0 when there is none. */
+export function tcQuery(ifindex: number, attachPoint: number, handle: number, priority: number): number {
+  const opts = tcOpts(0, handle, priority);
+  const r = bpf().bpf_tc_query(tcHook(ifindex, attachPoint), opts);
+  if (r < 0) return 0;
+  return new DataView(opts.buffer).getUint32(16, true);
+}
+
+// ---- test runs -----------------------------------------------------------------
+
+/** BPF_PROG_TEST_RUN: runs the program `repeat` times on `packet`. */
+export function progTestRun(progFd: number, packet: Uint8Array, repeat = 1): { retval: number; durationNs: number } {
+  // struct bpf_test_run_opts: sz@0 data_in@8 data_out@16 data_size_in@24 data_size_out@28
+  // ctx_in@32 ctx_out@40 ctx_size_in@48 ctx_size_out@52 retval@56 repeat@60 duration@64 ... = 80 bytes
+  const opts = new Uint8Array(80);
+  const v = new DataView(opts.buffer);
+  v.setBigUint64(0, 80n, true);
+  v.setBigUint64(8, BigInt(ptr(packet)), true);
+  v.setUint32(24, packet.byteLength, true);
+  v.setInt32(60, repeat, true);
+  check(bpf().bpf_prog_test_run_opts(progFd, opts), "running a program with BPF_PROG_TEST_RUN");
+  return { retval: v.getInt32(56, true), durationNs: v.getUint32(64, true) };
+}
+
+// ---- ring buffer -------------------------------------------------------------------
+
+export interface RingBufferReader {
+  /** Reads every record available now, without blocking; returns how many. */
+  consume(): number;
+  close(): void;
+}
+
+/**
+ * A libbpf ring_buffer on the map. `onRecord` gets a copy of each record
+ * (the ring's memory is reused as soon as it returns).
+ */
+export function ringBufferOpen(mapFd: number, recordSize: number, onRecord: (record: Uint8Array) => void): RingBufferReader {
+  const callback = new JSCallback(
+    (_ctx: Pointer, data: Pointer, size: number | bigint) => {
+      const n = Math.min(Number(size), recordSize);
+      onRecord(new Uint8Array(toArrayBuffer(data, 0, n)).slice());
+      return 0;
+    },
+    { args: [p, p, FFIType.u64], returns: i32 },
+  );
+  const rb = bpf().ring_buffer__new(mapFd, callback.ptr, null, null) as RingBufferHandle | null;
+  if (!rb) {
+    callback.close();
+    throw BpfError.fromErrno("opening the overflow ring buffer", -bpf().libbpf_get_error(null));
+  }
+  let open = true;
+  return {
+    consume() {
+      if (!open) return 0;
+      return check(bpf().ring_buffer__consume(rb), "reading the overflow ring buffer");
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      bpf().ring_buffer__free(rb);
+      callback.close();
+    },
+  };
+}
+
+export { CString };

@@ -1,0 +1,36 @@
+/** Exit codes and the one-line error a user sees. 2: bad usage or configuration; 1: runtime failure. */
+import { BpfError } from "../bpf/errors.ts";
+import type { Logger } from "../log.ts";
+import { ConfigError } from "./parse-values.ts";
+
+export function exitCodeFor(error: unknown): number {
+  return error instanceof ConfigError ? 2 : 1;
+}
+
+export function reportFailure(error: unknown, log?: Logger) {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`netflow-agent: error: ${message}\n`);
+  if (error instanceof BpfError && error.details.length > 0 && log?.level === "debug")
+    for (const line of error.details) process.stderr.write(`  ${line}\n`);
+  else if (error instanceof BpfError && error.details.length > 0)
+    process.stderr.write(`  (run with --log-level debug for the verifier's log)\n`);
+  if (!(error instanceof ConfigError) && !(error instanceof BpfError) && log?.level === "debug" && error instanceof Error)
+    process.stderr.write(`${error.stack}\n`);
+}
+
+/** Resolves with the first SIGINT/SIGTERM; a second one while shutting down exits at once. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let seen = false;
+    const on = (signal: NodeJS.Signals) => {
+      if (seen) {
+        process.stderr.write(`netflow-agent: ${signal} again: exiting without a final flush\n`);
+        process.exit(130);
+      }
+      seen = true;
+      resolve(signal);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
+}

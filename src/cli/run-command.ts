@@ -1,0 +1,71 @@
+/** `netflow-agent run`: the agent. Flags → RunConfig → Agent, until SIGINT/SIGTERM. */
+import { Command, Option } from "commander";
+import { Agent } from "../agent/agent.ts";
+import { setLibbpfLogSink } from "../bpf/libbpf.ts";
+import type { Exporter } from "../export/exporter.ts";
+import { JsonLinesExporter } from "../export/json-lines.ts";
+import { TextTableExporter } from "../export/text-table.ts";
+import { createLogger } from "../log.ts";
+import { reportFailure, untilSignal } from "./process-exit.ts";
+import { buildRunConfig, RUN_DEFAULTS, type RunConfig, type RunFlags } from "./run-config.ts";
+
+export function runOptions(): Option[] {
+  return [
+    new Option("-i, --interfaces <list>", "interfaces to watch: comma-separated names or /regex/ (default: all)").env("NETFLOW_INTERFACES"),
+    new Option("-x, --exclude-interfaces <list>", "interfaces to leave alone: names or /regex/").env("NETFLOW_EXCLUDE_INTERFACES"),
+    new Option("--attach-mode <mode>", "tcx (kernel 6.6+), tc (clsact + cls_bpf), or auto: tcx, falling back to tc")
+      .default(RUN_DEFAULTS.attachMode)
+      .env("NETFLOW_ATTACH_MODE"),
+    new Option("--cache-max-flows <n>", "flows the kernel map holds between evictions; more go through the ring buffer")
+      .default(RUN_DEFAULTS.cacheMaxFlows)
+      .env("NETFLOW_CACHE_MAX_FLOWS"),
+    new Option("--cache-active-timeout <duration>", "how often flows are evicted and exported (e.g. 500ms, 5s, 1m)")
+      .default(RUN_DEFAULTS.cacheActiveTimeout)
+      .env("NETFLOW_CACHE_ACTIVE_TIMEOUT"),
+    new Option("--interface-poll-interval <duration>", "how often new and removed interfaces are looked for")
+      .default(RUN_DEFAULTS.interfacePollInterval)
+      .env("NETFLOW_INTERFACE_POLL_INTERVAL"),
+    new Option("-o, --output <format>", "stdout format: json (one flow per line) or text (a table per eviction)")
+      .default(RUN_DEFAULTS.output)
+      .env("NETFLOW_OUTPUT"),
+    new Option("--log-level <level>", "error, warn, info or debug (debug adds libbpf's and the verifier's log)")
+      .default(RUN_DEFAULTS.logLevel)
+      .env("NETFLOW_LOG_LEVEL"),
+  ];
+}
+
+export function registerRun(program: Command) {
+  const command = program
+    .command("run")
+    .summary("capture flows on this host's interfaces and export them (needs root)")
+    .description(
+      "Attach the flow program at ingress and egress of every selected interface, aggregate flows in the kernel,\n" +
+        "and print one JSON object per flow per line to stdout every --cache-active-timeout.\n" +
+        "Needs root, or CAP_BPF + CAP_NET_ADMIN. Every flag can also be set as NETFLOW_<FLAG> (e.g. NETFLOW_OUTPUT=text).",
+    );
+  for (const option of runOptions()) command.addOption(option);
+  command.action(async (flags: RunFlags) => {
+    const config = buildRunConfig(flags);
+    await runAgent(config);
+  });
+}
+
+async function runAgent(config: RunConfig) {
+  const log = createLogger(config.logLevel);
+  setLibbpfLogSink((level, line) => {
+    if (config.logLevel === "debug") log.debug(line);
+    else if (level === 0 && !line.includes("failed to load")) log.debug(line);
+  });
+  const exporters: Exporter[] = [config.output === "text" ? new TextTableExporter() : new JsonLinesExporter()];
+  const agent = await Agent.start(config, exporters, log);
+  agent.start();
+  const names = agent.status().interfaces.map((i) => i.name);
+  log.info(`capturing on ${names.length} interface(s): ${names.join(", ")}; flows every ${config.activeTimeoutMs} ms`);
+  process.on("uncaughtException", (error) => {
+    reportFailure(error, log);
+    void agent[Symbol.asyncDispose]().finally(() => process.exit(1));
+  });
+  const signal = await untilSignal();
+  log.info(`${signal}: detaching and flushing`);
+  await agent[Symbol.asyncDispose]();
+}

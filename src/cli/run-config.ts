@@ -1,0 +1,59 @@
+/**
+ * The typed configuration of `run`, built once from flags, NETFLOW_* variables
+ * (commander resolves those) and defaults, and validated here.
+ */
+import type { AttachMode } from "../bpf/attachments.ts";
+import { interfaceFilter, InterfacePatternError } from "../agent/interface-filter.ts";
+import type { LogLevel } from "../log.ts";
+import { ConfigError, parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
+
+export interface RunConfig {
+  interfaces?: string;
+  excludeInterfaces?: string;
+  attachMode: AttachMode;
+  maxFlows: number;
+  activeTimeoutMs: number;
+  interfacePollMs: number;
+  output: "json" | "text";
+  logLevel: LogLevel;
+}
+
+/** Raw option values as commander hands them over (strings). */
+export interface RunFlags {
+  interfaces?: string;
+  excludeInterfaces?: string;
+  attachMode: string;
+  cacheMaxFlows: string;
+  cacheActiveTimeout: string;
+  interfacePollInterval: string;
+  output: string;
+  logLevel: string;
+}
+
+export const RUN_DEFAULTS = {
+  attachMode: "auto",
+  cacheMaxFlows: "32768",
+  cacheActiveTimeout: "5s",
+  interfacePollInterval: "1s",
+  output: "json",
+  logLevel: "info",
+} as const;
+
+export function buildRunConfig(flags: RunFlags): RunConfig {
+  try {
+    interfaceFilter(flags.interfaces, flags.excludeInterfaces);
+  } catch (error) {
+    if (error instanceof InterfacePatternError) throw new ConfigError(error.message);
+    throw error;
+  }
+  return {
+    interfaces: flags.interfaces,
+    excludeInterfaces: flags.excludeInterfaces,
+    attachMode: parseChoice("--attach-mode", flags.attachMode, ["auto", "tcx", "tc"] as const),
+    maxFlows: parseInteger("--cache-max-flows", flags.cacheMaxFlows, 1, 16_777_216),
+    activeTimeoutMs: parseDuration("--cache-active-timeout", flags.cacheActiveTimeout, 100, 3_600_000),
+    interfacePollMs: parseDuration("--interface-poll-interval", flags.interfacePollInterval, 100, 600_000),
+    output: parseChoice("--output", flags.output, ["json", "text"] as const),
+    logLevel: parseChoice("--log-level", flags.logLevel, ["error", "warn", "info", "debug"] as const),
+  };
+}

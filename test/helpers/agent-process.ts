@@ -1,0 +1,72 @@
+/**
+ * The real agent as a child process (optionally inside a namespace), with its
+ * JSON-lines stdout parsed into flows and its stderr kept for assertions.
+ */
+import type { Subprocess } from "bun";
+import { join } from "node:path";
+import type { FlowJson } from "../../src/flow/flow-format.ts";
+
+export const repoRoot = join(import.meta.dir, "..", "..");
+export const cliPath = join(repoRoot, "src", "cli", "main.ts");
+
+export class AgentProcess implements AsyncDisposable {
+  readonly flows: FlowJson[] = [];
+  stderr = "";
+  private stdoutText = "";
+  private exited: Promise<number>;
+
+  private constructor(private readonly proc: Subprocess<"ignore", "pipe", "pipe">) {
+    this.exited = proc.exited;
+    void this.pump(proc.stdout, (text) => {
+      this.stdoutText += text;
+      let nl: number;
+      while ((nl = this.stdoutText.indexOf("\n")) >= 0) {
+        const line = this.stdoutText.slice(0, nl);
+        this.stdoutText = this.stdoutText.slice(nl + 1);
+        if (line.startsWith("{")) this.flows.push(JSON.parse(line));
+      }
+    });
+    void this.pump(proc.stderr, (text) => (this.stderr += text));
+  }
+
+  /** Starts `netflow-agent <args>` (in `ns` when given) and waits for it to report it is capturing. */
+  static async start(args: string[], options: { ns?: string; env?: Record<string, string>; readyText?: string } = {}): Promise<AgentProcess> {
+    const cmd = [...(options.ns ? ["ip", "netns", "exec", options.ns] : []), process.execPath, cliPath, ...args];
+    const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...options.env } });
+    const agent = new AgentProcess(proc);
+    const ready = options.readyText ?? "capturing on";
+    const deadline = Date.now() + 15000;
+    while (!agent.stderr.includes(ready)) {
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        await Bun.sleep(50);
+        throw new Error(`agent did not start (exit ${proc.exitCode}): ${agent.stderr}`);
+      }
+      await Bun.sleep(20);
+    }
+    return agent;
+  }
+
+  get pid() {
+    return this.proc.pid;
+  }
+
+  /** SIGTERM, then waits for the final flush; returns the exit code. */
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number> {
+    if (this.proc.exitCode === null) this.proc.kill(signal);
+    const code = await this.exited;
+    await Bun.sleep(20); // let the pipes drain
+    return code;
+  }
+
+  private async pump(stream: ReadableStream<Uint8Array>, on: (text: string) => void) {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) on(decoder.decode(chunk, { stream: true }));
+  }
+
+  async [Symbol.asyncDispose]() {
+    if (this.proc.exitCode === null) {
+      this.proc.kill("SIGKILL");
+      await this.exited;
+    }
+  }
+}

@@ -38,11 +38,9 @@ export function isIpv4Mapped(addr: Uint8Array): boolean {
 
 /** Dotted quad for IPv4-mapped addresses, RFC 5952 text for IPv6, "" for a non-IP flow. */
 export function addressText(addr: Uint8Array, ethType: number): string {
-  if (ethType === 0x0800 || (ethType !== 0x86dd && isIpv4Mapped(addr))) {
-    if (ethType !== 0x0800 && addr.every((b) => b === 0)) return "";
-    return `${addr[12]}.${addr[13]}.${addr[14]}.${addr[15]}`;
-  }
-  if (ethType !== 0x86dd) return "";
+  // The kernel leaves addresses all-zero when it could not read them (truncated, not IP).
+  if (isIpv4Mapped(addr)) return `${addr[12]}.${addr[13]}.${addr[14]}.${addr[15]}`;
+  if (ethType !== 0x86dd || addr.every((b) => b === 0)) return "";
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((addr[i]! << 8) | addr[i + 1]!);
   // RFC 5952: compress the longest run (length ≥ 2) of zero groups, the first one on ties.

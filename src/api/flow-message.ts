@@ -1,0 +1,183 @@
+/**
+ * FlowRecord ⇄ netflow.v1.Flow, FlowBatch ⇄ netflow.v1.FlowBatch: the one place
+ * where the agent's records meet the protocol.
+ *
+ * Addresses: a FlowRecord always holds 16 bytes (IPv4 as IPv4-mapped IPv6);
+ * on the wire an IPv4 flow carries 4 bytes, IPv6 16, a non-IP flow none.
+ * Counts are uint64 on the wire (bigint in the generated code) and numbers here.
+ */
+import { create } from "@bufbuild/protobuf";
+import { type Duration, DurationSchema, type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt";
+import type { FlowBatch, FlowRecord, KernelCounters } from "../flow/flow-record.ts";
+import {
+  Direction,
+  type Flow,
+  type FlowBatch as FlowBatchMessage,
+  FlowBatchSchema,
+  FlowSchema,
+  type KernelCounters as KernelCountersMessage,
+  KernelCountersSchema,
+} from "../gen/netflow/v1/flow_pb.ts";
+
+const ETH_P_IPV4 = 0x0800;
+const IPV4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+
+/** A message that cannot be a FlowRecord; the text names the field and its value. */
+export class FlowMessageError extends Error {
+  override readonly name = "FlowMessageError";
+}
+
+export function msToTimestamp(ms: number): Timestamp {
+  const seconds = Math.floor(ms / 1000);
+  // Records carry sub-millisecond times; keep them to the nanosecond.
+  const nanos = Math.min(999_999_999, Math.round((ms - seconds * 1000) * 1e6));
+  return create(TimestampSchema, { seconds: BigInt(seconds), nanos });
+}
+
+export function timestampToMs(ts: Timestamp | undefined): number {
+  return ts ? Number(ts.seconds) * 1000 + ts.nanos / 1e6 : 0;
+}
+
+export function msToDuration(ms: number): Duration {
+  const seconds = Math.floor(ms / 1000);
+  const nanos = Math.min(999_999_999, Math.round((ms - seconds * 1000) * 1e6));
+  return create(DurationSchema, { seconds: BigInt(seconds), nanos });
+}
+
+export function durationToMs(d: Duration | undefined): number {
+  return d ? Number(d.seconds) * 1000 + d.nanos / 1e6 : 0;
+}
+
+function isZero(addr: Uint8Array): boolean {
+  return addr.every((b) => b === 0);
+}
+
+function addressToWire(addr: Uint8Array, ethType: number): Uint8Array {
+  if (ethType === ETH_P_IPV4) return addr.slice(12, 16);
+  if (isZero(addr) && ethType !== 0x86dd) return new Uint8Array(0);
+  return addr.slice();
+}
+
+function addressFromWire(field: string, wire: Uint8Array): Uint8Array {
+  if (wire.length === 16) return wire.slice();
+  const addr = new Uint8Array(16);
+  if (wire.length === 4) {
+    addr.set(IPV4_MAPPED_PREFIX);
+    addr.set(wire, 12);
+  } else if (wire.length !== 0) {
+    throw new FlowMessageError(`${field} has ${wire.length} bytes, expected 4 (IPv4), 16 (IPv6) or 0 (not IP)`);
+  }
+  return addr;
+}
+
+function macFromWire(field: string, wire: Uint8Array): Uint8Array {
+  if (wire.length === 6) return wire.slice();
+  if (wire.length === 0) return new Uint8Array(6);
+  throw new FlowMessageError(`${field} has ${wire.length} bytes, expected 6`);
+}
+
+function checkRange(field: string, value: number, max: number): number {
+  if (value > max) throw new FlowMessageError(`${field} ${value} must be <= ${max}`);
+  return value;
+}
+
+export function toFlowMessage(r: FlowRecord): Flow {
+  return create(FlowSchema, {
+    interface: r.interface,
+    ifindex: r.ifindex,
+    direction: r.direction === "egress" ? Direction.EGRESS : Direction.INGRESS,
+    ethType: r.ethType,
+    srcMac: r.srcMac.slice(),
+    dstMac: r.dstMac.slice(),
+    srcAddr: addressToWire(r.srcAddr, r.ethType),
+    dstAddr: addressToWire(r.dstAddr, r.ethType),
+    srcPort: r.srcPort,
+    dstPort: r.dstPort,
+    protocol: r.protocol,
+    packets: BigInt(r.packets),
+    bytes: BigInt(r.bytes),
+    start: msToTimestamp(r.startMs),
+    end: msToTimestamp(r.endMs),
+    tcpFlags: r.tcpFlags,
+    dscp: r.dscp,
+    icmpType: r.icmpType,
+    icmpCode: r.icmpCode,
+    flags: r.flags,
+  });
+}
+
+/** The record a Flow describes; throws FlowMessageError for what no record can hold. */
+export function fromFlowMessage(m: Flow): FlowRecord {
+  if (m.direction !== Direction.INGRESS && m.direction !== Direction.EGRESS)
+    throw new FlowMessageError(`direction ${m.direction} must be 1 (ingress) or 2 (egress)`);
+  return {
+    ifindex: m.ifindex,
+    interface: m.interface || `if${m.ifindex}`,
+    direction: m.direction === Direction.EGRESS ? "egress" : "ingress",
+    ethType: checkRange("eth_type", m.ethType, 0xffff),
+    protocol: checkRange("protocol", m.protocol, 255),
+    srcAddr: addressFromWire("src_addr", m.srcAddr),
+    dstAddr: addressFromWire("dst_addr", m.dstAddr),
+    srcPort: checkRange("src_port", m.srcPort, 65535),
+    dstPort: checkRange("dst_port", m.dstPort, 65535),
+    packets: Number(m.packets),
+    bytes: Number(m.bytes),
+    startMs: timestampToMs(m.start),
+    endMs: timestampToMs(m.end),
+    tcpFlags: m.tcpFlags,
+    dscp: checkRange("dscp", m.dscp, 63),
+    icmpType: checkRange("icmp_type", m.icmpType, 255),
+    icmpCode: checkRange("icmp_code", m.icmpCode, 255),
+    srcMac: macFromWire("src_mac", m.srcMac),
+    dstMac: macFromWire("dst_mac", m.dstMac),
+    flags: m.flags,
+  };
+}
+
+export function toKernelCountersMessage(c: KernelCounters): KernelCountersMessage {
+  return create(KernelCountersSchema, {
+    ringbufPackets: BigInt(c.ringbufPackets),
+    droppedPackets: BigInt(c.droppedPackets),
+    droppedBytes: BigInt(c.droppedBytes),
+    mapErrors: BigInt(c.mapErrors),
+    truncated: BigInt(c.truncated),
+  });
+}
+
+export function fromKernelCountersMessage(m: KernelCountersMessage | undefined): KernelCounters {
+  return {
+    ringbufPackets: Number(m?.ringbufPackets ?? 0n),
+    droppedPackets: Number(m?.droppedPackets ?? 0n),
+    droppedBytes: Number(m?.droppedBytes ?? 0n),
+    mapErrors: Number(m?.mapErrors ?? 0n),
+    truncated: Number(m?.truncated ?? 0n),
+  };
+}
+
+/** A batch on the wire; `records` replaces batch.records when given (a filtered subset). */
+export function toBatchMessage(batch: FlowBatch, records: readonly FlowRecord[] = batch.records): FlowBatchMessage {
+  return create(FlowBatchSchema, {
+    flows: records.map(toFlowMessage),
+    evictedAt: msToTimestamp(batch.evictedAtMs),
+    evictionDuration: msToDuration(batch.evictionMs),
+    kernel: toKernelCountersMessage(batch.counters),
+  });
+}
+
+/** The batch a message describes; a bad flow throws FlowMessageError naming its index. */
+export function fromBatchMessage(m: FlowBatchMessage): FlowBatch {
+  const records = m.flows.map((flow, index) => {
+    try {
+      return fromFlowMessage(flow);
+    } catch (error) {
+      if (error instanceof FlowMessageError) throw new FlowMessageError(`flow ${index}: ${error.message}`);
+      throw error;
+    }
+  });
+  return {
+    records,
+    evictedAtMs: timestampToMs(m.evictedAt),
+    evictionMs: durationToMs(m.evictionDuration),
+    counters: fromKernelCountersMessage(m.kernel),
+  };
+}

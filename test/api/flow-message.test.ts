@@ -1,0 +1,124 @@
+import { describe, expect, test } from "bun:test";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  fromBatchMessage,
+  fromFlowMessage,
+  msToTimestamp,
+  timestampToMs,
+  toBatchMessage,
+  toFlowMessage,
+} from "../../src/api/flow-message.ts";
+import { Direction, FlowBatchSchema, FlowSchema } from "../../src/gen/netflow/v1/flow_pb.ts";
+import { batchOf, ipv6, mac, udpFlow } from "./flow-fixtures.ts";
+
+const tcp6 = udpFlow({
+  ifindex: 3,
+  interface: "eth0",
+  direction: "ingress",
+  ethType: 0x86dd,
+  protocol: 6,
+  srcAddr: ipv6("fd00:0:0:0:0:0:0:1"),
+  dstAddr: ipv6("fd00:0:0:0:0:0:0:2"),
+  srcPort: 443,
+  dstPort: 51000,
+  packets: 2 ** 40,
+  bytes: 2 ** 52,
+  tcpFlags: 0x12,
+  flags: 3,
+});
+
+describe("toFlowMessage", () => {
+  test("an IPv4 flow: 4-byte addresses, every field copied", () => {
+    const m = toFlowMessage(udpFlow());
+    expect(m.interface).toBe("veth-a");
+    expect(m.ifindex).toBe(7);
+    expect(m.direction).toBe(Direction.EGRESS);
+    expect(m.ethType).toBe(0x0800);
+    expect([...m.srcAddr]).toEqual([198, 18, 0, 1]);
+    expect([...m.dstAddr]).toEqual([198, 18, 0, 2]);
+    expect([...m.srcMac]).toEqual([2, 0, 0, 0, 0, 0x0a]);
+    expect([...m.dstMac]).toEqual([2, 0, 0, 0, 0, 0x0b]);
+    expect([m.srcPort, m.dstPort, m.protocol]).toEqual([40000, 5000, 17]);
+    expect([m.packets, m.bytes]).toEqual([10n, 1420n]);
+    expect([m.start?.seconds, m.start?.nanos]).toEqual([1_764_000_000n, 250_000_000]);
+    expect([m.end?.seconds, m.end?.nanos]).toEqual([1_764_000_001n, 750_000_000]);
+    expect([m.tcpFlags, m.dscp, m.icmpType, m.icmpCode, m.flags]).toEqual([0, 46, 0, 0, 0]);
+  });
+
+  test("an IPv6 flow keeps 16-byte addresses and 64-bit counts", () => {
+    const m = toFlowMessage(tcp6);
+    expect(m.srcAddr.length).toBe(16);
+    expect([...m.dstAddr]).toEqual([...ipv6("fd00:0:0:0:0:0:0:2")]);
+    expect(m.direction).toBe(Direction.INGRESS);
+    expect([m.packets, m.bytes]).toEqual([1_099_511_627_776n, 4_503_599_627_370_496n]);
+  });
+
+  test("a non-IP flow (ARP) has empty addresses", () => {
+    const m = toFlowMessage(udpFlow({ ethType: 0x0806, protocol: 0, srcAddr: new Uint8Array(16), dstAddr: new Uint8Array(16), srcPort: 0, dstPort: 0 }));
+    expect(m.srcAddr.length).toBe(0);
+    expect(m.dstAddr.length).toBe(0);
+  });
+
+  test("sub-millisecond times are kept to the nanosecond", () => {
+    const ts = msToTimestamp(1_764_000_000_123.5);
+    expect([ts.seconds, ts.nanos]).toEqual([1_764_000_000n, 123_500_000]);
+    expect(timestampToMs(ts)).toBe(1_764_000_000_123.5);
+  });
+});
+
+describe("round trip through the wire format", () => {
+  for (const [name, record] of [
+    ["IPv4 UDP", udpFlow()],
+    ["IPv6 TCP with flags", tcp6],
+    ["ICMP", udpFlow({ protocol: 1, srcPort: 0, dstPort: 0, icmpType: 8, icmpCode: 0 })],
+    ["ARP", udpFlow({ ethType: 0x0806, protocol: 0, srcAddr: new Uint8Array(16), dstAddr: new Uint8Array(16), srcPort: 0, dstPort: 0, dscp: 0 })],
+  ] as const) {
+    test(name, () => {
+      const wire = toBinary(FlowSchema, toFlowMessage(record));
+      expect(fromFlowMessage(fromBinary(FlowSchema, wire))).toEqual(record);
+    });
+  }
+
+  test("a batch: records, eviction time and duration, kernel counters", () => {
+    const batch = batchOf([udpFlow(), tcp6]);
+    const wire = toBinary(FlowBatchSchema, toBatchMessage(batch));
+    expect(fromBatchMessage(fromBinary(FlowBatchSchema, wire))).toEqual(batch);
+  });
+
+  test("a batch with a subset of its records", () => {
+    const batch = batchOf([udpFlow(), tcp6]);
+    expect(fromBatchMessage(toBatchMessage(batch, [tcp6])).records).toEqual([tcp6]);
+  });
+});
+
+describe("fromFlowMessage rejects what no record can hold", () => {
+  const good = () => toFlowMessage(udpFlow());
+  const cases: [string, (m: ReturnType<typeof good>) => void, string][] = [
+    ["5-byte address", (m) => (m.srcAddr = new Uint8Array(5)), "src_addr has 5 bytes, expected 4 (IPv4), 16 (IPv6) or 0 (not IP)"],
+    ["7-byte MAC", (m) => (m.dstMac = new Uint8Array(7)), "dst_mac has 7 bytes, expected 6"],
+    ["no direction", (m) => (m.direction = Direction.UNSPECIFIED), "direction 0 must be 1 (ingress) or 2 (egress)"],
+    ["port out of range", (m) => (m.dstPort = 70000), "dst_port 70000 must be <= 65535"],
+    ["protocol out of range", (m) => (m.protocol = 256), "protocol 256 must be <= 255"],
+  ];
+  for (const [name, spoil, message] of cases) {
+    test(name, () => {
+      const m = good();
+      spoil(m);
+      expect(() => fromFlowMessage(m)).toThrow(message);
+    });
+  }
+
+  test("a bad flow in a batch is named by its index", () => {
+    const m = toBatchMessage(batchOf([udpFlow(), udpFlow()]));
+    m.flows[1]!.srcAddr = new Uint8Array(3);
+    expect(() => fromBatchMessage(m)).toThrow("flow 1: src_addr has 3 bytes, expected 4 (IPv4), 16 (IPv6) or 0 (not IP)");
+  });
+
+  test("missing MACs and interface name get the record's defaults", () => {
+    const r = fromFlowMessage(create(FlowSchema, { ifindex: 9, direction: Direction.INGRESS, ethType: 0x0800 }));
+    expect(r.interface).toBe("if9");
+    expect([...r.srcMac]).toEqual([0, 0, 0, 0, 0, 0]);
+    expect([...r.srcAddr]).toEqual([...new Uint8Array(16)]);
+    expect(r.srcMac).toEqual(mac("00:00:00:00:00:00"));
+  });
+});

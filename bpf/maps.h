@@ -43,7 +43,19 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* 0: programs write flows_a; 1: flows_b. Written by user space through the .bss map. */
-volatile __u32 active_slot = 0;
+/*
+ * 0: programs write flows_a; 1: flows_b. In a section of its own, so user space
+ * can write the whole map value (this one __u32) with one update.
+ */
+volatile __u32 active_slot SEC(".data.slot") = 0;
+
+/*
+ * Never used: these anchor the contract's types in the object's BTF, where
+ * test/bpf/flow-layout.test.ts reads their layout and values.
+ */
+struct flow_event *unused_flow_event __attribute__((unused));
+enum flow_counter unused_flow_counter __attribute__((unused));
+enum flow_direction unused_flow_direction __attribute__((unused));
+enum flow_flag unused_flow_flag __attribute__((unused));
 
 #endif /* NETFLOW_MAPS_H */

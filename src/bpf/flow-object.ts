@@ -48,7 +48,7 @@ export class FlowObject implements Disposable {
     readonly flowsFds: readonly [number, number],
     readonly overflowFd: number,
     private readonly countersFd: number,
-    private readonly bssFd: number,
+    private readonly slotFd: number,
     readonly maxFlows: number,
     readonly cpus: number,
   ) {}
@@ -83,7 +83,7 @@ export class FlowObject implements Disposable {
         [mapFd(flowsA), mapFd(flowsB)],
         mapFd(requireMap(handle, "flow_overflow")),
         mapFd(requireMap(handle, "counters")),
-        mapFd(requireMap(handle, ".bss")),
+        mapFd(requireMap(handle, ".data.slot")),
         options.maxFlows,
         possibleCpus(),
       );
@@ -95,8 +95,8 @@ export class FlowObject implements Disposable {
 
   /** Points the programs at flows_a (0) or flows_b (1). */
   setActiveSlot(slot: 0 | 1) {
-    // .bss holds active_slot alone: the whole value is that one __u32.
-    mapUpdate(this.bssFd, new Uint8Array(4), new Uint8Array(new Uint32Array([slot]).buffer));
+    // .data.slot holds active_slot alone: the whole value is that one __u32.
+    mapUpdate(this.slotFd, new Uint8Array(4), new Uint8Array(new Uint32Array([slot]).buffer));
   }
 
   /** The kernel's counters, summed over CPUs (they only grow). */

@@ -1,0 +1,74 @@
+/**
+ * The kernel/user contract: the TypeScript codec (src/bpf/flow-layout.ts)
+ * against the BTF that clang wrote into bpf/flow.bpf.o from bpf/flow.h —
+ * every field's offset and size, every struct's size (padding included),
+ * every enum value.
+ */
+import { $ } from "bun";
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { FLOW_EVENT, FLOW_KEY, FLOW_METRICS, FlowCounter, FlowDirection, FlowFlag, FLOW_COUNTER_COUNT } from "../../src/bpf/flow-layout.ts";
+
+interface BtfType {
+  id: number;
+  kind: string;
+  name?: string;
+  size?: number;
+  type_id?: number;
+  nr_elems?: number;
+  members?: { name: string; type_id: number; bits_offset: number }[];
+  values?: { name: string; val: number }[];
+}
+
+const objectPath = join(import.meta.dir, "..", "..", "bpf", "flow.bpf.o");
+const btf: BtfType[] = JSON.parse(await $`bpftool btf dump file ${objectPath} -j`.text()).types;
+const byId = new Map(btf.map((t) => [t.id, t]));
+const named = (kind: string, name: string) => {
+  const t = btf.find((x) => x.kind === kind && x.name === name);
+  if (!t) throw new Error(`${kind} ${name} not in the object's BTF`);
+  return t;
+};
+
+function sizeOf(id: number): number {
+  const t = byId.get(id)!;
+  switch (t.kind) {
+    case "INT": case "STRUCT": case "UNION": case "ENUM": return t.size!;
+    case "TYPEDEF": case "VOLATILE": case "CONST": return sizeOf(t.type_id!);
+    case "ARRAY": return t.nr_elems! * sizeOf(t.type_id!);
+    default: throw new Error(`unexpected BTF kind ${t.kind}`);
+  }
+}
+
+function layoutOf(structName: string) {
+  const t = named("STRUCT", structName);
+  return {
+    size: t.size,
+    fields: Object.fromEntries(t.members!.map((m) => [m.name, { offset: m.bits_offset / 8, size: sizeOf(m.type_id) }])),
+  };
+}
+
+function enumOf(name: string, prefix: string) {
+  return Object.fromEntries(named("ENUM", name).values!.map((v) => [v.name.slice(prefix.length), v.val]));
+}
+
+describe("flow.h ⇄ flow-layout.ts", () => {
+  test("struct flow_key", () => expect(layoutOf("flow_key")).toEqual(FLOW_KEY));
+  test("struct flow_metrics", () => expect(layoutOf("flow_metrics")).toEqual(FLOW_METRICS));
+  test("struct flow_event", () => expect(layoutOf("flow_event")).toEqual(FLOW_EVENT));
+
+  test("enum flow_counter", () => {
+    expect(enumOf("flow_counter", "COUNTER_")).toEqual({
+      RINGBUF_PACKETS: FlowCounter.ringbufPackets,
+      DROPPED_PACKETS: FlowCounter.droppedPackets,
+      DROPPED_BYTES: FlowCounter.droppedBytes,
+      MAP_ERRORS: FlowCounter.mapErrors,
+      TRUNCATED: FlowCounter.truncated,
+      MAX: FLOW_COUNTER_COUNT,
+    });
+  });
+
+  test("enum flow_direction and enum flow_flag", () => {
+    expect(enumOf("flow_direction", "FLOW_DIRECTION_")).toEqual({ INGRESS: FlowDirection.ingress, EGRESS: FlowDirection.egress });
+    expect(enumOf("flow_flag", "FLOW_FLAG_")).toEqual({ FRAGMENT: FlowFlag.fragment, TRUNCATED: FlowFlag.truncated });
+  });
+});

@@ -40,6 +40,7 @@ const libbpfSymbols = {
   bpf_tc_detach: { args: [p, p], returns: i32 },
   bpf_tc_query: { args: [p, p], returns: i32 },
   bpf_prog_test_run_opts: { args: [i32, p], returns: i32 },
+  bpf_prog_query: { args: [i32, i32, u32, p, p, p], returns: i32 },
   ring_buffer__new: { args: [i32, p, p, p], returns: p },
   ring_buffer__consume: { args: [p], returns: i32 },
   ring_buffer__free: { args: [p], returns: FFIType.void },
@@ -288,6 +289,13 @@ export const BPF_TCX_EGRESS = 47;
 /** Returns the link fd; closing it detaches the program. */
 export function linkCreate(progFd: number, ifindex: number, attachType: number, doing: string): number {
   return check(bpf().bpf_link_create(progFd, ifindex, attachType, null), doing);
+}
+
+/** How many programs are attached at (ifindex, attach type) — TCX types included (BPF_PROG_QUERY). */
+export function attachedProgramCount(ifindex: number, attachType: number): number {
+  const count = new Uint32Array([0]);
+  check(bpf().bpf_prog_query(ifindex, attachType, 0, null, null, count), `querying programs on ifindex ${ifindex}`);
+  return count[0]!;
 }
 
 export const BPF_TC_INGRESS = 1;

@@ -1,0 +1,81 @@
+/**
+ * What the agent leaves in the kernel: nothing, after SIGTERM or SIGINT, in
+ * TCX and in legacy tc mode; after a crash in tc mode the next run removes
+ * the filters left behind. Interfaces that appear later are attached, and
+ * removed ones dropped.
+ */
+import { $ } from "bun";
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+import { AgentProcess } from "../helpers/agent-process.ts";
+import { isRoot, VethPair } from "../helpers/netns.ts";
+
+const tcxCount = join(import.meta.dir, "..", "helpers", "tcx-count.ts");
+
+/** TCX programs on the device, ingress + egress (BPF_PROG_QUERY inside the namespace). */
+async function tcxLinks(ns: string, dev: string): Promise<number> {
+  return Number(await $`ip netns exec ${ns} ${process.execPath} ${tcxCount} ${dev}`.text());
+}
+
+async function tcState(ns: string, dev: string) {
+  const qdisc = await $`ip netns exec ${ns} tc qdisc show dev ${dev}`.text();
+  const ingress = await $`ip netns exec ${ns} tc filter show dev ${dev} ingress`.nothrow().text();
+  const egress = await $`ip netns exec ${ns} tc filter show dev ${dev} egress`.nothrow().text();
+  return { clsact: qdisc.includes("clsact"), filters: (ingress + egress).split("\n").filter((l) => l.includes("direct-action")).length };
+}
+
+test.if(isRoot)("TCX: links while running, none after SIGTERM and none after SIGINT", async () => {
+  await using pair = await VethPair.create();
+  const { a } = pair;
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    await using agent = await AgentProcess.start(["run"], { ns: a.ns });
+    expect(await tcxLinks(a.ns, a.ifname)).toBe(2);
+    expect(await tcxLinks(a.ns, "lo")).toBe(2);
+    expect(await agent.stop(signal)).toBe(0);
+    expect(await tcxLinks(a.ns, a.ifname)).toBe(0);
+    expect(await tcxLinks(a.ns, "lo")).toBe(0);
+    expect(agent.stderr).toContain(`${signal}: detaching and flushing`);
+  }
+}, 30000);
+
+test.if(isRoot)("tc mode: clsact + filters while running, nothing after SIGTERM; a crashed run's filters are removed", async () => {
+  await using pair = await VethPair.create();
+  const { a } = pair;
+  const args = ["run", "--attach-mode", "tc", "--interfaces", a.ifname];
+  {
+    await using agent = await AgentProcess.start(args, { ns: a.ns });
+    expect(await tcState(a.ns, a.ifname)).toEqual({ clsact: true, filters: 2 });
+    expect(agent.stderr).toContain("attached to veth-a (tc,");
+    expect(await agent.stop()).toBe(0);
+    expect(await tcState(a.ns, a.ifname)).toEqual({ clsact: false, filters: 0 });
+  }
+  {
+    const crashed = await AgentProcess.start(args, { ns: a.ns });
+    await crashed.stop("SIGKILL");
+    expect(await tcState(a.ns, a.ifname)).toEqual({ clsact: true, filters: 2 });
+  }
+  {
+    await using agent = await AgentProcess.start(args, { ns: a.ns });
+    expect(agent.stderr).toContain("removed 2 tc filter(s) a previous run left on veth-a");
+    expect(await tcState(a.ns, a.ifname)).toEqual({ clsact: true, filters: 2 });
+    expect(await agent.stop()).toBe(0);
+    // The clsact was the crashed run's, not this run's: filters go, the qdisc is left to its owner.
+    expect((await tcState(a.ns, a.ifname)).filters).toBe(0);
+  }
+}, 30000);
+
+test.if(isRoot)("an interface created later is attached; a deleted one is dropped", async () => {
+  await using pair = await VethPair.create();
+  const { a } = pair;
+  await using agent = await AgentProcess.start(["run", "--interface-poll-interval", "200ms", "--exclude-interfaces", "lo"], { ns: a.ns });
+  expect(agent.stderr).not.toContain("attached to lo");
+  await $`ip -n ${a.ns} link add late0 type veth peer name late1`.quiet();
+  const deadline = Date.now() + 5000;
+  while (!agent.stderr.includes("attached to late0") && Date.now() < deadline) await Bun.sleep(50);
+  expect(agent.stderr).toContain("attached to late0 (tcx");
+  expect(await tcxLinks(a.ns, "late0")).toBe(2);
+  await $`ip -n ${a.ns} link del late0`.quiet();
+  while (!agent.stderr.includes("detached from late0") && Date.now() < deadline + 5000) await Bun.sleep(50);
+  expect(agent.stderr).toContain("detached from late0 (interface removed)");
+  expect(await agent.stop()).toBe(0);
+}, 30000);

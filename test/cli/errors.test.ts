@@ -1,0 +1,70 @@
+/**
+ * What a user sees when something is wrong: one line on stderr, and exit code
+ * 2 for bad usage or configuration, 1 for runtime failures.
+ */
+import { describe, expect, test } from "bun:test";
+import { cliPath } from "../helpers/agent-process.ts";
+import { isRoot } from "../helpers/netns.ts";
+
+async function cli(args: string[], env: Record<string, string> = {}, prefix: string[] = []) {
+  const proc = Bun.spawn([...prefix, process.execPath, cliPath, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { stdout, stderr, code, lines: stderr.trim().split("\n").filter(Boolean) };
+}
+
+describe("bad flags: one line, exit 2", () => {
+  const cases: [string[], string][] = [
+    [["run", "--bogus"], "error: unknown option '--bogus'"],
+    [["run", "--cache-max-flows", "0"], "netflow-agent: error: --cache-max-flows 0 must be >= 1 and <= 16777216"],
+    [["run", "--cache-max-flows", "many"], 'netflow-agent: error: --cache-max-flows "many" is not a whole number'],
+    [["run", "--cache-active-timeout", "5 parsecs"], 'netflow-agent: error: --cache-active-timeout "5 parsecs" is not a duration (examples: 500ms, 5s, 1m)'],
+    [["run", "--cache-active-timeout", "10ms"], "netflow-agent: error: --cache-active-timeout 10ms must be >= 100ms and <= 3600000ms"],
+    [["run", "--attach-mode", "xdp"], 'netflow-agent: error: --attach-mode "xdp" must be one of: auto, tcx, tc'],
+    [["run", "--output", "yaml"], 'netflow-agent: error: --output "yaml" must be one of: json, text'],
+    [["run", "--interfaces", "/[/"], "netflow-agent: error: interface pattern /[/ is not a valid regular expression"],
+    [["frobnicate"], "error: unknown command 'frobnicate'"],
+  ];
+  for (const [args, message] of cases)
+    test(args.join(" "), async () => {
+      const r = await cli(args);
+      expect(r.code).toBe(2);
+      expect(r.lines).toHaveLength(1);
+      expect(r.lines[0]).toStartWith(message);
+    });
+
+  test("flags also come from NETFLOW_* variables, validated the same way", async () => {
+    const r = await cli(["run"], { NETFLOW_CACHE_MAX_FLOWS: "-3" });
+    expect(r.code).toBe(2);
+    expect(r.lines).toEqual(['netflow-agent: error: --cache-max-flows "-3" is not a whole number']);
+  });
+});
+
+test.if(isRoot)("libbpf missing: one line naming it and the fix, exit 1", async () => {
+  const r = await cli(["run"], { NETFLOW_LIBBPF: "/nonexistent/libbpf.so.1" });
+  expect(r.code).toBe(1);
+  expect(r.lines).toEqual([
+    "netflow-agent: error: loading /nonexistent/libbpf.so.1: libbpf is not installed or too old (need libbpf 1.1 or newer) — install it: apt-get install libbpf1",
+  ]);
+});
+
+test.if(isRoot)("no privilege: one line saying what is needed, exit 1", async () => {
+  const r = await cli(["run"], {}, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]);
+  expect(r.code).toBe(1);
+  expect(r.lines).toEqual([
+    "netflow-agent: error: netflow-agent run: loading BPF programs needs root, or CAP_BPF (or CAP_SYS_ADMIN) with CAP_NET_ADMIN — run it with sudo",
+  ]);
+});
+
+test("version prints this build, libbpf and the kernel", async () => {
+  const r = await cli(["version"]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^netflow-agent \d+\.\d+\.\d+\nlibbpf v1\.\d+\nkernel \S+\nbun \S+\n$/);
+});
+
+test("--help documents every run flag with its variable", async () => {
+  const r = await cli(["run", "--help"]);
+  expect(r.code).toBe(0);
+  for (const flag of ["--interfaces", "--exclude-interfaces", "--attach-mode", "--cache-max-flows", "--cache-active-timeout", "--interface-poll-interval", "--output", "--log-level"])
+    expect(r.stdout).toContain(flag);
+  expect(r.stdout).toContain("NETFLOW_CACHE_ACTIVE_TIMEOUT");
+});

@@ -1,0 +1,42 @@
+import { expect, test } from "bun:test";
+import { addressText, flowToJson, protocolName, tcpFlagNames } from "../../src/flow/flow-format.ts";
+
+const v6 = (...groups: number[]) => new Uint8Array(groups.flatMap((g) => [g >> 8, g & 0xff]));
+
+test("IPv6 text follows RFC 5952: longest zero run compressed, first on ties, lowercase", () => {
+  expect(addressText(v6(0xfd00, 0, 0, 0, 0, 0, 0, 1), 0x86dd)).toBe("fd00::1");
+  expect(addressText(v6(0x2001, 0xdb8, 0, 0, 1, 0, 0, 1), 0x86dd)).toBe("2001:db8::1:0:0:1");
+  expect(addressText(v6(0x2001, 0xdb8, 0, 1, 1, 1, 1, 1), 0x86dd)).toBe("2001:db8:0:1:1:1:1:1");
+  expect(addressText(v6(0, 0, 0, 0, 0, 0, 0, 0), 0x86dd)).toBe("");
+  expect(addressText(v6(0xfe80, 0, 0, 0, 0xABCD, 0, 0, 0), 0x86dd)).toBe("fe80::abcd:0:0:0");
+});
+
+test("IPv4-mapped addresses print as dotted quads; unread addresses as empty", () => {
+  expect(addressText(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 198, 18, 0, 1]), 0x0800)).toBe("198.18.0.1");
+  expect(addressText(new Uint8Array(16), 0x0800)).toBe("");
+  expect(addressText(new Uint8Array(16), 0x0806)).toBe("");
+});
+
+test("protocol and flag names", () => {
+  expect(protocolName(6, 0x0800)).toBe("TCP");
+  expect(protocolName(58, 0x86dd)).toBe("ICMPv6");
+  expect(protocolName(0, 0x0806)).toBe("ARP");
+  expect(protocolName(0, 0x1234)).toBe("0x1234");
+  expect(protocolName(253, 0x0800)).toBe("253");
+  expect(tcpFlagNames(0x1 | 0x2 | 0x10 | 0x100)).toEqual(["FIN", "SYN", "ACK", "NS"]);
+});
+
+test("flowToJson: readable names, ISO times, ICMP fields only for ICMP", () => {
+  const json = flowToJson({
+    ifindex: 2, interface: "eth0", direction: "ingress", ethType: 0x0800, protocol: 1,
+    srcAddr: new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 198, 18, 0, 1]),
+    dstAddr: new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 198, 18, 0, 2]),
+    srcPort: 0, dstPort: 0, packets: 2, bytes: 196, startMs: Date.UTC(2026, 0, 1), endMs: Date.UTC(2026, 0, 1, 0, 0, 1, 500),
+    tcpFlags: 0, dscp: 0, icmpType: 8, icmpCode: 0, srcMac: new Uint8Array([2, 0, 0, 0, 0, 0xa]), dstMac: new Uint8Array(6), flags: 1,
+  });
+  expect(json).toEqual({
+    interface: "eth0", ifindex: 2, direction: "ingress", etherType: "IPv4", srcMac: "02:00:00:00:00:0a", dstMac: "00:00:00:00:00:00",
+    srcAddr: "198.18.0.1", dstAddr: "198.18.0.2", srcPort: 0, dstPort: 0, protocol: "ICMP", packets: 2, bytes: 196,
+    start: "2026-01-01T00:00:00.000Z", end: "2026-01-01T00:00:01.500Z", tcpFlags: [], dscp: 0, icmpType: 8, icmpCode: 0, fragment: true,
+  });
+});

@@ -1,0 +1,125 @@
+/**
+ * FlowRecord → pbflow.Record, the shape netobserv's flowlogs-pipeline (FLP)
+ * reads. Each rule below is one FLP relies on; proto/pbflow/README.md has the
+ * field-for-field table.
+ *
+ * One record maps to one pbflow.Record whose dup_list holds its own
+ * (interface, direction): we key flows by interface and direction, so a flow
+ * seen at two interfaces arrives as two records, each counted where it was seen.
+ */
+import { create } from "@bufbuild/protobuf";
+import { msToTimestamp } from "../api/flow-message.ts";
+import { isIpv4Mapped } from "../flow/flow-format.ts";
+import type { FlowRecord } from "../flow/flow-record.ts";
+import {
+  DataLinkSchema,
+  Direction,
+  DupMapEntrySchema,
+  type IP,
+  IPSchema,
+  NetworkSchema,
+  type Record as PbflowRecord,
+  RecordSchema,
+  RecordsSchema,
+  type Records,
+  TransportSchema,
+} from "../gen/pbflow/flow_pb.ts";
+
+const ETH_P_IPV4 = 0x0800;
+const ETH_P_IPV6 = 0x86dd;
+const IPPROTO_ICMP = 1;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const IPPROTO_ICMPV6 = 58;
+const IPPROTO_SCTP = 132;
+
+/**
+ * Our tcpFlags bits 0x01-0x80 are the TCP header's (FIN ... CWR), as are
+ * netobserv's. Our 0x100 is NS; netobserv's 0x100 means "a packet had SYN and
+ * ACK" (0x200 FIN+ACK, 0x400 RST+ACK), which a per-flow OR cannot tell (SYN
+ * then ACK in two packets looks the same), so only the low byte is passed.
+ */
+const TCP_HEADER_FLAGS = 0xff;
+
+/**
+ * The IPv4 address in bytes offset..offset+3 (12-15 of an IPv4-mapped address)
+ * as a big-endian integer: 10.0.0.1 → 0x0A000001.
+ */
+export function ipv4Integer(addr: Uint8Array, offset = 12): number {
+  return ((addr[offset]! << 24) | (addr[offset + 1]! << 16) | (addr[offset + 2]! << 8) | addr[offset + 3]!) >>> 0;
+}
+
+/** A 6-byte MAC as the 48-bit integer netobserv sends (11:22:33:44:55:66 → 0x112233445566). */
+export function macInteger(mac: Uint8Array): bigint {
+  let value = 0;
+  for (let i = 0; i < 6; i++) value = value * 256 + (mac[i] ?? 0);
+  return BigInt(value);
+}
+
+/**
+ * pbflow.IP for a 16-byte record address: ipv4 for an IPv4 flow, ipv6 for an
+ * IPv6 flow. A non-IP flow (ARP) carries an IPv4-mapped address when the
+ * kernel program read one, else nothing (the oneof stays unset).
+ */
+export function pbflowIp(addr: Uint8Array, ethType: number): IP | undefined {
+  if (ethType === ETH_P_IPV6) return create(IPSchema, { ipFamily: { case: "ipv6", value: addr } });
+  if (ethType === ETH_P_IPV4 || (isIpv4Mapped(addr) && ipv4Integer(addr) !== 0))
+    return create(IPSchema, { ipFamily: { case: "ipv4", value: ipv4Integer(addr) } });
+  return undefined;
+}
+
+/** The agent's own address for Record.agent_ip: 4 bytes (IPv4) or 16 (IPv6). */
+export function agentIpMessage(address: Uint8Array): IP {
+  if (address.length === 4) return create(IPSchema, { ipFamily: { case: "ipv4", value: ipv4Integer(address, 0) } });
+  if (address.length === 16 && isIpv4Mapped(address)) return create(IPSchema, { ipFamily: { case: "ipv4", value: ipv4Integer(address) } });
+  return create(IPSchema, { ipFamily: { case: "ipv6", value: address } });
+}
+
+function isIp(ethType: number) {
+  return ethType === ETH_P_IPV4 || ethType === ETH_P_IPV6;
+}
+
+function hasPorts(r: FlowRecord) {
+  return isIp(r.ethType) && (r.protocol === IPPROTO_TCP || r.protocol === IPPROTO_UDP || r.protocol === IPPROTO_SCTP);
+}
+
+function isIcmp(r: FlowRecord) {
+  return (r.ethType === ETH_P_IPV4 && r.protocol === IPPROTO_ICMP) || (r.ethType === ETH_P_IPV6 && r.protocol === IPPROTO_ICMPV6);
+}
+
+export function toNetobservRecord(r: FlowRecord, agentIp: IP): PbflowRecord {
+  const direction = r.direction === "egress" ? Direction.EGRESS : Direction.INGRESS;
+  const ports = hasPorts(r);
+  const icmp = isIcmp(r);
+  const tcp = isIp(r.ethType) && r.protocol === IPPROTO_TCP;
+  return create(RecordSchema, {
+    ethProtocol: r.ethType,
+    direction,
+    timeFlowStart: msToTimestamp(r.startMs),
+    timeFlowEnd: msToTimestamp(r.endMs),
+    dataLink: create(DataLinkSchema, { srcMac: macInteger(r.srcMac), dstMac: macInteger(r.dstMac) }),
+    network: create(NetworkSchema, {
+      srcAddr: pbflowIp(r.srcAddr, r.ethType),
+      dstAddr: pbflowIp(r.dstAddr, r.ethType),
+      dscp: isIp(r.ethType) ? r.dscp : 0,
+    }),
+    transport: create(TransportSchema, {
+      srcPort: ports ? r.srcPort : 0,
+      dstPort: ports ? r.dstPort : 0,
+      protocol: isIp(r.ethType) ? r.protocol : 0,
+    }),
+    bytes: BigInt(r.bytes),
+    packets: BigInt(r.packets),
+    interface: r.interface,
+    agentIp,
+    flags: tcp ? r.tcpFlags & TCP_HEADER_FLAGS : 0,
+    icmpType: icmp ? r.icmpType : 0,
+    icmpCode: icmp ? r.icmpCode : 0,
+    dupList: [create(DupMapEntrySchema, { interface: r.interface, direction })],
+  });
+}
+
+/** One Send request. netobserv's own agent caps a request at 10,000 records; --export-batch-records bounds ours. */
+export function toNetobservRecords(records: readonly FlowRecord[], agentIp: IP): Records {
+  return create(RecordsSchema, { entries: records.map((r) => toNetobservRecord(r, agentIp)) });
+}

@@ -1,0 +1,136 @@
+import { describe, expect, test } from "bun:test";
+import { create, toBinary, toJson } from "@bufbuild/protobuf";
+import {
+  agentIpMessage,
+  ipv4Integer,
+  macInteger,
+  toNetobservRecord,
+  toNetobservRecords,
+} from "../../src/export/netobserv-record.ts";
+import { DataLinkSchema, IPSchema, RecordSchema, RecordsSchema } from "../../src/gen/pbflow/flow_pb.ts";
+import { ipv4, ipv6, mac, udpFlow } from "../api/flow-fixtures.ts";
+
+const agentIp = agentIpMessage(new Uint8Array([192, 0, 2, 7]));
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+
+describe("netobserv encoding quirks", () => {
+  test("IPv4 is a big-endian integer; on the wire a fixed32 (little-endian bytes)", () => {
+    expect(ipv4Integer(ipv4("10.0.0.1"))).toBe(0x0a000001);
+    expect(ipv4Integer(ipv4("255.255.255.255"))).toBe(0xffffffff);
+    const ip = create(IPSchema, { ipFamily: { case: "ipv4", value: ipv4Integer(ipv4("10.0.0.1")) } });
+    // 0d = field 1, wire type 5 (fixed32); then 0x0A000001 little-endian.
+    expect(hex(toBinary(IPSchema, ip))).toBe("0d" + "0100000a");
+  });
+
+  test("MACs are the 48-bit address as a uint64", () => {
+    expect(macInteger(mac("11:22:33:44:55:66"))).toBe(0x112233445566n);
+    expect(macInteger(mac("ff:ff:ff:ff:ff:ff"))).toBe(0xffffffffffffn);
+    const link = create(DataLinkSchema, { srcMac: macInteger(mac("00:00:00:00:01:02")), dstMac: 0n });
+    // 08 = field 1 varint; 0x0102 = 258 → 82 02.
+    expect(hex(toBinary(DataLinkSchema, link))).toBe("08" + "8202");
+  });
+
+  test("agent_ip from 4 bytes, IPv4-mapped 16 bytes, or IPv6", () => {
+    expect(toJson(IPSchema, agentIp)).toEqual({ ipv4: 0xc0000207 });
+    expect(toJson(IPSchema, agentIpMessage(ipv4("192.0.2.7")))).toEqual({ ipv4: 0xc0000207 });
+    expect(toJson(IPSchema, agentIpMessage(ipv6("fd00:0:0:0:0:0:0:1")))).toEqual({ ipv6: "/QAAAAAAAAAAAAAAAAAAAQ==" });
+  });
+});
+
+describe("toNetobservRecord", () => {
+  test("a UDP/IPv4 flow, every field", () => {
+    const record = toNetobservRecord(udpFlow(), agentIp);
+    expect(toJson(RecordSchema, record)).toEqual({
+      ethProtocol: 0x0800,
+      direction: "EGRESS",
+      timeFlowStart: "2025-11-24T16:00:00.250Z",
+      timeFlowEnd: "2025-11-24T16:00:01.750Z",
+      dataLink: { srcMac: String(0x02000000000a), dstMac: String(0x02000000000b) },
+      network: { srcAddr: { ipv4: 0xc6120001 }, dstAddr: { ipv4: 0xc6120002 }, dscp: 46 },
+      transport: { srcPort: 40000, dstPort: 5000, protocol: 17 },
+      bytes: "1420",
+      packets: "10",
+      interface: "veth-a",
+      agentIp: { ipv4: 0xc0000207 },
+      dupList: [{ interface: "veth-a", direction: "EGRESS" }],
+    });
+  });
+
+  test("ingress maps to INGRESS (0), in the record and in dup_list", () => {
+    const record = toNetobservRecord(udpFlow({ direction: "ingress", interface: "eth0" }), agentIp);
+    expect(record.direction).toBe(0);
+    expect(record.dupList.map((d) => [d.interface, d.direction])).toEqual([["eth0", 0]]);
+  });
+
+  test("TCP over IPv6: 16-byte addresses, flags without NS (0x100 means SYN_ACK to netobserv)", () => {
+    const record = toNetobservRecord(
+      udpFlow({
+        ethType: 0x86dd,
+        protocol: 6,
+        srcAddr: ipv6("fd00:0:0:0:0:0:0:1"),
+        dstAddr: ipv6("fd00:0:0:0:0:0:0:2"),
+        tcpFlags: 0x100 | 0x10 | 0x02, // NS, ACK, SYN
+      }),
+      agentIp,
+    );
+    expect(record.flags).toBe(0x12);
+    expect(toJson(RecordSchema, record)).toMatchObject({
+      ethProtocol: 0x86dd,
+      network: { srcAddr: { ipv6: "/QAAAAAAAAAAAAAAAAAAAQ==" }, dstAddr: { ipv6: "/QAAAAAAAAAAAAAAAAAAAg==" }, dscp: 46 },
+      transport: { srcPort: 40000, dstPort: 5000, protocol: 6 },
+      flags: 0x12,
+    });
+  });
+
+  test("every TCP header flag passes through unchanged", () => {
+    for (const bit of [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80])
+      expect(toNetobservRecord(udpFlow({ protocol: 6, tcpFlags: bit }), agentIp).flags).toBe(bit);
+    expect(toNetobservRecord(udpFlow({ protocol: 6, tcpFlags: 0x1ff }), agentIp).flags).toBe(0xff);
+  });
+
+  test("flags only for TCP; ICMP type/code only for ICMP; ports only for TCP/UDP/SCTP", () => {
+    const udp = toNetobservRecord(udpFlow({ tcpFlags: 0x02, icmpType: 3, icmpCode: 1 }), agentIp);
+    expect([udp.flags, udp.icmpType, udp.icmpCode]).toEqual([0, 0, 0]);
+    const sctp = toNetobservRecord(udpFlow({ protocol: 132 }), agentIp);
+    expect([sctp.transport!.srcPort, sctp.transport!.dstPort, sctp.transport!.protocol]).toEqual([40000, 5000, 132]);
+    const icmp = toNetobservRecord(udpFlow({ protocol: 1, srcPort: 9, dstPort: 9, icmpType: 8, icmpCode: 0 }), agentIp);
+    expect([icmp.transport!.srcPort, icmp.transport!.dstPort, icmp.transport!.protocol, icmp.icmpType]).toEqual([0, 0, 1, 8]);
+    const icmpv6 = toNetobservRecord(
+      udpFlow({ ethType: 0x86dd, protocol: 58, srcAddr: ipv6("fd00:0:0:0:0:0:0:1"), icmpType: 128, icmpCode: 0 }),
+      agentIp,
+    );
+    expect([icmpv6.icmpType, icmpv6.transport!.protocol]).toEqual([128, 58]);
+    // Protocol 1 over IPv6 is not ICMPv6: no type/code.
+    expect(toNetobservRecord(udpFlow({ ethType: 0x86dd, protocol: 1, icmpType: 8 }), agentIp).icmpType).toBe(0);
+    const gre = toNetobservRecord(udpFlow({ protocol: 47, srcPort: 1, dstPort: 2 }), agentIp);
+    expect([gre.transport!.srcPort, gre.transport!.dstPort, gre.transport!.protocol]).toEqual([0, 0, 47]);
+  });
+
+  test("a non-IP flow still has network and transport set (FLP dereferences them)", () => {
+    const arp = toNetobservRecord(
+      udpFlow({ ethType: 0x0806, protocol: 0, srcAddr: new Uint8Array(16), dstAddr: new Uint8Array(16), srcPort: 0, dstPort: 0, dscp: 0 }),
+      agentIp,
+    );
+    expect(arp.network).toBeDefined();
+    expect(arp.transport).toBeDefined();
+    expect(toJson(RecordSchema, arp)).toMatchObject({ ethProtocol: 0x0806, network: {}, transport: {} });
+    // Present on the wire even though empty: tag 0x32 (field 6) and 0x3a (field 7), length 0.
+    const wire = hex(toBinary(RecordSchema, arp));
+    expect(wire).toContain("3200");
+    expect(wire).toContain("3a00");
+    // ARP with the addresses the kernel read (IPv4-mapped) keeps them as ipv4.
+    const arpWithIps = toNetobservRecord(udpFlow({ ethType: 0x0806, protocol: 0 }), agentIp);
+    expect(toJson(RecordSchema, arpWithIps)).toMatchObject({ network: { srcAddr: { ipv4: 0xc6120001 }, dstAddr: { ipv4: 0xc6120002 } } });
+  });
+
+  test("sub-millisecond times survive as nanoseconds", () => {
+    const record = toNetobservRecord(udpFlow({ startMs: 1_764_000_000_250.125 }), agentIp);
+    expect(record.timeFlowStart!.nanos).toBe(250_125_000);
+  });
+
+  test("Records wraps one entry per record, in order", () => {
+    const records = toNetobservRecords([udpFlow({ bytes: 1 }), udpFlow({ bytes: 2 }), udpFlow({ bytes: 3 })], agentIp);
+    expect(records.entries.map((e) => e.bytes)).toEqual([1n, 2n, 3n]);
+    expect(toBinary(RecordsSchema, records).length).toBeGreaterThan(0);
+  });
+});

@@ -98,7 +98,7 @@ export class ExportQueue<T> {
       this.retry = undefined;
       return this.inFlight;
     }
-    if (this.waiting === 0 || (!flush && this.msUntilDue() > 0)) return undefined;
+    if (this.waiting === 0 || (!flush && this.msUntilDue()! > 0)) return undefined;
     this.inFlight = { sequence: this.nextSequence++, records: this.cut(Math.min(this.waiting, this.options.batchRecords)), attempts: 0 };
     return this.inFlight;
   }

@@ -48,7 +48,8 @@ test("message fields: numbers and types as netobserv's", () => {
     "15 icmp_code:13",
     "26 dup_list:list",
   ]);
-  expect(RecordSchema.field.dupList!.listKind === "message" && RecordSchema.field.dupList!.message.typeName).toBe("pbflow.DupMapEntry");
+  const dupList = RecordSchema.field.dupList!;
+  expect(dupList.fieldKind === "list" && dupList.listKind === "message" && dupList.message.typeName).toBe("pbflow.DupMapEntry");
   expect(fields(DupMapEntrySchema)).toEqual(["1 interface:9", "2 direction:pbflow.Direction"]);
   expect(fields(DataLinkSchema)).toEqual(["1 src_mac:4", "2 dst_mac:4"]);
   expect(fields(NetworkSchema)).toEqual(["1 src_addr:pbflow.IP", "2 dst_addr:pbflow.IP", "3 dscp:13"]);

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from "commander";
 import { AGENT_VERSION } from "../version.ts";
 import { exitCodeFor, reportFailure } from "./process-exit.ts";
+import { registerCollect } from "./collect-command.ts";
 import { registerRun } from "./run-command.ts";
 import { registerVersion } from "./version-command.ts";
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerRun(program);
   registerVersion(program);
+  registerCollect(program);
   program.commands.forEach((c) => c.exitOverride());
   return program;
 }

@@ -1,0 +1,58 @@
+/** Per-agent accounting of what a collector received: batches, flows, packets, bytes, duplicates. */
+import type { FlowRecord } from "../flow/flow-record.ts";
+import { SeenSequences } from "./seen-sequences.ts";
+
+export interface AgentLedger {
+  agentId: string;
+  hostname: string;
+  agentVersion: string;
+  batches: number;
+  flows: number;
+  packets: number;
+  bytes: number;
+  duplicateBatches: number;
+}
+
+export class BatchLedger {
+  private readonly agents = new Map<string, { totals: AgentLedger; seen: SeenSequences }>();
+  /** Requests refused as invalid (not counted under any agent: their identity may be the problem). */
+  rejected = 0;
+
+  /**
+   * Counts a batch once per (agentId, sequence). Returns false for a
+   * duplicate, which is counted but whose flows must not be stored again.
+   */
+  accept(agent: { agentId: string; hostname: string; agentVersion: string }, sequence: bigint, records: readonly FlowRecord[]): boolean {
+    let entry = this.agents.get(agent.agentId);
+    if (!entry) {
+      const totals = { ...agent, batches: 0, flows: 0, packets: 0, bytes: 0, duplicateBatches: 0 };
+      entry = { totals, seen: new SeenSequences() };
+      this.agents.set(agent.agentId, entry);
+    }
+    const totals = entry.totals;
+    if (!entry.seen.add(sequence)) {
+      totals.duplicateBatches++;
+      return false;
+    }
+    totals.batches++;
+    totals.flows += records.length;
+    for (const r of records) {
+      totals.packets += r.packets;
+      totals.bytes += r.bytes;
+    }
+    return true;
+  }
+
+  /** A copy of every agent's totals, in the order agents first sent. */
+  totals(): AgentLedger[] {
+    return [...this.agents.values()].map((e) => ({ ...e.totals }));
+  }
+}
+
+/** The line `collect` prints on stderr per agent at exit. */
+export function ledgerLine(t: AgentLedger): string {
+  return (
+    `agent ${t.agentId} (${t.hostname}, ${t.agentVersion}): ${t.batches} batches, ${t.flows} flows, ` +
+    `${t.packets} packets, ${t.bytes} bytes, ${t.duplicateBatches} duplicate batches dropped`
+  );
+}

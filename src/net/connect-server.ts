@@ -1,0 +1,126 @@
+/**
+ * The one Connect server of the project: a ConnectRouter reachable on one
+ * port over HTTP/2 without TLS (h2c: gRPC, Connect, gRPC-Web) and HTTP/1.1
+ * (Connect, gRPC-Web). Listeners bind to 127.0.0.1 unless told otherwise.
+ *
+ * Why not `http2.createServer({ allowHTTP1: true })`: in Bun (1.4) a plain-text
+ * http2 server answers an HTTP/1.1 request with HTTP/2 frames (curl reports
+ * "Received HTTP/0.9"); allowHTTP1 only works with TLS ALPN. So a net.Server
+ * reads the first bytes of each connection and hands it to an http2 server
+ * when they are the HTTP/2 client preface, to an http server otherwise. Both
+ * share one connectNodeAdapter handler. If Bun's allowHTTP1 gets fixed, this
+ * file is the only place to change.
+ *
+ * Ownership: the returned ConnectServer owns the listening socket and every
+ * connection. Disposing it aborts running handlers (open Watch streams end with
+ * UNAVAILABLE), stops accepting, and destroys connections still open after `graceMs`.
+ */
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import http from "node:http";
+import http2 from "node:http2";
+import net, { type AddressInfo } from "node:net";
+import { hostPortText, type HostPort } from "./listen-address.ts";
+
+/** Requests larger than this get RESOURCE_EXHAUSTED (a batch of 32768 flows is ~4 MiB). */
+export const DEFAULT_READ_MAX_BYTES = 16 * 1024 * 1024;
+
+export interface ConnectServerOptions {
+  listen: HostPort;
+  routes: (router: ConnectRouter) => void;
+  readMaxBytes?: number;
+  /** How long open streams get to finish on close before their connections are destroyed. */
+  graceMs?: number;
+}
+
+export interface ConnectServer extends AsyncDisposable {
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: HostPort;
+  /** "http://127.0.0.1:9990", for clients. */
+  readonly url: string;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A listen failure in one line: where, why, what to do. */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+}
+
+const HINTS: Record<string, string> = {
+  EADDRINUSE: "the port is in use: pick another or stop what holds it",
+  EADDRNOTAVAIL: "no interface on this host has that address",
+  EACCES: "ports below 1024 need root or CAP_NET_BIND_SERVICE",
+  ENOTFOUND: "the host name does not resolve",
+  EAI_AGAIN: "the host name does not resolve",
+};
+
+function listenErrorText(listen: HostPort, error: NodeJS.ErrnoException): string {
+  const code = error.code ?? error.message;
+  const hint = HINTS[code];
+  return `listening on ${hostPortText(listen)}: ${code}${hint ? ` (${hint})` : ""}`;
+}
+
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+function startsLikeHttp2(head: Buffer): boolean {
+  const n = Math.min(head.length, H2_PREFACE.length);
+  return n > 0 && head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+}
+
+export async function startConnectServer(options: ConnectServerOptions): Promise<ConnectServer> {
+  const shutdown = new AbortController();
+  const handler = connectNodeAdapter({
+    routes: options.routes,
+    readMaxBytes: options.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
+    shutdownSignal: shutdown.signal,
+  });
+  const h2 = http2.createServer({}, handler);
+  const h1 = http.createServer(handler);
+  // A client's protocol error ends its own connection, never the server.
+  h2.on("sessionError", () => {});
+  const sessions = new Set<http2.Http2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.once("readable", () => {
+      const head: Buffer | null = socket.read(Math.min(H2_PREFACE.length, socket.readableLength)) ?? socket.read();
+      if (!head) return;
+      socket.unshift(head);
+      (startsLikeHttp2(head) ? h2 : h1).emit("connection", socket);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error) => reject(new ListenError(listenErrorText(options.listen, error as NodeJS.ErrnoException))));
+    server.listen(options.listen.port, options.listen.host, () => resolve());
+  });
+  const bound = server.address() as AddressInfo;
+  const address = { host: bound.address, port: bound.port };
+  let closed: Promise<void> | undefined;
+
+  async function close() {
+    shutdown.abort(new ConnectError("server shutting down", Code.Unavailable));
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const session of sessions) session.close();
+    h1.closeIdleConnections();
+    const grace = setTimeout(() => {
+      for (const socket of sockets) socket.destroy();
+    }, options.graceMs ?? 1000);
+    await stopped;
+    clearTimeout(grace);
+  }
+
+  return {
+    address,
+    url: `http://${hostPortText(address)}`,
+    close: () => (closed ??= close()),
+    [Symbol.asyncDispose]: () => (closed ??= close()),
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * The one place Connect client transports are built (the agent's exporter,
+ * the Watch client, `top`). Bun's HTTP/2 client has had gRPC bugs: if one
+ * shows up, switch protocol or HTTP version here and nowhere else.
+ */
+import type { Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { ConfigError } from "../cli/parse-values.ts";
+
+export interface TransportOptions {
+  /** "grpc" (default; what other gRPC servers speak) or "connect". */
+  protocol?: "grpc" | "connect";
+  /** Responses larger than this fail with RESOURCE_EXHAUSTED. */
+  readMaxBytes?: number;
+  /** TLS and other node:http2 connect options (part B's --tls flags). */
+  nodeOptions?: Parameters<typeof createGrpcTransport>[0]["nodeOptions"];
+}
+
+/**
+ * "host:port" means http://host:port (h2c); a full "http://" or "https://" URL is
+ * taken as it is. A ConfigError names the flag and the value.
+ */
+export function targetUrl(flag: string, target: string): string {
+  const text = target.trim();
+  if (/^https?:\/\//.test(text)) {
+    if (URL.canParse(text)) return text.replace(/\/+$/, "");
+  } else if (/^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):\d{1,5}$/.test(text) && Number(text.slice(text.lastIndexOf(":") + 1)) <= 65535) {
+    return `http://${text}`;
+  }
+  throw new ConfigError(`${flag} "${target}" must be host:port or an http(s):// URL (example: 127.0.0.1:9990)`);
+}
+
+/** A transport to `baseUrl` over HTTP/2, one connection shared by every call. */
+export function createClientTransport(baseUrl: string, options: TransportOptions = {}): Transport {
+  const common = {
+    baseUrl,
+    httpVersion: "2" as const,
+    readMaxBytes: options.readMaxBytes,
+    nodeOptions: options.nodeOptions,
+  };
+  return options.protocol === "connect" ? createConnectTransport(common) : createGrpcTransport(common);
+}

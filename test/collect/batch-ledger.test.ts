@@ -1,0 +1,21 @@
+import { expect, test } from "bun:test";
+import { BatchLedger, ledgerLine } from "../../src/collect/batch-ledger.ts";
+import { udpFlow } from "../api/flow-fixtures.ts";
+
+const a = { agentId: "a-1", hostname: "node-a", agentVersion: "0.1.0" };
+const b = { agentId: "b-1", hostname: "node-b", agentVersion: "0.2.0" };
+
+test("totals per agent; a duplicate is counted, its flows are not", () => {
+  const ledger = new BatchLedger();
+  expect(ledger.accept(a, 1n, [udpFlow(), udpFlow({ packets: 5, bytes: 500 })])).toBe(true);
+  expect(ledger.accept(b, 1n, [udpFlow()])).toBe(true);
+  expect(ledger.accept(a, 1n, [udpFlow(), udpFlow({ packets: 5, bytes: 500 })])).toBe(false);
+  expect(ledger.accept(a, 2n, [])).toBe(true);
+  expect(ledger.totals()).toEqual([
+    { ...a, batches: 2, flows: 2, packets: 15, bytes: 1920, duplicateBatches: 1 },
+    { ...b, batches: 1, flows: 1, packets: 10, bytes: 1420, duplicateBatches: 0 },
+  ]);
+  expect(ledgerLine(ledger.totals()[0]!)).toBe(
+    "agent a-1 (node-a, 0.1.0): 2 batches, 2 flows, 15 packets, 1920 bytes, 1 duplicate batches dropped",
+  );
+});

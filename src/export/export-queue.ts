@@ -7,7 +7,8 @@
  * or the oldest record has waited `batchIntervalMs` (or on flush). Each new
  * batch gets the next sequence number; a failed batch comes back whole, with
  * the same sequence number and records, so a collector that did receive it
- * can drop the resend. At most one batch is in flight.
+ * can drop the resend. A batch the collector refuses for good is `rejected`:
+ * it leaves the queue, counted. At most one batch is in flight.
  *
  * Capacity counts every record held: waiting, in a batch to retry, in flight.
  * Over capacity the oldest records not in flight are dropped (the retry batch
@@ -28,11 +29,13 @@ export interface ExportQueueOptions {
   now: () => number;
 }
 
-export interface ExportBatch<T> {
+export interface ExportBatch<T, Tag = undefined> {
   /** 1, 2, 3, … per queue; a resend keeps its number. */
   readonly sequence: number;
   /** The records of the batch; do not mutate. */
   records: T[];
+  /** The tag pushed with the newest records of the batch (the exporter: that eviction's time and counters). */
+  readonly tag: Tag | undefined;
   /** How many times this batch was handed out before (0 on the first try). */
   attempts: number;
 }
@@ -41,6 +44,8 @@ export interface ExportQueueStats {
   acceptedRecords: number;
   deliveredRecords: number;
   droppedRecords: number;
+  /** Records of batches the collector refused for good (see `rejected`). */
+  rejectedRecords: number;
   /** Held now: waiting + retry + in flight. */
   heldRecords: number;
   inFlightRecords: number;
@@ -48,21 +53,22 @@ export interface ExportQueueStats {
   failedAttempts: number;
 }
 
-interface Chunk<T> {
+interface Chunk<T, Tag> {
   records: T[];
+  tag: Tag | undefined;
   /** Index of the first record still waiting in `records`. */
   offset: number;
   enqueuedAtMs: number;
 }
 
-export class ExportQueue<T> {
-  private chunks: Chunk<T>[] = [];
+export class ExportQueue<T, Tag = undefined> {
+  private chunks: Chunk<T, Tag>[] = [];
   private head = 0;
   private waiting = 0;
-  private retry: ExportBatch<T> | undefined;
-  private inFlight: ExportBatch<T> | undefined;
+  private retry: ExportBatch<T, Tag> | undefined;
+  private inFlight: ExportBatch<T, Tag> | undefined;
   private nextSequence = 1;
-  private readonly counts = { accepted: 0, delivered: 0, dropped: 0, deliveredBatches: 0, failedAttempts: 0 };
+  private readonly counts = { accepted: 0, delivered: 0, dropped: 0, rejected: 0, deliveredBatches: 0, failedAttempts: 0 };
 
   constructor(private readonly options: ExportQueueOptions) {
     if (!(options.batchRecords >= 1)) throw new RangeError(`batchRecords ${options.batchRecords} must be >= 1`);
@@ -73,12 +79,12 @@ export class ExportQueue<T> {
   /**
    * Accepts `records` (kept by reference: the caller must not mutate the array
    * afterwards). Returns how many records were dropped to make room (the
-   * oldest ones, possibly some of these).
+   * oldest ones, possibly some of these). `tag` travels with them (see ExportBatch.tag).
    */
-  push(records: readonly T[]): number {
+  push(records: readonly T[], tag?: Tag): number {
     if (records.length === 0) return 0;
     this.counts.accepted += records.length;
-    this.chunks.push({ records: records as T[], offset: 0, enqueuedAtMs: this.options.now() });
+    this.chunks.push({ records: records as T[], tag, offset: 0, enqueuedAtMs: this.options.now() });
     this.waiting += records.length;
     const excess = this.held() - this.options.capacityRecords;
     if (excess <= 0) return 0;
@@ -91,7 +97,7 @@ export class ExportQueue<T> {
    * The next batch to send, or undefined if one is in flight or none is due.
    * `flush` hands out whatever is waiting without waiting for the interval.
    */
-  take(flush = false): ExportBatch<T> | undefined {
+  take(flush = false): ExportBatch<T, Tag> | undefined {
     if (this.inFlight) return undefined;
     if (this.retry) {
       this.inFlight = this.retry;
@@ -99,12 +105,14 @@ export class ExportQueue<T> {
       return this.inFlight;
     }
     if (this.waiting === 0 || (!flush && this.msUntilDue()! > 0)) return undefined;
-    this.inFlight = { sequence: this.nextSequence++, records: this.cut(Math.min(this.waiting, this.options.batchRecords)), attempts: 0 };
+    const tagged = { tag: undefined as Tag | undefined };
+    const records = this.cut(Math.min(this.waiting, this.options.batchRecords), tagged);
+    this.inFlight = { sequence: this.nextSequence++, records, tag: tagged.tag, attempts: 0 };
     return this.inFlight;
   }
 
   /** The in-flight batch arrived: its records leave the queue. */
-  delivered(batch: ExportBatch<T>) {
+  delivered(batch: ExportBatch<T, Tag>) {
     this.expectInFlight(batch);
     this.inFlight = undefined;
     this.counts.delivered += batch.records.length;
@@ -112,12 +120,23 @@ export class ExportQueue<T> {
   }
 
   /** The in-flight batch was not (known to be) delivered: it goes back to the front, unchanged. */
-  failed(batch: ExportBatch<T>) {
+  failed(batch: ExportBatch<T, Tag>) {
     this.expectInFlight(batch);
     this.inFlight = undefined;
     this.counts.failedAttempts++;
     batch.attempts++;
     if (batch.records.length > 0) this.retry = batch;
+  }
+
+  /**
+   * The collector refused the in-flight batch in a way a resend cannot fix
+   * (invalid, too large): its records leave the queue, counted as rejected,
+   * so one bad batch cannot block every later one.
+   */
+  rejected(batch: ExportBatch<T, Tag>) {
+    this.expectInFlight(batch);
+    this.inFlight = undefined;
+    this.counts.rejected += batch.records.length;
   }
 
   /**
@@ -143,6 +162,7 @@ export class ExportQueue<T> {
       acceptedRecords: this.counts.accepted,
       deliveredRecords: this.counts.delivered,
       droppedRecords: this.counts.dropped,
+      rejectedRecords: this.counts.rejected,
       heldRecords: this.held(),
       inFlightRecords: this.inFlight?.records.length ?? 0,
       deliveredBatches: this.counts.deliveredBatches,
@@ -164,8 +184,8 @@ export class ExportQueue<T> {
     this.skip(count);
   }
 
-  /** Removes `count` waiting records from the front and returns them. */
-  private cut(count: number): T[] {
+  /** Removes `count` waiting records from the front and returns them; `tagged.tag` gets the last chunk's tag. */
+  private cut(count: number, tagged: { tag: Tag | undefined }): T[] {
     const out: T[] = new Array(count);
     let filled = 0;
     while (filled < count) {
@@ -173,6 +193,7 @@ export class ExportQueue<T> {
       const n = Math.min(count - filled, chunk.records.length - chunk.offset);
       for (let i = 0; i < n; i++) out[filled + i] = chunk.records[chunk.offset + i]!;
       filled += n;
+      tagged.tag = chunk.tag;
       this.advance(chunk, n);
     }
     return out;
@@ -188,7 +209,7 @@ export class ExportQueue<T> {
     }
   }
 
-  private advance(chunk: Chunk<T>, n: number) {
+  private advance(chunk: Chunk<T, Tag>, n: number) {
     chunk.offset += n;
     this.waiting -= n;
     if (chunk.offset < chunk.records.length) return;
@@ -204,7 +225,7 @@ export class ExportQueue<T> {
     }
   }
 
-  private expectInFlight(batch: ExportBatch<T>) {
+  private expectInFlight(batch: ExportBatch<T, Tag>) {
     if (this.inFlight !== batch) throw new Error(`export batch ${batch.sequence} is not the batch in flight`);
   }
 }

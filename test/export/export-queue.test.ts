@@ -38,7 +38,7 @@ describe("ExportQueue", () => {
     expect(second).toEqual({ sequence: 2, records: [5], attempts: 0 });
     q.delivered(second);
     expect(q.stats()).toEqual({
-      acceptedRecords: 5, deliveredRecords: 5, droppedRecords: 0, heldRecords: 0, inFlightRecords: 0, deliveredBatches: 2, failedAttempts: 0,
+      acceptedRecords: 5, deliveredRecords: 5, droppedRecords: 0, rejectedRecords: 0, heldRecords: 0, inFlightRecords: 0, deliveredBatches: 2, failedAttempts: 0,
     });
   });
 
@@ -144,10 +144,32 @@ describe("ExportQueue", () => {
     }
     const s = q.stats();
     expect(s.acceptedRecords).toBe(next);
-    expect(s.acceptedRecords).toBe(s.deliveredRecords + s.droppedRecords + s.heldRecords);
+    expect(s.acceptedRecords).toBe(s.deliveredRecords + s.droppedRecords + s.rejectedRecords + s.heldRecords);
     // Delivered in order, each once.
     for (let i = 1; i < delivered.length; i++) expect(delivered[i]! > delivered[i - 1]!).toBe(true);
     expect(delivered.length).toBe(s.deliveredRecords);
+  });
+
+  test("a batch carries the tag of its newest records; a resend keeps it", () => {
+    const q = new ExportQueue<number, string>({ capacityRecords: 10, batchRecords: 3, batchIntervalMs: 100, now: () => 0 });
+    q.push([1, 2], "eviction A");
+    q.push([3, 4], "eviction B");
+    const first = q.take()!;
+    expect([first.records, first.tag]).toEqual([[1, 2, 3], "eviction B"]);
+    q.failed(first);
+    expect(q.take()!.tag).toBe("eviction B");
+    q.delivered(first);
+    expect(q.take(true)).toMatchObject({ sequence: 2, records: [4], tag: "eviction B" });
+  });
+
+  test("a rejected batch leaves the queue, counted apart from drops", () => {
+    const { q } = queue();
+    q.push(range(0, 6));
+    q.rejected(q.take()!);
+    const next = q.take(true)!;
+    expect(next).toMatchObject({ sequence: 2, records: [4, 5] });
+    q.delivered(next);
+    expect(q.stats()).toMatchObject({ acceptedRecords: 6, deliveredRecords: 2, rejectedRecords: 4, droppedRecords: 0, heldRecords: 0 });
   });
 
   test("a caller's array is not modified", () => {

@@ -4,7 +4,7 @@
  * shows up, switch protocol or HTTP version here and nowhere else.
  */
 import type { Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { ConfigError } from "../cli/parse-values.ts";
 
 export interface TransportOptions {
@@ -39,4 +39,16 @@ export function createClientTransport(baseUrl: string, options: TransportOptions
     nodeOptions: options.nodeOptions,
   };
   return options.protocol === "connect" ? createConnectTransport(common) : createGrpcTransport(common);
+}
+
+/**
+ * Like createClientTransport, but the caller owns the HTTP/2 connection:
+ * `close()` ends it and every call on it. For clients that live as long as
+ * the agent (the gRPC exporter), so shutting down leaves no socket behind.
+ */
+export function createClosableClientTransport(baseUrl: string, options: TransportOptions = {}): { transport: Transport; close(): void } {
+  const sessionManager = new Http2SessionManager(baseUrl, {}, options.nodeOptions);
+  const common = { baseUrl, httpVersion: "2" as const, readMaxBytes: options.readMaxBytes, sessionManager };
+  const transport = options.protocol === "connect" ? createConnectTransport(common) : createGrpcTransport(common);
+  return { transport, close: () => sessionManager.abort() };
 }

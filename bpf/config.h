@@ -15,4 +15,7 @@
 /* Linear bytes wanted before parsing; skbs with less are pulled once. */
 #define PULL_BYTES 128
 
+/* Set by the loader before load (const volatile: read-only, known to the verifier). */
+const volatile __u8 use_coarse_clock = 1;
+
 #endif /* NETFLOW_CONFIG_H */

@@ -32,8 +32,9 @@ struct flow_key {
 	__u16 eth_protocol; /* EtherType (IEEE 802, IANA), host order, after VLAN tags */
 	__u8 direction;     /* enum flow_direction */
 	__u8 protocol;      /* IP protocol number (IANA); 0 when not IP */
-	__u8 src_ip[16];    /* IPv6, or IPv4-mapped IPv6 (RFC 4291 2.5.5.2) */
-	__u8 dst_ip[16];
+	/* IPv6, or IPv4-mapped IPv6 (RFC 4291 2.5.5.2). Aligned so copies are word-sized. */
+	__u8 src_ip[16] __attribute__((aligned(4)));
+	__u8 dst_ip[16] __attribute__((aligned(4)));
 	__u16 src_port;     /* host order; 0 for ICMP, later fragments, non-L4 */
 	__u16 dst_port;
 };

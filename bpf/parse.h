@@ -47,7 +47,10 @@ struct ipv6_ext {
 	__u8 length;
 };
 
-/* What the parser learned of one packet. */
+/*
+ * What the parser learned of one packet. MACs are not copied here: only a
+ * new flow needs them, and it reads them from the packet (read_macs).
+ */
 struct packet {
 	struct flow_key key;
 	__u16 tcp_flags;
@@ -55,22 +58,28 @@ struct packet {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 flags;
-	__u8 src_mac[6];
-	__u8 dst_mac[6];
 };
 
-static __always_inline void copy_mac(__u8 *dst, const __u8 *src)
+/* Source and destination MACs of the frame, if it has an Ethernet header. */
+static __always_inline void read_macs(struct __sk_buff *skb, __u8 *src, __u8 *dst)
 {
-	__builtin_memcpy(dst, src, 6);
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return;
+	__builtin_memcpy(src, eth->h_source, 6);
+	__builtin_memcpy(dst, eth->h_dest, 6);
 }
 
-/* 4-in-6 mapping (::ffff:a.b.c.d) so that one key layout holds both families. */
+/*
+ * 4-in-6 mapping (::ffff:a.b.c.d) so that one key layout holds both families.
+ * The first ten bytes are already zero (the caller zeroes the key).
+ */
 static __always_inline void set_ipv4_mapped(__u8 *dst, __be32 addr)
 {
-	__builtin_memset(dst, 0, 10);
-	dst[10] = 0xff;
-	dst[11] = 0xff;
-	__builtin_memcpy(dst + 12, &addr, 4);
+	*(__u16 *)(dst + 10) = 0xffff;
+	*(__be32 *)(dst + 12) = addr;
 }
 
 /* Transport header at l4: ports, TCP flags, ICMP type/code. */
@@ -200,9 +209,6 @@ static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *p
 		pkt->flags |= FLOW_FLAG_TRUNCATED;
 		return;
 	}
-	copy_mac(pkt->src_mac, eth->h_source);
-	copy_mac(pkt->dst_mac, eth->h_dest);
-
 	__be16 proto = eth->h_proto;
 	void *cursor = eth + 1;
 #pragma unroll

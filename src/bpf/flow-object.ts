@@ -21,7 +21,10 @@ import {
   openObjectFromMemory,
   possibleCpus,
   programFd,
+  setMapInitialValue,
   setMapMaxEntries,
+  tcHelperSupported,
+  BPF_FUNC_ktime_get_coarse_ns,
   type MapHandle,
   type ObjectHandle,
 } from "./libbpf.ts";
@@ -61,6 +64,9 @@ export class FlowObject implements Disposable {
       const flowsB = requireMap(handle, "flows_b");
       setMapMaxEntries(flowsA, options.maxFlows, "flows_a");
       setMapMaxEntries(flowsB, options.maxFlows, "flows_b");
+      // .rodata holds the knobs of bpf/config.h; today one: use_coarse_clock (kernel 5.11+).
+      const coarseClock = tcHelperSupported(BPF_FUNC_ktime_get_coarse_ns);
+      setMapInitialValue(requireMap(handle, ".rodata"), new Uint8Array([coarseClock ? 1 : 0]), ".rodata");
 
       const mark = libbpfLogMark();
       try {

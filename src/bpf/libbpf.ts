@@ -25,6 +25,8 @@ const libbpfSymbols = {
   bpf_program__fd: { args: [p], returns: i32 },
   bpf_map__fd: { args: [p], returns: i32 },
   bpf_map__set_max_entries: { args: [p, u32], returns: i32 },
+  bpf_map__set_initial_value: { args: [p, p, usize], returns: i32 },
+  libbpf_probe_bpf_helper: { args: [i32, i32, p], returns: i32 },
   bpf_map__max_entries: { args: [p], returns: u32 },
   bpf_map__key_size: { args: [p], returns: u32 },
   bpf_map__value_size: { args: [p], returns: u32 },
@@ -224,6 +226,19 @@ export function mapGeometry(map: MapHandle) {
 
 export function setMapMaxEntries(map: MapHandle, entries: number, name: string) {
   check(bpf().bpf_map__set_max_entries(map, entries), `sizing map ${name} to ${entries} entries`);
+}
+
+/** Replaces a data section's initial contents (.rodata knobs) before load; sizes must match. */
+export function setMapInitialValue(map: MapHandle, value: Uint8Array, name: string) {
+  check(bpf().bpf_map__set_initial_value(map, value, value.byteLength), `setting the initial value of ${name}`);
+}
+
+const BPF_PROG_TYPE_SCHED_CLS = 3;
+export const BPF_FUNC_ktime_get_coarse_ns = 160;
+
+/** Whether TC programs may call the helper on this kernel. */
+export function tcHelperSupported(helperId: number): boolean {
+  return bpf().libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, helperId, null) === 1;
 }
 
 /** Returns false when the key does not exist. */

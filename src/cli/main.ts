@@ -5,6 +5,7 @@ import { AGENT_VERSION } from "../version.ts";
 import { exitCodeFor, reportFailure } from "./process-exit.ts";
 import { registerCollect } from "./collect-command.ts";
 import { registerRun } from "./run-command.ts";
+import { registerTop } from "./top-command.ts";
 import { registerVersion } from "./version-command.ts";
 
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerVersion(program);
   registerCollect(program);
+  registerTop(program);
   program.commands.forEach((c) => c.exitOverride());
   return program;
 }

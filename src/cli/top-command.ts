@@ -1,0 +1,89 @@
+/**
+ * `netflow-agent top`: a live, top-style view of this host's flows (loading
+ * the kernel side here, as root) or of a running agent's (--connect, through
+ * its Watch API). `--once` prints one snapshot as text and exits.
+ */
+import { hostname } from "node:os";
+import { Command, Option } from "commander";
+import { createLogger, type Logger } from "../log.ts";
+import { colorLevelFor, createStyle } from "../tui/components/style.ts";
+import type { FlowSource } from "../tui/flow-source.ts";
+import { LiveView } from "../tui/live-view.ts";
+import { LocalFlowSource } from "../tui/local-flow-source.ts";
+import { dnsReverse } from "../tui/name-resolver.ts";
+import { takeSnapshot } from "../tui/take-snapshot.ts";
+import { ConfigError } from "./parse-values.ts";
+import { reportFailure } from "./process-exit.ts";
+import { runOptions } from "./run-command.ts";
+import { buildTopConfig, TOP_DEFAULTS, type TopConfig, type TopFlags } from "./top-config.ts";
+
+const sharedWithRun = ["--interfaces", "--exclude-interfaces", "--attach-mode", "--cache-max-flows"];
+
+export function registerTop(program: Command) {
+  const command = program
+    .command("top")
+    .summary("live top-style view of the flows on this host (needs root) or of a running agent (--connect)")
+    .description(
+      "Show flows as they happen: rates over 2 s / 10 s / 40 s, totals, sorted, grouped and filtered as you type.\n" +
+        "Without --connect it loads the kernel side itself (root) and detaches everything on exit.\n" +
+        "Keys: q quit · ? help · </> sort · r reverse · g group · / filter · space pause · ↑↓ select · n names · u units",
+    )
+    .addOption(new Option("--interval <duration>", "how often flows are collected and the screen updated (100ms to 60s)").default(TOP_DEFAULTS.interval))
+    .addOption(new Option("--sort <column>", "initial sort: interface, direction, protocol, source, destination, group, flows, 2s, 10s, 40s, bytes, packets, flags").default(TOP_DEFAULTS.sort))
+    .addOption(new Option("--reverse", "reverse the initial sort order"))
+    .addOption(new Option("--group <by>", "initial grouping: flow, host-pair, source, destination, port, interface, protocol").default(TOP_DEFAULTS.group))
+    .addOption(new Option("--filter <words>", "initial filter: words that must all match an address, port, interface, protocol or in/out"))
+    .addOption(new Option("--units <units>", "bytes or bits").default(TOP_DEFAULTS.units))
+    .addOption(new Option("--resolve", "show reverse-DNS names for addresses (toggle with n)"))
+    .addOption(new Option("--once", "collect for one interval, print one snapshot as text, exit (like top -b)"))
+    .addOption(new Option("--connect <host:port>", "watch a running agent through its API instead of loading the kernel side (no root needed)"));
+  for (const option of runOptions().filter((o) => sharedWithRun.includes(o.long ?? ""))) command.addOption(option);
+  command.action(async (flags: TopFlags) => {
+    await runTop(buildTopConfig(flags));
+  });
+}
+
+async function openSource(config: TopConfig, log: Logger): Promise<FlowSource> {
+  if (config.connect !== undefined) throw new Error(`--connect ${config.connect}: this build has no Watch API client yet`);
+  return LocalFlowSource.open(config.agent, log);
+}
+
+async function runTop(config: TopConfig) {
+  const host = hostname();
+  const clock = () => Date.now();
+  const lookup = dnsReverse();
+  if (config.once) {
+    const log = createLogger("warn");
+    await using source = await openSource(config, log);
+    const width = process.stdout.isTTY ? process.stdout.columns || 160 : 200;
+    const style = createStyle(colorLevelFor(process.stdout));
+    process.stdout.write(await takeSnapshot(source, { state: config.view, host, clock, lookup, style, width }));
+    return;
+  }
+  if (!process.stdin.isTTY || !process.stdout.isTTY) throw new ConfigError("top needs a terminal on stdin and stdout; use --once for a text snapshot");
+  // The log cannot write over the screen: its latest warning is shown in the header instead.
+  let lastMessage: string | undefined;
+  const log = createLogger("warn", (line) => (lastMessage = line.replace(/^netflow-agent: /, "")));
+  await using source = await openSource(config, log);
+  const view = new LiveView({
+    source, state: config.view, host, clock, lookup,
+    style: createStyle(colorLevelFor(process.stdout)),
+    redrawMs: Math.min(config.intervalMs, 1000),
+    lastMessage: () => lastMessage,
+  });
+  const quit = () => view.quit();
+  const crash = (error: unknown) => {
+    view.releaseTerminal();
+    reportFailure(error);
+    // Detach before exiting: a crash must not leave programs attached.
+    void source.stop().finally(() => process.exit(1));
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, quit);
+  process.on("uncaughtException", crash);
+  process.on("unhandledRejection", crash);
+  try {
+    await view.run({ input: process.stdin, output: process.stdout });
+  } finally {
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, quit);
+  }
+}

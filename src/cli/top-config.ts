@@ -1,0 +1,78 @@
+/**
+ * The typed configuration of `top`, built once from flags and defaults and
+ * validated here (ConfigError → exit 2).
+ */
+import type { AgentOptions } from "../agent/agent.ts";
+import { interfaceFilter, InterfacePatternError } from "../agent/interface-filter.ts";
+import { GROUPINGS } from "../tui/model/group-flows.ts";
+import { SORT_COLUMNS } from "../tui/model/sort-rows.ts";
+import { initialViewState, type ViewState } from "../tui/model/view-state.ts";
+import { ConfigError, parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
+
+export interface TopConfig {
+  intervalMs: number;
+  once: boolean;
+  /** host:port of a running agent's API; undefined: load the kernel side here. */
+  connect: string | undefined;
+  view: ViewState;
+  /** For the local source. */
+  agent: AgentOptions;
+}
+
+export interface TopFlags {
+  interval: string;
+  sort: string;
+  reverse?: boolean;
+  group: string;
+  filter?: string;
+  units: string;
+  resolve?: boolean;
+  once?: boolean;
+  connect?: string;
+  interfaces?: string;
+  excludeInterfaces?: string;
+  attachMode: string;
+  cacheMaxFlows: string;
+}
+
+export const TOP_DEFAULTS = { interval: "1s", sort: "2s", group: "flow", units: "bytes" } as const;
+
+/** "127.0.0.1:9090", "localhost:9090", "[::1]:9090". */
+export function parseHostPort(flag: string, text: string): string {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(text.trim());
+  if (!match) throw new ConfigError(`${flag} "${text}" must be host:port (e.g. 127.0.0.1:9090 or [::1]:9090)`);
+  parseInteger(`${flag} port`, match[2]!, 1, 65535);
+  return `${match[1]}:${match[2]}`;
+}
+
+export function buildTopConfig(flags: TopFlags): TopConfig {
+  try {
+    interfaceFilter(flags.interfaces, flags.excludeInterfaces);
+  } catch (error) {
+    if (error instanceof InterfacePatternError) throw new ConfigError(error.message);
+    throw error;
+  }
+  const intervalMs = parseDuration("--interval", flags.interval, 100, 60_000);
+  const view = initialViewState({
+    grouping: parseChoice("--group", flags.group, GROUPINGS),
+    sort: parseChoice("--sort", flags.sort, SORT_COLUMNS),
+    reverse: flags.reverse ?? false,
+    filter: flags.filter ?? "",
+    units: parseChoice("--units", flags.units, ["bytes", "bits"] as const),
+    resolveNames: flags.resolve ?? false,
+  });
+  return {
+    intervalMs,
+    once: flags.once ?? false,
+    connect: flags.connect === undefined ? undefined : parseHostPort("--connect", flags.connect),
+    view,
+    agent: {
+      interfaces: flags.interfaces,
+      excludeInterfaces: flags.excludeInterfaces,
+      attachMode: parseChoice("--attach-mode", flags.attachMode, ["auto", "tcx", "tc"] as const),
+      maxFlows: parseInteger("--cache-max-flows", flags.cacheMaxFlows, 1, 16_777_216),
+      activeTimeoutMs: intervalMs,
+      interfacePollMs: 1000,
+    },
+  };
+}

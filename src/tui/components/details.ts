@@ -1,0 +1,57 @@
+/** The selected row in full: identity, exact totals, every window's rate, and for a group its largest flows. */
+import { tcpFlagNames } from "../../flow/flow-format.ts";
+import type { NameOf } from "../model/flow-filter.ts";
+import type { FlowStat } from "../model/flow-table.ts";
+import type { Row } from "../model/group-flows.ts";
+import { RATE_WINDOWS_MS } from "../model/rate-windows.ts";
+import type { Units } from "../model/view-state.ts";
+import { formatRate, siNumber } from "./format-units.ts";
+import type { Style } from "./style.ts";
+import { endpointText, groupLabel } from "./table-columns.ts";
+import { fit } from "./text-cell.ts";
+
+export const DETAILS_HEIGHT = 8;
+
+const clock = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+
+function flowLine(f: FlowStat, nameOf: NameOf): string {
+  const id = f.id;
+  return `${id.interface} ${id.direction === "ingress" ? "in" : "out"} ${id.protocol} ${endpointText(id, "src", nameOf)} → ${endpointText(id, "dst", nameOf)}`;
+}
+
+function ratesLine(row: Row, units: Units): string {
+  return RATE_WINDOWS_MS.map((w, i) => `${w / 1000}s ${formatRate(row.rates.bytes[i]!, units)} ${siNumber(Math.round(row.rates.packets[i]!))} pkt/s`).join(" · ");
+}
+
+export function detailLines(row: Row, units: Units, nameOf: NameOf): string[] {
+  const lines: string[] = [];
+  const flags = tcpFlagNames(row.tcpFlags).join(",") || "-";
+  if (row.flow) {
+    const f = row.flow;
+    lines.push(`flow     ${flowLine(f, nameOf)}`);
+    lines.push(`macs     ${f.id.srcMac} → ${f.id.dstMac}   dscp ${f.dscp}   tcp flags ${flags}`);
+    lines.push(`rates    ${ratesLine(row, units)}`);
+    lines.push(`total    ${row.bytes} bytes · ${row.packets} packets · first ${clock(f.firstSeenMs)} · last ${clock(f.lastSeenMs)}`);
+    for (const addr of [f.id.srcAddr, f.id.dstAddr]) {
+      const name = addr ? nameOf(addr) : undefined;
+      if (name) lines.push(`name     ${addr} = ${name}`);
+    }
+    return lines;
+  }
+  lines.push(`${row.grouping.padEnd(8)} ${groupLabel(row, nameOf)}`);
+  lines.push(`flows    ${row.flows} · protocols ${row.protocols.join(",")} · tcp flags ${flags}`);
+  lines.push(`rates    ${ratesLine(row, units)}`);
+  lines.push(`total    ${row.bytes} bytes · ${row.packets} packets`);
+  const largest = [...row.members].sort((a, b) => b.rates.bytes[0]! - a.rates.bytes[0]! || b.bytes - a.bytes);
+  for (const f of largest) lines.push(`  ${formatRate(f.rates.bytes[0]!, units).padStart(9)}  ${f.bytes} B  ${flowLine(f, nameOf)}`);
+  return lines;
+}
+
+/** The panel: a rule, then the detail lines, exactly `height` lines. */
+export function renderDetails(row: Row, units: Units, nameOf: NameOf, width: number, height: number, style: Style): string[] {
+  const rule = "─ details (Esc to close) ";
+  const lines = [style.dim(fit(rule + "─".repeat(Math.max(0, width - rule.length)), width))];
+  for (const line of detailLines(row, units, nameOf).slice(0, height - 1)) lines.push(fit(line, width));
+  while (lines.length < height) lines.push(fit("", width));
+  return lines;
+}

@@ -1,0 +1,27 @@
+/** The help screen: every key, in place of the table until `?` or Esc. */
+import type { Style } from "./style.ts";
+import { fit } from "./text-cell.ts";
+
+export const HELP_LINES: [string, string][] = [
+  ["< >  ← →", "sort by the previous / next column"],
+  ["1 2 3", "sort by the 2 s / 10 s / 40 s rate"],
+  ["b  p", "sort by total bytes / packets"],
+  ["r", "reverse the sort order"],
+  ["g  G", "group by: flow → host pair → source → destination → port → interface → protocol (G: back)"],
+  ["/", "filter as you type: words (all must match) in an address or name, a port, an interface, a protocol, in/out"],
+  ["Enter  Esc", "while filtering: keep the filter / clear it"],
+  ["space", "pause: the view stops changing (flows are still counted)"],
+  ["↑ ↓ PgUp PgDn Home End", "select a row: its details show below the table"],
+  ["Esc", "close help, then clear the selection, then the filter"],
+  ["n", "resolve addresses to names (reverse DNS, in the background, cached)"],
+  ["u", "rates and totals in bytes or bits"],
+  ["?  h", "this help"],
+  ["q  Ctrl-C", "quit (everything the view attached is detached)"],
+];
+
+export function renderHelp(width: number, height: number, style: Style): string[] {
+  const keyWidth = Math.max(...HELP_LINES.map(([k]) => k.length)) + 2;
+  const lines = [style.heading(fit(" keys", width)), fit("", width)];
+  for (const [key, what] of HELP_LINES) lines.push(style.key(fit("  " + key, keyWidth + 2)) + fit(what, Math.max(0, width - keyWidth - 2)));
+  return lines.slice(0, height);
+}

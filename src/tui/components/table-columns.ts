@@ -1,0 +1,92 @@
+/**
+ * The table's columns for a grouping: title, alignment, cell text, and how
+ * wide: fixed, or sized to content (addresses, names) within a range.
+ */
+import type { NameOf } from "../model/flow-filter.ts";
+import type { FlowIdentity } from "../model/flow-table.ts";
+import type { Grouping, Row } from "../model/group-flows.ts";
+import type { SortColumn } from "../model/sort-rows.ts";
+import type { Units } from "../model/view-state.ts";
+import { formatRate, formatVolume, siNumber } from "./format-units.ts";
+
+export interface CellContext {
+  units: Units;
+  nameOf: NameOf;
+}
+
+export interface TableColumn {
+  id: SortColumn;
+  title: string;
+  align: "left" | "right";
+  /** Fixed width, or [min, max] sized to content. */
+  width: number | [number, number];
+  text(row: Row, ctx: CellContext): string;
+}
+
+/** TCP flags as letters in header-bit order (tcpdump's, with A for ACK): "SA", "FPA". */
+const flagLetters: [number, string][] = [
+  [0x01, "F"], [0x02, "S"], [0x04, "R"], [0x08, "P"], [0x10, "A"], [0x20, "U"], [0x40, "E"], [0x80, "C"], [0x100, "N"],
+];
+
+export function tcpFlagLetters(flags: number): string {
+  return flagLetters.filter(([bit]) => flags & bit).map(([, letter]) => letter).join("");
+}
+
+/** An address as shown: its resolved name when there is one. */
+export function hostText(addr: string, nameOf: NameOf): string {
+  return nameOf(addr) ?? addr;
+}
+
+export function endpointText(id: FlowIdentity, side: "src" | "dst", nameOf: NameOf): string {
+  const addr = side === "src" ? id.srcAddr : id.dstAddr;
+  const port = side === "src" ? id.srcPort : id.dstPort;
+  if (!addr) return side === "src" ? id.srcMac : id.dstMac;
+  const name = nameOf(addr);
+  const host = name ?? (addr.includes(":") && port !== 0 ? `[${addr}]` : addr);
+  return port === 0 ? host : `${host}:${port}`;
+}
+
+export function groupLabel(row: Row, nameOf: NameOf): string {
+  const g = row.group;
+  switch (row.grouping) {
+    case "host-pair": return `${hostText(g.addrs![0], nameOf)} ↔ ${hostText(g.addrs![1], nameOf)}`;
+    case "source":
+    case "destination": return hostText(g.addr!, nameOf);
+    case "port": return g.port === 0 ? `${g.protocol}` : `${g.protocol}/${g.port}`;
+    case "interface": return g.interface!;
+    case "protocol": return g.protocol!;
+    case "flow": return row.key;
+  }
+}
+
+const groupTitles: Record<Grouping, string> = {
+  flow: "FLOW", "host-pair": "HOST PAIR", source: "SOURCE", destination: "DESTINATION", port: "PORT", interface: "INTERFACE", protocol: "PROTOCOL",
+};
+
+const figures: TableColumn[] = [
+  { id: "2s", title: "2s", align: "right", width: 9, text: (r, c) => formatRate(r.rates.bytes[0]!, c.units) },
+  { id: "10s", title: "10s", align: "right", width: 9, text: (r, c) => formatRate(r.rates.bytes[1]!, c.units) },
+  { id: "40s", title: "40s", align: "right", width: 9, text: (r, c) => formatRate(r.rates.bytes[2]!, c.units) },
+  { id: "bytes", title: "TOTAL", align: "right", width: 7, text: (r, c) => formatVolume(r.bytes, c.units) },
+  { id: "packets", title: "PKTS", align: "right", width: 6, text: (r) => siNumber(r.packets) },
+  { id: "flags", title: "FLAGS", align: "left", width: [5, 9], text: (r) => tcpFlagLetters(r.tcpFlags) },
+];
+
+const flowColumns: TableColumn[] = [
+  { id: "interface", title: "IFACE", align: "left", width: [5, 15], text: (r) => r.flow!.id.interface },
+  { id: "direction", title: "DIR", align: "left", width: 3, text: (r) => (r.flow!.id.direction === "ingress" ? "in" : "out") },
+  { id: "protocol", title: "PROTO", align: "left", width: [5, 10], text: (r) => r.flow!.id.protocol },
+  { id: "source", title: "SOURCE", align: "left", width: [12, 47], text: (r, c) => endpointText(r.flow!.id, "src", c.nameOf) },
+  { id: "destination", title: "DESTINATION", align: "left", width: [12, 47], text: (r, c) => endpointText(r.flow!.id, "dst", c.nameOf) },
+  ...figures,
+];
+
+export function columnsOf(grouping: Grouping): TableColumn[] {
+  if (grouping === "flow") return flowColumns;
+  return [
+    { id: "group", title: groupTitles[grouping], align: "left", width: [12, 80], text: (r, c) => groupLabel(r, c.nameOf) },
+    { id: "flows", title: "FLOWS", align: "right", width: 5, text: (r) => String(r.flows) },
+    { id: "protocol", title: "PROTO", align: "left", width: [5, 16], text: (r) => r.protocols.join(",") },
+    ...figures,
+  ];
+}

@@ -1,0 +1,76 @@
+/**
+ * The flow table: a title line (the sort column marked ▼ or ▲), then one line
+ * per visible row with its proportional bar; the selected row highlighted.
+ * Columns sized to content get what the fixed ones leave, the bar the rest.
+ */
+import type { Row } from "../model/group-flows.ts";
+import { barValue, isNumericColumn } from "../model/sort-rows.ts";
+import type { ViewState } from "../model/view-state.ts";
+import type { NameOf } from "../model/flow-filter.ts";
+import { renderBar } from "./bar.ts";
+import type { Style } from "./style.ts";
+import { columnsOf, type CellContext, type TableColumn } from "./table-columns.ts";
+import { fit, textWidth } from "./text-cell.ts";
+
+export const BAR_MAX_WIDTH = 30;
+const BAR_MIN_WIDTH = 5;
+
+export interface TableInput {
+  rows: Row[];
+  state: ViewState;
+  nameOf: NameOf;
+  /** First row shown (scrolling). */
+  scrollTop: number;
+}
+
+interface Layout {
+  columns: TableColumn[];
+  widths: number[];
+  barWidth: number;
+}
+
+/** Column widths for these rows at this width: content-sized columns shrink (widest first) when space runs out. */
+export function layoutTable(rows: Row[], input: Pick<TableInput, "state" | "nameOf">, width: number): Layout {
+  const columns = columnsOf(input.state.grouping);
+  const ctx: CellContext = { units: input.state.units, nameOf: input.nameOf };
+  const widths = columns.map((c) => {
+    if (typeof c.width === "number") return c.width;
+    const [min, max] = c.width;
+    let w = Math.max(min, textWidth(c.title) + 1);
+    for (const row of rows) w = Math.max(w, textWidth(c.text(row, ctx)));
+    return Math.min(w, max);
+  });
+  const total = () => widths.reduce((a, b) => a + b, 0) + widths.length - 1;
+  while (total() > width) {
+    let widest = -1;
+    columns.forEach((c, i) => {
+      if (typeof c.width !== "number" && widths[i]! > c.width[0] && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;
+    });
+    if (widest < 0) break;
+    widths[widest]!--;
+  }
+  const left = width - total() - 1;
+  const barWidth = left >= BAR_MIN_WIDTH ? Math.min(left, BAR_MAX_WIDTH) : 0;
+  return { columns, widths, barWidth };
+}
+
+export function renderTable(input: TableInput, width: number, height: number, style: Style): string[] {
+  const { rows, state } = input;
+  const layout = layoutTable(rows, input, width);
+  const ctx: CellContext = { units: state.units, nameOf: input.nameOf };
+  const descending = isNumericColumn(state.sort) !== state.reverse;
+  const titles = layout.columns.map((c, i) => {
+    const mark = c.id === state.sort ? (descending ? "▼" : "▲") : "";
+    return fit(c.title + mark, layout.widths[i]!, c.align);
+  });
+  const lines = [style.heading(fit(titles.join(" ") + (layout.barWidth > 0 ? " " : ""), width))];
+  const maxBar = Math.max(0, ...rows.map((r) => barValue(r, state.sort)));
+  const visible = rows.slice(input.scrollTop, input.scrollTop + Math.max(0, height - 1));
+  for (const row of visible) {
+    const cells = layout.columns.map((c, i) => fit(c.text(row, ctx), layout.widths[i]!, c.align));
+    const bar = layout.barWidth > 0 ? renderBar(barValue(row, state.sort), maxBar, layout.barWidth) : "";
+    if (row.key === state.selection.key) lines.push(style.selected(fit(cells.join(" ") + (bar ? " " + bar : ""), width)));
+    else lines.push(fit(cells.join(" "), width - (bar ? bar.length + 1 : 0)) + (bar ? " " + style.bar(bar) : ""));
+  }
+  return lines;
+}

@@ -1,0 +1,29 @@
+/**
+ * Where the view's flows come from: the kernel through an agent this
+ * process runs (local), or a running agent's Watch API (remote). The view
+ * only sees batches and a status line.
+ *
+ * Lifetime: the source is created by the command, started once, and stopped
+ * once by its creator (stop is idempotent); after stop no listener is called.
+ */
+import type { FlowBatch } from "../flow/flow-record.ts";
+
+export interface FlowSourceStatus {
+  /** For the header: "local" or "agent 127.0.0.1:9090". */
+  description: string;
+  interfaces: string[];
+  /** How often batches arrive, ms. */
+  intervalMs: number;
+  /** A problem worth showing (lost connection), if any. */
+  message?: string;
+}
+
+export type BatchListener = (batch: FlowBatch) => void;
+
+export interface FlowSource extends AsyncDisposable {
+  start(): Promise<void>;
+  /** Returns a function that unsubscribes. */
+  onBatch(listener: BatchListener): () => void;
+  status(): FlowSourceStatus;
+  stop(): Promise<void>;
+}

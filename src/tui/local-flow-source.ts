@@ -1,0 +1,44 @@
+/**
+ * Flows from this host's kernel: an Agent with no exporters, evicting every
+ * interval. Opening it loads and attaches (root); stopping it detaches every
+ * program, so nothing stays attached after the view exits.
+ */
+import { Agent, type AgentOptions } from "../agent/agent.ts";
+import type { Logger } from "../log.ts";
+import type { BatchListener, FlowSource, FlowSourceStatus } from "./flow-source.ts";
+
+export class LocalFlowSource implements FlowSource {
+  private stopped: Promise<void> | undefined;
+
+  private constructor(private readonly agent: Agent, private readonly intervalMs: number) {}
+
+  /** Loads and attaches; throws (nothing left attached) when that fails. */
+  static async open(options: AgentOptions, log: Logger): Promise<LocalFlowSource> {
+    const agent = await Agent.start(options, [], log);
+    return new LocalFlowSource(agent, options.activeTimeoutMs);
+  }
+
+  async start() {
+    this.agent.start();
+  }
+
+  onBatch(listener: BatchListener): () => void {
+    const unsubscribe = this.agent.subscribe((batch) => {
+      if (!this.stopped) listener(batch);
+    });
+    return () => void unsubscribe();
+  }
+
+  status(): FlowSourceStatus {
+    return { description: "local", interfaces: this.agent.status().interfaces.map((i) => i.name), intervalMs: this.intervalMs };
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= this.agent[Symbol.asyncDispose]();
+    return this.stopped;
+  }
+
+  [Symbol.asyncDispose]() {
+    return this.stop();
+  }
+}

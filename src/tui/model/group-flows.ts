@@ -1,0 +1,91 @@
+/**
+ * Rows of the table: one per flow, or flows summed per host pair, source,
+ * destination, port, interface or protocol. Rates and totals add up, so a
+ * group's figures are the sums of its flows'. Group keys use addresses, never
+ * resolved names, so a row keeps its place while names arrive.
+ */
+import { addRates, zeroRates, type WindowRates } from "./rate-windows.ts";
+import type { FlowStat } from "./flow-table.ts";
+
+export const GROUPINGS = ["flow", "host-pair", "source", "destination", "port", "interface", "protocol"] as const;
+export type Grouping = (typeof GROUPINGS)[number];
+
+/** What the rows of one grouping have in common (the fields that grouping keeps). */
+export interface GroupFields {
+  /** Host pair: the two addresses in text order, so both directions fall in one row. */
+  addrs?: [string, string];
+  addr?: string;
+  /** Port grouping: protocol and service port (the lower of the two ports). */
+  protocol?: string;
+  port?: number;
+  interface?: string;
+}
+
+export interface Row {
+  key: string;
+  grouping: Grouping;
+  /** The flow itself when grouping by flow. */
+  flow?: FlowStat;
+  group: GroupFields;
+  flows: number;
+  bytes: number;
+  packets: number;
+  tcpFlags: number;
+  /** Protocol names in the row, sorted. */
+  protocols: string[];
+  rates: WindowRates;
+  members: FlowStat[];
+}
+
+/** The service port of a flow: the lower of its two ports (ephemeral ports are high), 0 when it has none. */
+export function servicePort(f: FlowStat): number {
+  const { srcPort, dstPort } = f.id;
+  if (srcPort === 0 || dstPort === 0) return Math.max(srcPort, dstPort);
+  return Math.min(srcPort, dstPort);
+}
+
+function groupOf(f: FlowStat, grouping: Grouping): { key: string; group: GroupFields } {
+  const id = f.id;
+  switch (grouping) {
+    case "flow":
+      return { key: id.key, group: {} };
+    case "host-pair": {
+      const addrs = [id.srcAddr, id.dstAddr].sort() as [string, string];
+      return { key: addrs.join(" "), group: { addrs } };
+    }
+    case "source":
+      return { key: id.srcAddr, group: { addr: id.srcAddr } };
+    case "destination":
+      return { key: id.dstAddr, group: { addr: id.dstAddr } };
+    case "port": {
+      const port = servicePort(f);
+      return { key: `${id.protocol}/${port}`, group: { protocol: id.protocol, port } };
+    }
+    case "interface":
+      return { key: id.interface, group: { interface: id.interface } };
+    case "protocol":
+      return { key: id.protocol, group: { protocol: id.protocol } };
+  }
+}
+
+export function groupFlows(stats: FlowStat[], grouping: Grouping): Row[] {
+  const rows = new Map<string, Row>();
+  for (const f of stats) {
+    const { key, group } = groupOf(f, grouping);
+    let row = rows.get(key);
+    if (!row) {
+      row = { key, grouping, group, flows: 0, bytes: 0, packets: 0, tcpFlags: 0, protocols: [], rates: zeroRates(), members: [] };
+      if (grouping === "flow") row.flow = f;
+      rows.set(key, row);
+    }
+    row.flows++;
+    row.bytes += f.bytes;
+    row.packets += f.packets;
+    row.tcpFlags |= f.tcpFlags;
+    if (!row.protocols.includes(f.id.protocol)) row.protocols.push(f.id.protocol);
+    addRates(row.rates, f.rates);
+    row.members.push(f);
+  }
+  for (const row of rows.values()) row.protocols.sort();
+  return [...rows.values()];
+}

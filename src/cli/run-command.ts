@@ -3,9 +3,11 @@ import { Command, Option } from "commander";
 import { Agent } from "../agent/agent.ts";
 import { setLibbpfLogSink } from "../bpf/libbpf.ts";
 import type { Exporter } from "../export/exporter.ts";
+import { GrpcExporter } from "../export/grpc-exporter.ts";
 import { JsonLinesExporter } from "../export/json-lines.ts";
 import { TextTableExporter } from "../export/text-table.ts";
 import { createLogger } from "../log.ts";
+import { exportOptions } from "./export-options.ts";
 import { reportFailure, untilSignal } from "./process-exit.ts";
 import { buildRunConfig, RUN_DEFAULTS, type RunConfig, type RunFlags } from "./run-config.ts";
 
@@ -41,9 +43,12 @@ export function registerRun(program: Command) {
     .description(
       "Attach the flow program at ingress and egress of every selected interface, aggregate flows in the kernel,\n" +
         "and print one JSON object per flow per line to stdout every --cache-active-timeout.\n" +
+        "--export grpc --target host:port sends them to a collector instead (gRPC over HTTP/2; queued and retried\n" +
+        "while it is away); --export stdout,grpc does both. --protocol netobserv speaks netobserv's pbflow.\n" +
         "Needs root, or CAP_BPF + CAP_NET_ADMIN. Every flag can also be set as NETFLOW_<FLAG> (e.g. NETFLOW_OUTPUT=text).",
     );
   for (const option of runOptions()) command.addOption(option);
+  for (const option of exportOptions()) command.addOption(option);
   command.action(async (flags: RunFlags) => {
     const config = buildRunConfig(flags);
     await runAgent(config);
@@ -56,8 +61,17 @@ async function runAgent(config: RunConfig) {
     if (config.logLevel === "debug") log.debug(line);
     else if (level === 0 && !line.includes("failed to load")) log.debug(line);
   });
-  const exporters: Exporter[] = [config.output === "text" ? new TextTableExporter() : new JsonLinesExporter()];
-  const agent = await Agent.start(config, exporters, log);
+  const exporters: Exporter[] = [];
+  if (config.export.sinks.includes("stdout")) exporters.push(config.output === "text" ? new TextTableExporter() : new JsonLinesExporter());
+  if (config.export.grpc) exporters.push(GrpcExporter.connect(config.export.grpc, log));
+  let agent: Agent;
+  try {
+    agent = await Agent.start(config, exporters, log);
+  } catch (error) {
+    // The agent owns the exporters only once started.
+    for (const exporter of exporters) await exporter[Symbol.asyncDispose]();
+    throw error;
+  }
   agent.start();
   const names = agent.status().interfaces.map((i) => i.name);
   log.info(`capturing on ${names.length} interface(s): ${names.join(", ")}; flows every ${config.activeTimeoutMs} ms`);

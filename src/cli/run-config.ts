@@ -6,6 +6,7 @@ import type { AttachMode } from "../bpf/attachments.ts";
 import { interfaceFilter, InterfacePatternError } from "../agent/interface-filter.ts";
 import type { LogLevel } from "../log.ts";
 import { ConfigError, parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
+import { buildExportConfig, type ExportConfig, type ExportFlags } from "./export-options.ts";
 
 export interface RunConfig {
   interfaces?: string;
@@ -16,10 +17,12 @@ export interface RunConfig {
   interfacePollMs: number;
   output: "json" | "text";
   logLevel: LogLevel;
+  /** --export and its flags (src/cli/export-options.ts). */
+  export: ExportConfig;
 }
 
 /** Raw option values as commander hands them over (strings). */
-export interface RunFlags {
+export interface RunFlags extends ExportFlags {
   interfaces?: string;
   excludeInterfaces?: string;
   attachMode: string;
@@ -55,5 +58,6 @@ export function buildRunConfig(flags: RunFlags): RunConfig {
     interfacePollMs: parseDuration("--interface-poll-interval", flags.interfacePollInterval, 100, 600_000),
     output: parseChoice("--output", flags.output, ["json", "text"] as const),
     logLevel: parseChoice("--log-level", flags.logLevel, ["error", "warn", "info", "debug"] as const),
+    export: buildExportConfig(flags),
   };
 }

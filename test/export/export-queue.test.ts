@@ -27,7 +27,7 @@ describe("ExportQueue", () => {
     q.push([4, 5]);
     expect(q.msUntilDue()).toBe(0);
     const first = q.take()!;
-    expect(first).toEqual({ sequence: 1, records: [1, 2, 3, 4], attempts: 0 });
+    expect(first).toEqual({ sequence: 1, records: [1, 2, 3, 4], tag: undefined, attempts: 0 });
     q.delivered(first);
     // The remaining record (5) arrived with 4 just now: a full interval to go.
     expect(q.msUntilDue()).toBe(100);
@@ -35,7 +35,7 @@ describe("ExportQueue", () => {
     expect(q.take()).toBeUndefined();
     clock.ms += 1;
     const second = q.take()!;
-    expect(second).toEqual({ sequence: 2, records: [5], attempts: 0 });
+    expect(second).toEqual({ sequence: 2, records: [5], tag: undefined, attempts: 0 });
     q.delivered(second);
     expect(q.stats()).toEqual({
       acceptedRecords: 5, deliveredRecords: 5, droppedRecords: 0, rejectedRecords: 0, heldRecords: 0, inFlightRecords: 0, deliveredBatches: 2, failedAttempts: 0,
@@ -45,7 +45,7 @@ describe("ExportQueue", () => {
   test("flush hands out a partial batch before the interval", () => {
     const { q } = queue();
     q.push([7]);
-    expect(q.take(true)).toEqual({ sequence: 1, records: [7], attempts: 0 });
+    expect(q.take(true)).toEqual({ sequence: 1, records: [7], tag: undefined, attempts: 0 });
   });
 
   test("one batch in flight at a time", () => {
@@ -65,10 +65,10 @@ describe("ExportQueue", () => {
     expect(q.msUntilDue()).toBe(0);
     const again = q.take()!;
     expect(again).toBe(first);
-    expect(again).toEqual({ sequence: 1, records: [0, 1, 2, 3], attempts: 1 });
+    expect(again).toEqual({ sequence: 1, records: [0, 1, 2, 3], tag: undefined, attempts: 1 });
     q.delivered(again);
     const second = q.take()!;
-    expect(second).toEqual({ sequence: 2, records: [4, 5, 6, 7], attempts: 0 });
+    expect(second).toEqual({ sequence: 2, records: [4, 5, 6, 7], tag: undefined, attempts: 0 });
     q.delivered(second);
     expect(q.stats()).toMatchObject({ acceptedRecords: 8, deliveredRecords: 8, droppedRecords: 0, heldRecords: 0, failedAttempts: 1 });
   });
@@ -102,7 +102,7 @@ describe("ExportQueue", () => {
     q.failed(inFlight); // 0..3 back to the front
     expect(q.push([12, 13])).toBe(2); // drops 0, 1 from the retry batch
     const retry = q.take()!;
-    expect(retry).toEqual({ sequence: 1, records: [2, 3], attempts: 1 });
+    expect(retry).toEqual({ sequence: 1, records: [2, 3], tag: undefined, attempts: 1 });
     q.delivered(retry);
     const rest: number[] = [];
     for (let batch = q.take(true); batch; batch = q.take(true)) {
@@ -121,7 +121,7 @@ describe("ExportQueue", () => {
     q.failed(first);
     expect(q.push(range(8, 12))).toBe(4); // the retry batch is the oldest: it goes
     const next = q.take()!;
-    expect(next).toEqual({ sequence: 2, records: [8, 9, 10, 11], attempts: 0 });
+    expect(next).toEqual({ sequence: 2, records: [8, 9, 10, 11], tag: undefined, attempts: 0 });
     expect(q.stats()).toMatchObject({ acceptedRecords: 12, droppedRecords: 8, heldRecords: 4 });
   });
 

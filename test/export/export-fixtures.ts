@@ -1,0 +1,97 @@
+/**
+ * For the exporter tests: numbered flow records (the number is the record's
+ * `bytes`, so a collector's output says exactly which records arrived), the
+ * real collector (`collect`'s CollectorService on the project's Connect
+ * server) on 127.0.0.1 that can be stopped and restarted on the same port,
+ * and a logger that keeps its lines.
+ */
+import { BatchLedger } from "../../src/collect/batch-ledger.ts";
+import { collectorService } from "../../src/collect/collector-service.ts";
+import type { Exporter } from "../../src/export/exporter.ts";
+import type { FlowBatch, FlowRecord } from "../../src/flow/flow-record.ts";
+import { CollectorService } from "../../src/gen/netflow/v1/collector_pb.ts";
+import { createLogger, type Logger } from "../../src/log.ts";
+import { startConnectServer, type ConnectServer } from "../../src/net/connect-server.ts";
+import { batchOf, udpFlow } from "../api/flow-fixtures.ts";
+
+/** Records numbered from..from+count-1, the number in `bytes`. */
+export function numberedRecords(from: number, count: number): FlowRecord[] {
+  return Array.from({ length: count }, (_, i) => udpFlow({ bytes: from + i, packets: 1, srcPort: 1024 + ((from + i) % 60000) }));
+}
+
+export function numberedBatch(from: number, count: number): FlowBatch {
+  return batchOf(numberedRecords(from, count), 1_764_000_000_000 + from);
+}
+
+export function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+export function capturingLogger(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { log: createLogger("debug", (line) => lines.push(line)), lines };
+}
+
+/** The reference collector in this process: every new batch's record numbers land in `received`. */
+export class TestCollector implements AsyncDisposable {
+  readonly received: number[] = [];
+  /** Per stored batch: its eviction time and kernel counters. */
+  readonly evictions: Omit<FlowBatch, "records">[] = [];
+  readonly ledger = new BatchLedger();
+  private server: ConnectServer | undefined;
+  port = 0;
+
+  static async start(): Promise<TestCollector> {
+    const collector = new TestCollector();
+    await collector.restart();
+    return collector;
+  }
+
+  get target(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Listens again, on the same port as before (any free port the first time). */
+  async restart() {
+    const { received, evictions } = this;
+    const sink: Exporter = {
+      name: "test",
+      export({ records, ...eviction }) {
+        evictions.push(eviction);
+        for (const r of records) received.push(r.bytes);
+      },
+      async [Symbol.asyncDispose]() {},
+    };
+    this.server = await startConnectServer({
+      listen: { host: "127.0.0.1", port: this.port },
+      routes: (router) => router.service(CollectorService, collectorService(this.ledger, sink)),
+      graceMs: 200,
+    });
+    this.port = this.server.address.port;
+  }
+
+  async stop() {
+    await this.server?.close();
+    this.server = undefined;
+  }
+
+  async [Symbol.asyncDispose]() {
+    await this.stop();
+  }
+}
+
+/** Numbers that appear more than once. */
+export function duplicates(numbers: number[]): number[] {
+  const seen = new Set<number>();
+  const twice = new Set<number>();
+  for (const n of numbers) (seen.has(n) ? twice : seen).add(n);
+  return [...twice];
+}
+
+export async function until(condition: () => boolean, timeoutMs = 10_000, what = "condition") {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}

@@ -1,0 +1,111 @@
+import { describe, expect, test } from "bun:test";
+import { GrpcExporter, type GrpcExportSettings } from "../../src/export/grpc-exporter.ts";
+import { capturingLogger, numberedBatch, range, TestCollector, until } from "./export-fixtures.ts";
+
+function settings(port: number, overrides: Partial<GrpcExportSettings> = {}): GrpcExportSettings {
+  return {
+    target: { host: "127.0.0.1", port },
+    protocol: "netflow",
+    queueRecords: 100_000,
+    batchRecords: 1000,
+    batchIntervalMs: 50,
+    flushTimeoutMs: 5000,
+    ...overrides,
+  };
+}
+
+/** A port nothing listens on: bound once, then released. */
+async function closedPort(): Promise<number> {
+  const collector = await TestCollector.start();
+  const port = collector.port;
+  await collector.stop();
+  return port;
+}
+
+describe("GrpcExporter → collect", () => {
+  test("every record once, in order; totals exact; the flush at dispose sends the partial batch", async () => {
+    await using collector = await TestCollector.start();
+    const { log, lines } = capturingLogger();
+    const exporter = GrpcExporter.connect(settings(collector.port), log);
+    for (let e = 0; e < 25; e++) exporter.export(numberedBatch(e * 402, 402)); // 10,050 records
+    await exporter[Symbol.asyncDispose]();
+    expect(collector.received).toEqual(range(0, 10_050));
+    const [totals] = collector.ledger.totals();
+    expect(totals).toMatchObject({ batches: 11, flows: 10_050, packets: 10_050, bytes: (10_049 * 10_050) / 2, duplicateBatches: 0 });
+    expect(exporter.stats()).toMatchObject({ acceptedRecords: 10_050, deliveredRecords: 10_050, droppedRecords: 0, heldRecords: 0, deliveredBatches: 11, state: "up" });
+    expect(lines).toContain(`netflow-agent: export to 127.0.0.1:${collector.port}: 10050 of 10050 records delivered in 11 batches`);
+    expect(lines.filter((l) => l.includes("warn") || l.includes("error"))).toEqual([]);
+  });
+
+  test("the request carries the agent identity, sequence 1, 2, … and the newest eviction's time and counters", async () => {
+    await using collector = await TestCollector.start();
+    const exporter = GrpcExporter.connect(settings(collector.port, { batchRecords: 4 }), capturingLogger().log);
+    const first = numberedBatch(0, 3);
+    const second = { ...numberedBatch(3, 3), counters: { ringbufPackets: 9, droppedPackets: 8, droppedBytes: 7, mapErrors: 6, truncated: 5 } };
+    exporter.export(first);
+    exporter.export(second);
+    await exporter[Symbol.asyncDispose]();
+    const [totals] = collector.ledger.totals();
+    expect(totals!.agentId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(totals).toMatchObject({ agentVersion: "0.1.0", batches: 2, flows: 6, duplicateBatches: 0 });
+    // Batch 1 holds records 0-2 of the first eviction and 3 of the second: it says the second.
+    expect(collector.received).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(collector.evictions).toEqual([
+      { evictedAtMs: second.evictedAtMs, evictionMs: 1.25, counters: second.counters },
+      { evictedAtMs: second.evictedAtMs, evictionMs: 1.25, counters: second.counters },
+    ]);
+  });
+
+  test("a partial batch goes after --export-batch-interval, without waiting for dispose", async () => {
+    await using collector = await TestCollector.start();
+    const exporter = GrpcExporter.connect(settings(collector.port, { batchIntervalMs: 100 }), capturingLogger().log);
+    const started = Date.now();
+    exporter.export(numberedBatch(0, 3));
+    await until(() => collector.received.length === 3, 5000, "3 records");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(95);
+    await exporter[Symbol.asyncDispose]();
+    expect(collector.received).toEqual([0, 1, 2]);
+  });
+
+  test("unreachable target: export() returns at once, one clear log line, the rest reported at dispose", async () => {
+    const port = await closedPort();
+    const { log, lines } = capturingLogger();
+    const exporter = GrpcExporter.connect(settings(port, { flushTimeoutMs: 1500 }), log);
+    const started = performance.now();
+    for (let e = 0; e < 10; e++) exporter.export(numberedBatch(e * 100, 100));
+    expect(performance.now() - started).toBeLessThan(50);
+    await until(() => exporter.stats().failedAttempts >= 4, 10_000, "4 failed attempts");
+    await exporter[Symbol.asyncDispose]();
+    const warnings = lines.filter((l) => l.startsWith("netflow-agent: warn:"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toStartWith(`netflow-agent: warn: export to 127.0.0.1:${port} failing: [unavailable]`);
+    expect(warnings[0]).toEndWith("retrying with backoff, holding up to 100000 records meanwhile");
+    expect(lines.filter((l) => l.startsWith("netflow-agent: error:"))).toEqual([
+      `netflow-agent: error: export to 127.0.0.1:${port}: 1000 records not delivered within --export-flush-timeout 1500 ms (0 of 1000 delivered, 0 dropped, 0 refused)`,
+    ]);
+    expect(exporter.stats()).toMatchObject({ acceptedRecords: 1000, deliveredRecords: 0, heldRecords: 1000, state: "down" });
+  });
+
+  test("export after dispose is refused loudly, not lost silently", async () => {
+    await using collector = await TestCollector.start();
+    const exporter = GrpcExporter.connect(settings(collector.port), capturingLogger().log);
+    await exporter[Symbol.asyncDispose]();
+    expect(() => exporter.export(numberedBatch(0, 2))).toThrow(`exporter grpc to 127.0.0.1:${collector.port} is closed: 2 records not accepted`);
+  });
+
+  test("a batch the collector refuses as invalid is counted and skipped; later batches still go", async () => {
+    await using collector = await TestCollector.start();
+    const { log, lines } = capturingLogger();
+    const exporter = GrpcExporter.connect(settings(collector.port, { batchRecords: 2 }), log);
+    const bad = numberedBatch(0, 2);
+    bad.records[1]!.dscp = 64; // the collector accepts 0-63 only
+    exporter.export(bad);
+    exporter.export(numberedBatch(2, 2));
+    await exporter[Symbol.asyncDispose]();
+    expect(collector.received).toEqual([2, 3]);
+    expect(exporter.stats()).toMatchObject({ acceptedRecords: 4, deliveredRecords: 2, rejectedRecords: 2, heldRecords: 0 });
+    expect(lines.filter((l) => l.includes("error:"))).toEqual([
+      `netflow-agent: error: export to 127.0.0.1:${collector.port}: batch 1 of 2 records refused, not resent: [invalid_argument] batch: flow 1: dscp 64 must be <= 63`,
+    ]);
+  });
+});

@@ -12,6 +12,10 @@ import { fit } from "./text-cell.ts";
 
 export const DETAILS_HEIGHT = 8;
 
+const groupNames: Record<Row["grouping"], string> = {
+  flow: "flow", "host-pair": "hosts", source: "source", destination: "dest", port: "port", interface: "iface", protocol: "proto",
+};
+
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 
 function flowLine(f: FlowStat, nameOf: NameOf): string {
@@ -38,12 +42,12 @@ export function detailLines(row: Row, units: Units, nameOf: NameOf): string[] {
     }
     return lines;
   }
-  lines.push(`${row.grouping.padEnd(8)} ${groupLabel(row, nameOf)}`);
+  lines.push(`${groupNames[row.grouping].padEnd(8)} ${groupLabel(row, nameOf)}`);
   lines.push(`flows    ${row.flows} · protocols ${row.protocols.join(",")} · tcp flags ${flags}`);
   lines.push(`rates    ${ratesLine(row, units)}`);
   lines.push(`total    ${row.bytes} bytes · ${row.packets} packets`);
   const largest = [...row.members].sort((a, b) => b.rates.bytes[0]! - a.rates.bytes[0]! || b.bytes - a.bytes);
-  for (const f of largest) lines.push(`  ${formatRate(f.rates.bytes[0]!, units).padStart(9)}  ${f.bytes} B  ${flowLine(f, nameOf)}`);
+  for (const f of largest) lines.push(`  ${formatRate(f.rates.bytes[0]!, units).padStart(9)} ${String(f.bytes).padStart(12)} B  ${flowLine(f, nameOf)}`);
   return lines;
 }
 

@@ -6,16 +6,17 @@ import type { Units } from "../model/view-state.ts";
 
 const prefixes = ["", "k", "M", "G", "T", "P"];
 
-/** 0 → "0", 999 → "999", 1234 → "1.2k", 12345 → "12.3k", 123456 → "123k". */
+/** 0 → "0", 999 → "999", 1234 → "1.2k", 12345 → "12.3k", 123456 → "123k"; at most 5 characters. */
 export function siNumber(value: number): string {
   let v = value;
   let p = 0;
-  while (Math.abs(v) >= 999.95 && p < prefixes.length - 1) {
+  // 999.5 and up would print as "1000": that is the next prefix's "1.0".
+  while (Math.abs(v) >= 999.5 && p < prefixes.length - 1) {
     v /= 1000;
     p++;
   }
-  if (p === 0) return Number.isInteger(v) ? String(v) : v.toFixed(1);
-  return `${v >= 99.95 ? v.toFixed(0) : v.toFixed(1)}${prefixes[p]}`;
+  if (p === 0 && Number.isInteger(v)) return String(v);
+  return `${Math.abs(v) >= 99.95 ? v.toFixed(0) : v.toFixed(1)}${prefixes[p]}`;
 }
 
 /** A byte rate as "12.3kB/s" or, in bits, "98.4kb/s". */

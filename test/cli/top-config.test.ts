@@ -1,0 +1,49 @@
+import { describe, expect, test } from "bun:test";
+import { buildTopConfig, TOP_DEFAULTS, type TopFlags } from "../../src/cli/top-config.ts";
+import { cliPath } from "../helpers/agent-process.ts";
+
+const flags = (over: Partial<TopFlags> = {}): TopFlags => ({ ...TOP_DEFAULTS, attachMode: "auto", cacheMaxFlows: "32768", ...over });
+
+describe("top configuration", () => {
+  test("defaults: local, 1 s, flows by the 2 s rate", () => {
+    const config = buildTopConfig(flags());
+    expect(config.intervalMs).toBe(1000);
+    expect(config.agent.activeTimeoutMs).toBe(1000);
+    expect(config.once).toBe(false);
+    expect(config.connect).toBeUndefined();
+    expect(config.view).toMatchObject({ grouping: "flow", sort: "2s", reverse: false, filter: "", units: "bytes", resolveNames: false });
+  });
+
+  test("initial view from flags", () => {
+    const config = buildTopConfig(flags({ interval: "250ms", sort: "bytes", reverse: true, group: "port", filter: "udp", units: "bits", resolve: true, connect: "[::1]:9090" }));
+    expect(config.intervalMs).toBe(250);
+    expect(config.connect).toBe("[::1]:9090");
+    expect(config.view).toMatchObject({ grouping: "port", sort: "bytes", reverse: true, filter: "udp", units: "bits", resolveNames: true });
+  });
+
+  test("bad values are named with what is allowed", () => {
+    const message = (over: Partial<TopFlags>) => {
+      try {
+        buildTopConfig(flags(over));
+      } catch (error) {
+        return `${(error as Error).name}: ${(error as Error).message}`;
+      }
+    };
+    expect(message({ interval: "50ms" })).toBe("ConfigError: --interval 50ms must be >= 100ms and <= 60000ms");
+    expect(message({ interval: "soon" })).toBe('ConfigError: --interval "soon" is not a duration (examples: 500ms, 5s, 1m)');
+    expect(message({ sort: "size" })).toBe('ConfigError: --sort "size" must be one of: interface, direction, protocol, source, destination, group, flows, 2s, 10s, 40s, bytes, packets, flags');
+    expect(message({ group: "pod" })).toBe('ConfigError: --group "pod" must be one of: flow, host-pair, source, destination, port, interface, protocol');
+    expect(message({ units: "kb" })).toBe('ConfigError: --units "kb" must be one of: bytes, bits');
+    expect(message({ connect: "localhost" })).toBe('ConfigError: --connect "localhost" must be host:port (e.g. 127.0.0.1:9090 or [::1]:9090)');
+    expect(message({ connect: "localhost:70000" })).toBe("ConfigError: --connect port 70000 must be >= 1 and <= 65535");
+  });
+
+  test("the command exits 2 with one line on a bad value, and without a terminal unless --once", () => {
+    const run = (args: string[]) => {
+      const out = Bun.spawnSync([process.execPath, cliPath, "top", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      return [out.exitCode, out.stderr.toString()];
+    };
+    expect(run(["--group", "pod"])).toEqual([2, 'netflow-agent: error: --group "pod" must be one of: flow, host-pair, source, destination, port, interface, protocol\n']);
+    expect(run([])).toEqual([2, "netflow-agent: error: top needs a terminal on stdin and stdout; use --once for a text snapshot\n"]);
+  });
+});

@@ -37,6 +37,8 @@ export interface GrpcExportSettings {
   flushTimeoutMs: number;
   /** netobserv's agent_ip: 4 or 16 bytes; the host's address when unset. */
   agentIp?: Uint8Array;
+  /** Retry delays; 200 ms doubling up to 10 s when unset (no flag: tests shorten it). */
+  backoff?: BackoffOptions;
 }
 
 export interface GrpcExporterOptions {
@@ -109,6 +111,7 @@ export class GrpcExporter implements Exporter {
       close,
       queue: { capacityRecords: settings.queueRecords, batchRecords: settings.batchRecords, batchIntervalMs: settings.batchIntervalMs },
       flushTimeoutMs: settings.flushTimeoutMs,
+      backoff: settings.backoff,
       log,
     });
   }

@@ -2,12 +2,18 @@
  * Draining a flows map: every (key, per-CPU values) pair read and deleted in
  * a handful of batch calls, never one FFI call per flow (unless the kernel
  * lacks batch operations, where iterate-then-delete is the fallback).
+ *
+ * The buffers are kept from one drain to the next: a fresh 10+ MB buffer per
+ * eviction costs more in page faults than the kernel's copy into it. What a
+ * drain returns is valid until the next drain; decodeFlows copies out what
+ * it keeps.
  */
 import { FLOW_KEY, FLOW_METRICS, perCpuStride } from "./flow-layout.ts";
 import { mapDelete, mapLookup, mapLookupAndDeleteBatch, mapNextKey } from "./libbpf.ts";
 
-/** Entries moved per batch call: bounds the buffers whatever the map size or CPU count. */
-const BATCH_ENTRIES = 8192;
+/** Values moved per batch call are bounded by bytes, whatever the CPU count. */
+const BATCH_VALUE_BYTES = 16 * 1024 * 1024;
+const MAX_BATCH_ENTRIES = 65536;
 
 /** Flows read out of a map: `count` keys of FLOW_KEY.size bytes; values `cpus` slots each. */
 export interface DrainedFlows {
@@ -19,44 +25,47 @@ export interface DrainedFlows {
 }
 
 export class FlowMapDrainer {
-  private readonly slot: number;
+  private readonly valueStride: number;
+  private readonly batchEntries: number;
   private readonly token = new Uint8Array(Math.max(FLOW_KEY.size, 8));
   private batchSupported = true;
+  private capacity = 0;
+  private keys = new Uint8Array(0);
+  private values = new Uint8Array(0);
 
-  constructor(private readonly cpus: number) {
-    this.slot = perCpuStride(FLOW_METRICS.size);
+  constructor(cpus: number) {
+    this.valueStride = perCpuStride(FLOW_METRICS.size) * cpus;
+    this.batchEntries = Math.max(1024, Math.min(MAX_BATCH_ENTRIES, Math.floor(BATCH_VALUE_BYTES / this.valueStride)));
+  }
+
+  /** Room for `entries` flows, keeping the first `keep`. */
+  private reserve(entries: number, keep: number) {
+    if (entries <= this.capacity) return;
+    const capacity = Math.max(entries, this.capacity * 2);
+    const keys = new Uint8Array(capacity * FLOW_KEY.size);
+    keys.set(this.keys.subarray(0, keep * FLOW_KEY.size));
+    const values = new Uint8Array(capacity * this.valueStride);
+    values.set(this.values.subarray(0, keep * this.valueStride));
+    this.keys = keys;
+    this.values = values;
+    this.capacity = capacity;
   }
 
   /** Reads and deletes every element of the map. The map must be quiescent (not the active slot). */
-  drain(fd: number, expected: number): DrainedFlows {
-    const valueStride = this.slot * this.cpus;
-    let capacity = Math.max(BATCH_ENTRIES, expected);
-    let keys = new Uint8Array(capacity * FLOW_KEY.size);
-    let values = new Uint8Array(capacity * valueStride);
+  drain(fd: number): DrainedFlows {
+    const { valueStride } = this;
     let count = 0;
-
-    const grow = (need: number) => {
-      if (need <= capacity) return;
-      capacity = Math.max(need, capacity * 2);
-      const k = new Uint8Array(capacity * FLOW_KEY.size);
-      k.set(keys.subarray(0, count * FLOW_KEY.size));
-      const v = new Uint8Array(capacity * valueStride);
-      v.set(values.subarray(0, count * valueStride));
-      keys = k;
-      values = v;
-    };
-
     if (this.batchSupported) {
       let first = true;
       for (;;) {
-        grow(count + BATCH_ENTRIES);
+        this.reserve(count + this.batchEntries, count);
         const result = mapLookupAndDeleteBatch(
           fd,
           first,
           this.token,
-          keys.subarray(count * FLOW_KEY.size),
-          values.subarray(count * valueStride),
-          BATCH_ENTRIES,
+          this.keys.subarray(count * FLOW_KEY.size),
+          this.values.subarray(count * valueStride),
+          this.batchEntries,
         );
         if (result === null) {
           this.batchSupported = false;
@@ -64,7 +73,7 @@ export class FlowMapDrainer {
         }
         first = false;
         count += result.copied;
-        if (result.done) return { keys, values, count, valueStride };
+        if (result.done) return { keys: this.keys, values: this.values, count, valueStride };
       }
     }
 
@@ -72,14 +81,14 @@ export class FlowMapDrainer {
     const key = new Uint8Array(FLOW_KEY.size);
     let previous: Uint8Array | null = null;
     while (mapNextKey(fd, previous, key)) {
-      grow(count + 1);
-      if (mapLookup(fd, key, values.subarray(count * valueStride, (count + 1) * valueStride))) {
-        keys.set(key, count * FLOW_KEY.size);
+      this.reserve(count + 1, count);
+      if (mapLookup(fd, key, this.values.subarray(count * valueStride, (count + 1) * valueStride))) {
+        this.keys.set(key, count * FLOW_KEY.size);
         count++;
       }
       previous = key.slice();
     }
-    for (let i = 0; i < count; i++) mapDelete(fd, keys.subarray(i * FLOW_KEY.size, (i + 1) * FLOW_KEY.size));
-    return { keys, values, count, valueStride };
+    for (let i = 0; i < count; i++) mapDelete(fd, this.keys.subarray(i * FLOW_KEY.size, (i + 1) * FLOW_KEY.size));
+    return { keys: this.keys, values: this.values, count, valueStride };
   }
 }

@@ -16,6 +16,7 @@ function u64(view: DataView, offset: number): number {
   return view.getUint32(offset, true) + view.getUint32(offset + 4, true) * TWO_32;
 }
 
+/** Addresses are copied out (small slices are cheaper in JSC than views on a big buffer), so drain buffers can be reused. */
 function decodeKey(bytes: Uint8Array, view: DataView, base: number, names: InterfaceNamer): FlowRecord {
   const ifindex = view.getUint32(base + K.ifindex.offset, true);
   return {

@@ -36,8 +36,6 @@ export class FlowEvictor implements Disposable {
   private readonly graceMs: number;
   private running: Promise<FlowBatch> | undefined;
   private offsetMs: number;
-  /** Flows seen in the last eviction: sizes the next drain's buffers. */
-  private lastCount = 0;
 
   constructor(private readonly object: FlowObject, options: EvictorOptions) {
     this.clock = options.clock ?? systemClock;
@@ -75,11 +73,10 @@ export class FlowEvictor implements Disposable {
     await Bun.sleep(this.graceMs);
 
     const started = performance.now();
-    const drained = this.drainer.drain(this.object.flowsFds[old], this.lastCount);
+    const drained = this.drainer.drain(this.object.flowsFds[old]);
     const offsetMs = monotonicToWallOffsetMs(this.clock);
     this.offsetMs = offsetMs;
     const records = decodeFlows(drained, this.object.cpus, offsetMs, this.names);
-    this.lastCount = drained.count;
     this.overflow.consume();
     mergeFlows(records, this.folder.take());
     return {

@@ -9,6 +9,8 @@ import { collectorService } from "../collect/collector-service.ts";
 import { openFlowOutput } from "../collect/output-file.ts";
 import { JsonLinesExporter } from "../export/json-lines.ts";
 import { CollectorService } from "../gen/netflow/v1/collector_pb.ts";
+import { Collector as NetobservCollector } from "../gen/pbflow/flow_pb.ts";
+import { netobservCollector } from "../collect/netobserv-collector.ts";
 import { createLogger, type LogLevel } from "../log.ts";
 import { startConnectServer } from "../net/connect-server.ts";
 import { parseHostPort, type HostPort } from "../net/listen-address.ts";
@@ -20,6 +22,7 @@ interface CollectFlags {
   outputFile?: string;
   maxRequestBytes: string;
   logLevel: string;
+  protocol: string;
 }
 
 export interface CollectConfig {
@@ -27,6 +30,8 @@ export interface CollectConfig {
   outputFile?: string;
   maxRequestBytes: number;
   logLevel: LogLevel;
+  /** Services served: netflow.v1.CollectorService and/or pbflow.Collector. */
+  protocols: ("netflow" | "netobserv")[];
 }
 
 export function buildCollectConfig(flags: CollectFlags): CollectConfig {
@@ -35,6 +40,7 @@ export function buildCollectConfig(flags: CollectFlags): CollectConfig {
     outputFile: flags.outputFile,
     maxRequestBytes: parseInteger("--max-request-bytes", flags.maxRequestBytes, 1024, 4_294_967_295),
     logLevel: parseChoice("--log-level", flags.logLevel, ["error", "warn", "info", "debug"] as const),
+    protocols: [...new Set(flags.protocol.split(",").map((p) => parseChoice("--protocol", p.trim(), ["netflow", "netobserv"] as const)))],
   };
 }
 
@@ -51,6 +57,11 @@ export function registerCollect(program: Command) {
     .addOption(new Option("--output-file <path>", "append JSON lines to this file instead of stdout").env("NETFLOW_COLLECT_OUTPUT_FILE"))
     .addOption(new Option("--max-request-bytes <n>", "larger requests are refused (RESOURCE_EXHAUSTED)").default("16777216").env("NETFLOW_COLLECT_MAX_REQUEST_BYTES"))
     .addOption(new Option("--log-level <level>", "error, warn, info or debug").default("info").env("NETFLOW_LOG_LEVEL"))
+    .addOption(
+      new Option("--protocol <list>", "services to serve: netflow (netflow.v1.CollectorService), netobserv (pbflow.Collector/Send), or netflow,netobserv")
+        .default("netflow")
+        .env("NETFLOW_COLLECT_PROTOCOL"),
+    )
     .action(async (flags: CollectFlags) => collect(buildCollectConfig(flags)));
 }
 
@@ -62,7 +73,10 @@ async function collect(config: CollectConfig) {
   await using server = await startConnectServer({
     listen: config.listen,
     readMaxBytes: config.maxRequestBytes,
-    routes: (router) => router.service(CollectorService, collectorService(ledger, sink)),
+    routes: (router) => {
+      if (config.protocols.includes("netflow")) router.service(CollectorService, collectorService(ledger, sink));
+      if (config.protocols.includes("netobserv")) router.service(NetobservCollector, netobservCollector(ledger, sink));
+    },
   });
   log.info(`collecting on ${server.url}`);
   const signal = await untilSignal();

@@ -8,7 +8,7 @@
  * seen at two interfaces arrives as two records, each counted where it was seen.
  */
 import { create } from "@bufbuild/protobuf";
-import { msToTimestamp } from "../api/flow-message.ts";
+import { msToTimestamp, timestampToMs } from "../api/flow-message.ts";
 import { isIpv4Mapped } from "../flow/flow-format.ts";
 import type { FlowRecord } from "../flow/flow-record.ts";
 import {
@@ -122,4 +122,70 @@ export function toNetobservRecord(r: FlowRecord, agentIp: IP): PbflowRecord {
 /** One Send request. netobserv's own agent caps a request at 10,000 records; --export-batch-records bounds ours. */
 export function toNetobservRecords(records: readonly FlowRecord[], agentIp: IP): Records {
   return create(RecordsSchema, { entries: records.map((r) => toNetobservRecord(r, agentIp)) });
+}
+
+/** A pbflow.Record no FlowRecord can hold; the text names the field and its value. */
+export class NetobservRecordError extends Error {
+  override readonly name = "NetobservRecordError";
+}
+
+function checkRange(field: string, value: number, max: number): number {
+  if (value > max) throw new NetobservRecordError(`${field} ${value} must be <= ${max}`);
+  return value;
+}
+
+function addressFromIp(field: string, ip: IP | undefined): Uint8Array {
+  const addr = new Uint8Array(16);
+  if (ip?.ipFamily.case === "ipv4") {
+    addr[10] = addr[11] = 0xff;
+    new DataView(addr.buffer).setUint32(12, ip.ipFamily.value);
+  } else if (ip?.ipFamily.case === "ipv6") {
+    if (ip.ipFamily.value.length !== 16) throw new NetobservRecordError(`${field}.ipv6 has ${ip.ipFamily.value.length} bytes, expected 16`);
+    addr.set(ip.ipFamily.value);
+  }
+  return addr;
+}
+
+function macFromInteger(field: string, value: bigint): Uint8Array {
+  if (value > 0xffffffffffffn) throw new NetobservRecordError(`${field} ${value} is wider than 48 bits`);
+  const mac = new Uint8Array(6);
+  let rest = Number(value);
+  for (let i = 5; i >= 0; i--, rest = Math.floor(rest / 256)) mac[i] = rest % 256;
+  return mac;
+}
+
+/** netobserv's per-packet SYN_ACK/FIN_ACK/RST_ACK bits folded back into plain TCP flags. */
+function tcpFlagsFromNetobserv(flags: number): number {
+  let tcp = flags & TCP_HEADER_FLAGS;
+  if (flags & 0x100) tcp |= 0x02 | 0x10;
+  if (flags & 0x200) tcp |= 0x01 | 0x10;
+  if (flags & 0x400) tcp |= 0x04 | 0x10;
+  return tcp;
+}
+
+/** The FlowRecord a pbflow.Record describes (`collect --protocol netobserv`); ifindex is unknown (0). */
+export function fromNetobservRecord(m: PbflowRecord): FlowRecord {
+  const name = m.interface || m.dupList[0]?.interface || "if0";
+  return {
+    ifindex: 0,
+    interface: name,
+    direction: m.direction === Direction.EGRESS ? "egress" : "ingress",
+    ethType: checkRange("eth_protocol", m.ethProtocol, 0xffff),
+    protocol: checkRange("transport.protocol", m.transport?.protocol ?? 0, 255),
+    srcAddr: addressFromIp("network.src_addr", m.network?.srcAddr),
+    dstAddr: addressFromIp("network.dst_addr", m.network?.dstAddr),
+    srcPort: checkRange("transport.src_port", m.transport?.srcPort ?? 0, 65535),
+    dstPort: checkRange("transport.dst_port", m.transport?.dstPort ?? 0, 65535),
+    packets: Number(m.packets),
+    bytes: Number(m.bytes),
+    startMs: timestampToMs(m.timeFlowStart),
+    endMs: timestampToMs(m.timeFlowEnd),
+    tcpFlags: tcpFlagsFromNetobserv(m.flags),
+    dscp: checkRange("network.dscp", m.network?.dscp ?? 0, 63),
+    icmpType: checkRange("icmp_type", m.icmpType, 255),
+    icmpCode: checkRange("icmp_code", m.icmpCode, 255),
+    srcMac: macFromInteger("data_link.src_mac", m.dataLink?.srcMac ?? 0n),
+    dstMac: macFromInteger("data_link.dst_mac", m.dataLink?.dstMac ?? 0n),
+    flags: 0,
+  };
 }

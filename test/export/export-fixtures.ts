@@ -9,7 +9,9 @@ import { BatchLedger } from "../../src/collect/batch-ledger.ts";
 import { collectorService } from "../../src/collect/collector-service.ts";
 import type { Exporter } from "../../src/export/exporter.ts";
 import type { FlowBatch, FlowRecord } from "../../src/flow/flow-record.ts";
+import { netobservCollector } from "../../src/collect/netobserv-collector.ts";
 import { CollectorService } from "../../src/gen/netflow/v1/collector_pb.ts";
+import { Collector as NetobservCollector } from "../../src/gen/pbflow/flow_pb.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import { startConnectServer, type ConnectServer } from "../../src/net/connect-server.ts";
 import { batchOf, udpFlow } from "../api/flow-fixtures.ts";
@@ -32,9 +34,14 @@ export function capturingLogger(): { log: Logger; lines: string[] } {
   return { log: createLogger("debug", (line) => lines.push(line)), lines };
 }
 
-/** The reference collector in this process: every new batch's record numbers land in `received`. */
+/**
+ * The reference collector in this process, serving netflow.v1 and pbflow as
+ * `collect --protocol netflow,netobserv` does: every new batch's record
+ * numbers land in `received`, its records in `records`.
+ */
 export class TestCollector implements AsyncDisposable {
   readonly received: number[] = [];
+  readonly records: FlowRecord[] = [];
   /** Per stored batch: its eviction time and kernel counters. */
   readonly evictions: Omit<FlowBatch, "records">[] = [];
   readonly ledger = new BatchLedger();
@@ -53,18 +60,22 @@ export class TestCollector implements AsyncDisposable {
 
   /** Listens again, on the same port as before (any free port the first time). */
   async restart() {
-    const { received, evictions } = this;
+    const { received, records: stored, evictions } = this;
     const sink: Exporter = {
       name: "test",
       export({ records, ...eviction }) {
         evictions.push(eviction);
         for (const r of records) received.push(r.bytes);
+        stored.push(...records);
       },
       async [Symbol.asyncDispose]() {},
     };
     this.server = await startConnectServer({
       listen: { host: "127.0.0.1", port: this.port },
-      routes: (router) => router.service(CollectorService, collectorService(this.ledger, sink)),
+      routes: (router) => {
+        router.service(CollectorService, collectorService(this.ledger, sink));
+        router.service(NetobservCollector, netobservCollector(this.ledger, sink));
+      },
       graceMs: 200,
     });
     this.port = this.server.address.port;

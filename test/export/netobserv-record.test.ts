@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { create, toBinary, toJson } from "@bufbuild/protobuf";
 import {
   agentIpMessage,
+  fromNetobservRecord,
   ipv4Integer,
   macInteger,
   toNetobservRecord,
@@ -132,5 +133,37 @@ describe("toNetobservRecord", () => {
     const records = toNetobservRecords([udpFlow({ bytes: 1 }), udpFlow({ bytes: 2 }), udpFlow({ bytes: 3 })], agentIp);
     expect(records.entries.map((e) => e.bytes)).toEqual([1n, 2n, 3n]);
     expect(toBinary(RecordsSchema, records).length).toBeGreaterThan(0);
+  });
+});
+
+describe("fromNetobservRecord (collect --protocol netobserv)", () => {
+  test("inverts toNetobservRecord except what pbflow cannot carry", () => {
+    const original = udpFlow({ ifindex: 9, flags: 1, protocol: 6, tcpFlags: 0x112 });
+    expect(fromNetobservRecord(toNetobservRecord(original, agentIp))).toEqual({ ...original, ifindex: 0, flags: 0, tcpFlags: 0x12 });
+  });
+
+  test("netobserv's SYN_ACK, FIN_ACK, RST_ACK bits fold back into TCP flags", () => {
+    const record = toNetobservRecord(udpFlow({ protocol: 6 }), agentIp);
+    for (const [netobserv, tcp] of [[0x100, 0x12], [0x200, 0x11], [0x400, 0x14], [0x708, 0x1f]] as const) {
+      record.flags = netobserv;
+      expect(fromNetobservRecord(record).tcpFlags).toBe(tcp);
+    }
+  });
+
+  test("values no FlowRecord can hold are refused, naming the field", () => {
+    const record = toNetobservRecord(udpFlow(), agentIp);
+    record.transport!.srcPort = 70000;
+    expect(() => fromNetobservRecord(record)).toThrow("transport.src_port 70000 must be <= 65535");
+    const mac = toNetobservRecord(udpFlow(), agentIp);
+    mac.dataLink!.srcMac = 1n << 48n;
+    expect(() => fromNetobservRecord(mac)).toThrow("data_link.src_mac 281474976710656 is wider than 48 bits");
+    const ip = toNetobservRecord(udpFlow({ ethType: 0x86dd }), agentIp);
+    ip.network!.dstAddr = create(IPSchema, { ipFamily: { case: "ipv6", value: new Uint8Array(4) } });
+    expect(() => fromNetobservRecord(ip)).toThrow("network.dst_addr.ipv6 has 4 bytes, expected 16");
+  });
+
+  test("a record without network, transport or data_link reads as zeros", () => {
+    const bare = create(RecordSchema, { ethProtocol: 0x0806, interface: "eth1", packets: 2n, bytes: 120n });
+    expect(fromNetobservRecord(bare)).toMatchObject({ interface: "eth1", srcPort: 0, protocol: 0, srcAddr: new Uint8Array(16), srcMac: new Uint8Array(6) });
   });
 });

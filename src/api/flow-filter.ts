@@ -1,0 +1,71 @@
+/**
+ * The Watch filter (netflow.v1.FlowFilter) checked once and compiled into a
+ * predicate over FlowRecords. Each non-empty list must match (AND), any entry
+ * of a list matches (OR); an empty filter matches every flow. An invalid entry
+ * is a ConnectError INVALID_ARGUMENT naming the field, the value and what is allowed.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { FlowRecord } from "../flow/flow-record.ts";
+import type { FlowFilter } from "../gen/netflow/v1/agent_pb.ts";
+import { parseIpPrefix, prefixContains, type IpPrefix } from "./ip-prefix.ts";
+
+export type FlowPredicate = (record: FlowRecord) => boolean;
+
+/** The filter as plain lists: what `top` and other clients build. */
+export interface FlowFilterSpec {
+  cidrs?: readonly string[];
+  ports?: readonly number[];
+  protocols?: readonly string[];
+  interfaces?: readonly string[];
+}
+
+/** IANA protocol numbers by the names users type (lower case). */
+export const PROTOCOL_NUMBERS: Readonly<Record<string, number>> = {
+  icmp: 1, igmp: 2, ipip: 4, tcp: 6, udp: 17, ipv6: 41, gre: 47, esp: 50, ah: 51,
+  icmpv6: 58, "ipv6-icmp": 58, ospf: 89, vrrp: 112, sctp: 132, udplite: 136,
+};
+
+function invalid(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument);
+}
+
+/** A protocol name or number 0-255; throws INVALID_ARGUMENT otherwise. */
+export function parseProtocol(text: string): number {
+  const name = text.trim().toLowerCase();
+  if (/^\d{1,3}$/.test(name) && Number(name) <= 255) return Number(name);
+  const number = PROTOCOL_NUMBERS[name];
+  if (number === undefined)
+    throw invalid(`filter.protocols "${text}" must be a protocol number 0-255 or one of: ${Object.keys(PROTOCOL_NUMBERS).join(", ")}`);
+  return number;
+}
+
+function parseCidr(text: string): IpPrefix {
+  const prefix = parseIpPrefix(text);
+  if (!prefix) throw invalid(`filter.cidrs "${text}" must be an IPv4 or IPv6 address or CIDR (examples: 10.0.0.0/8, fd00::/8, 192.0.2.7)`);
+  return prefix;
+}
+
+function checkPort(port: number): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`filter.ports ${port} must be >= 1 and <= 65535`);
+  return port;
+}
+
+function checkInterface(name: string): string {
+  if (name.length === 0 || name.length > 15 || /[\s/]/.test(name))
+    throw invalid(`filter.interfaces "${name}" must be an interface name (1-15 characters, no spaces or "/")`);
+  return name;
+}
+
+/** Validates `filter` and returns its predicate; no filter matches everything. */
+export function compileFlowFilter(filter: FlowFilter | FlowFilterSpec | undefined): FlowPredicate {
+  const prefixes = (filter?.cidrs ?? []).map(parseCidr);
+  const ports = new Set((filter?.ports ?? []).map(checkPort));
+  const protocols = new Set((filter?.protocols ?? []).map(parseProtocol));
+  const interfaces = new Set((filter?.interfaces ?? []).map(checkInterface));
+  const checks: FlowPredicate[] = [];
+  if (prefixes.length > 0) checks.push((r) => prefixes.some((p) => prefixContains(p, r.srcAddr) || prefixContains(p, r.dstAddr)));
+  if (ports.size > 0) checks.push((r) => ports.has(r.srcPort) || ports.has(r.dstPort));
+  if (protocols.size > 0) checks.push((r) => protocols.has(r.protocol));
+  if (interfaces.size > 0) checks.push((r) => interfaces.has(r.interface));
+  return (r) => checks.every((check) => check(r));
+}

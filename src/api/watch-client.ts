@@ -1,0 +1,98 @@
+/**
+ * Client side of netflow.v1.AgentService for `top` and scripts: flows as
+ * FlowBatches (FlowRecords, as the agent's own exporters see them) and the
+ * agent's status, from an agent run with `--api`.
+ *
+ * `target` is "host:port" (e.g. "127.0.0.1:9990") or an http(s):// URL. One
+ * transport (one HTTP/2 connection) is kept per target for the process; it
+ * does not keep the process alive when idle. Calls fail with ConnectError:
+ * UNAVAILABLE when the agent cannot be reached or is stopping,
+ * INVALID_ARGUMENT for a bad filter (the message names the value).
+ */
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import type { AgentStatus } from "../agent/agent.ts";
+import type { FlowBatch } from "../flow/flow-record.ts";
+import { AgentService, AttachKind, type StatusResponse } from "../gen/netflow/v1/agent_pb.ts";
+import { createClientTransport, targetUrl } from "../net/transport.ts";
+import type { AgentIdentity } from "./agent-identity.ts";
+import type { FlowFilterSpec } from "./flow-filter.ts";
+import { durationToMs, fromBatchMessage, fromKernelCountersMessage, timestampToMs } from "./flow-message.ts";
+
+export type { FlowFilterSpec } from "./flow-filter.ts";
+
+/** One eviction as seen through Watch: only the flows that matched the filter. */
+export interface WatchedBatch extends FlowBatch {
+  /** Batches the agent dropped for this stream before this one (the client read too slowly). */
+  droppedBatches: number;
+}
+
+/** AgentStatus plus what only the API knows. */
+export interface AgentStatusReport extends AgentStatus {
+  agent: AgentIdentity;
+  /** Watch streams open on the agent now (this client's included). */
+  watchers: number;
+}
+
+const transports = new Map<string, Transport>();
+
+function agentClient(target: string): Client<typeof AgentService> {
+  const url = targetUrl("target", target);
+  let transport = transports.get(url);
+  if (!transport) transports.set(url, (transport = createClientTransport(url)));
+  return createClient(AgentService, transport);
+}
+
+/**
+ * Every eviction from now on, until `signal` aborts (the iteration then ends
+ * without error) or the agent stops (ends, or throws UNAVAILABLE). Throws a
+ * ConfigError for a malformed target before connecting.
+ */
+export async function* watchFlows(target: string, filter: FlowFilterSpec = {}, signal?: AbortSignal): AsyncGenerator<WatchedBatch> {
+  const client = agentClient(target);
+  const request = {
+    filter: {
+      cidrs: [...(filter.cidrs ?? [])],
+      ports: [...(filter.ports ?? [])],
+      protocols: [...(filter.protocols ?? [])],
+      interfaces: [...(filter.interfaces ?? [])],
+    },
+  };
+  try {
+    for await (const response of client.watch(request, { signal })) {
+      const batch = response.batch ? fromBatchMessage(response.batch) : emptyBatch();
+      yield { ...batch, droppedBatches: Number(response.droppedBatches) };
+    }
+  } catch (error) {
+    if (signal?.aborted) return;
+    throw error;
+  }
+}
+
+function emptyBatch(): FlowBatch {
+  return { records: [], evictedAtMs: 0, evictionMs: 0, counters: fromKernelCountersMessage(undefined) };
+}
+
+export function statusFromResponse(r: StatusResponse): AgentStatusReport {
+  const last = r.lastEviction;
+  return {
+    agent: { hostname: r.agent?.hostname ?? "", agentId: r.agent?.agentId ?? "", agentVersion: r.agent?.agentVersion ?? "" },
+    startedAtMs: timestampToMs(r.startedAt),
+    interfaces: r.interfaces.map((i) => ({ name: i.name, ifindex: i.ifindex, kind: i.kind === AttachKind.TC ? ("tc" as const) : ("tcx" as const) })),
+    maxFlows: r.maxFlows,
+    lastEviction: last && { atMs: timestampToMs(last.at), flows: Number(last.flows), durationMs: durationToMs(last.duration) },
+    totals: {
+      evictions: Number(r.totals?.evictions ?? 0n),
+      flows: Number(r.totals?.flows ?? 0n),
+      packets: Number(r.totals?.packets ?? 0n),
+      bytes: Number(r.totals?.bytes ?? 0n),
+    },
+    kernel: fromKernelCountersMessage(r.kernel),
+    watchers: r.watchers,
+  };
+}
+
+/** The agent's status now. `timeoutMs` bounds the call (default 5 s). */
+export async function fetchStatus(target: string, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<AgentStatusReport> {
+  const response = await agentClient(target).status({}, { signal: options.signal, timeoutMs: options.timeoutMs ?? 5000 });
+  return statusFromResponse(response);
+}

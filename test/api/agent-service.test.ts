@@ -1,0 +1,183 @@
+/**
+ * AgentService on a real Connect server (127.0.0.1, ephemeral port) read with
+ * the Watch client `top` uses: filtering on the server, status, bad filters,
+ * a slow reader losing the oldest batches without holding the agent, shutdown.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createAgentApi, type AgentApi } from "../../src/api/agent-service.ts";
+import { fetchStatus, watchFlows, type WatchedBatch } from "../../src/api/watch-client.ts";
+import { AgentService } from "../../src/gen/netflow/v1/agent_pb.ts";
+import { startConnectServer, type ConnectServer } from "../../src/net/connect-server.ts";
+import { batchOf, ipv4, ipv6, udpFlow } from "./flow-fixtures.ts";
+import { PublishedFlows, until } from "./flow-source.ts";
+
+const identity = { hostname: "node-a", agentId: "3f1c0b8e-0000-4000-8000-000000000001", agentVersion: "0.1.0" };
+let server: ConnectServer | undefined;
+
+async function serve(source: PublishedFlows, watchBufferBatches?: number): Promise<{ api: AgentApi; target: string }> {
+  const api = createAgentApi(source, identity, { watchBufferBatches });
+  server = await startConnectServer({ listen: { host: "127.0.0.1", port: 0 }, routes: (r) => r.service(AgentService, api.implementation) });
+  return { api, target: `127.0.0.1:${server.address.port}` };
+}
+
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+/** Starts a Watch and collects what it yields until aborted or ended. */
+function collect(target: string, filter = {}) {
+  const abort = new AbortController();
+  const received: WatchedBatch[] = [];
+  const done = (async () => {
+    for await (const batch of watchFlows(target, filter, abort.signal)) received.push(batch);
+  })();
+  return { received, abort, done };
+}
+
+const dns = udpFlow({ dstPort: 53, bytes: 80, packets: 1 });
+const tcp6 = udpFlow({ ethType: 0x86dd, protocol: 6, srcAddr: ipv6("fd00:0:0:0:0:0:0:1"), dstAddr: ipv6("fd00:0:0:0:0:0:0:2"), srcPort: 443, dstPort: 50000 });
+const other = udpFlow({ interface: "eth0", ifindex: 2, srcAddr: ipv4("10.1.2.3"), dstAddr: ipv4("10.9.9.9"), srcPort: 1234, dstPort: 4321 });
+
+describe("Watch", () => {
+  test("every eviction, flows as published, in order", async () => {
+    const source = new PublishedFlows();
+    const { target } = await serve(source);
+    const watch = collect(target);
+    await until(() => source.subscribers === 1, 3000, "the stream to subscribe");
+    const first = batchOf([dns, tcp6, other], 1_764_000_010_000);
+    const second = batchOf([], 1_764_000_015_000);
+    source.publish(first);
+    source.publish(second);
+    await until(() => watch.received.length === 2);
+    watch.abort.abort();
+    await watch.done;
+    expect(watch.received).toEqual([
+      { ...first, droppedBatches: 0 },
+      { ...second, droppedBatches: 0 },
+    ]);
+    await until(() => source.subscribers === 0, 3000, "the stream to unsubscribe");
+  });
+
+  const filters: [string, object, (typeof dns)[]][] = [
+    ["IPv4 CIDR", { cidrs: ["10.0.0.0/8"] }, [other]],
+    ["IPv6 CIDR", { cidrs: ["fd00::/8"] }, [tcp6]],
+    ["single address, either side", { cidrs: ["10.9.9.9"] }, [other]],
+    ["port, either side", { ports: [443] }, [tcp6]],
+    ["protocol by name", { protocols: ["TCP"] }, [tcp6]],
+    ["protocol by number", { protocols: ["17"] }, [dns, other]],
+    ["interface", { interfaces: ["eth0"] }, [other]],
+    ["lists AND, entries OR", { protocols: ["udp"], ports: [53, 4321], interfaces: ["veth-a"] }, [dns]],
+  ];
+  for (const [name, filter, expected] of filters)
+    test(`filter: ${name}`, async () => {
+      const source = new PublishedFlows();
+      const { target } = await serve(source);
+      const watch = collect(target, filter);
+      await until(() => source.subscribers === 1);
+      source.publish(batchOf([dns, tcp6, other]));
+      await until(() => watch.received.length === 1);
+      watch.abort.abort();
+      await watch.done;
+      expect(watch.received[0]!.records).toEqual(expected);
+    });
+
+  const badFilters: [object, string][] = [
+    [{ cidrs: ["10.0.0.0/33"] }, 'filter.cidrs "10.0.0.0/33" must be an IPv4 or IPv6 address or CIDR (examples: 10.0.0.0/8, fd00::/8, 192.0.2.7)'],
+    [{ ports: [70000] }, "filter.ports 70000 must be >= 1 and <= 65535"],
+    [{ protocols: ["tcpp"] }, 'filter.protocols "tcpp" must be a protocol number 0-255 or one of: icmp, igmp, ipip, tcp, udp, ipv6, gre, esp, ah, icmpv6, ipv6-icmp, ospf, vrrp, sctp, udplite'],
+    [{ interfaces: ["a b"] }, 'filter.interfaces "a b" must be an interface name (1-15 characters, no spaces or "/")'],
+  ];
+  for (const [filter, message] of badFilters)
+    test(`bad filter ${JSON.stringify(filter)}: INVALID_ARGUMENT naming the value`, async () => {
+      const { target } = await serve(new PublishedFlows());
+      const error = await (async () => {
+        for await (const _ of watchFlows(target, filter)) return undefined;
+      })().then(() => undefined, (e) => ConnectError.from(e));
+      expect({ code: error?.code, message: error?.rawMessage }).toEqual({ code: Code.InvalidArgument, message });
+    });
+
+  test("a reader that stalls loses the oldest batches, counted; publishing never waits", async () => {
+    const source = new PublishedFlows();
+    const { target } = await serve(source, 4);
+    const abort = new AbortController();
+    const stream = watchFlows(target, {}, abort.signal)[Symbol.asyncIterator]();
+    const firstRead = stream.next();
+    await until(() => source.subscribers === 1);
+    source.publish(batchOf([dns], 1_764_000_000_000));
+    expect((await firstRead).value!.droppedBatches).toBe(0);
+    // Now nobody reads. ~200 KB per batch: far more than HTTP/2 flow control and socket buffers hold.
+    const big = Array.from({ length: 2000 }, (_, i) => udpFlow({ srcPort: i + 1 }));
+    const published = 60;
+    let publishMs = 0; // the longest publish: what the agent's eviction would wait
+    for (let i = 1; i <= published; i++) {
+      const started = performance.now();
+      source.publish(batchOf(big, 1_764_000_000_000 + i));
+      publishMs = Math.max(publishMs, performance.now() - started);
+      await Bun.sleep(5); // the server's stream gets to write, and blocks on flow control
+    }
+    let received = 0;
+    let dropped = 0;
+    let lastEvictedAt = 0;
+    while (received + dropped < published) {
+      const { value } = await stream.next();
+      received++;
+      dropped += value!.droppedBatches;
+      expect(value!.evictedAtMs).toBeGreaterThan(lastEvictedAt);
+      lastEvictedAt = value!.evictedAtMs;
+    }
+    abort.abort();
+    await stream.return?.(undefined);
+    expect(received + dropped).toBe(published);
+    expect(dropped).toBeGreaterThan(0);
+    console.error(`slow reader: ${received} of ${published} batches received, ${dropped} dropped, longest publish ${publishMs.toFixed(2)} ms`);
+    expect(lastEvictedAt).toBe(1_764_000_000_000 + published); // the newest is never the one dropped
+    expect(publishMs).toBeLessThan(5);
+  });
+
+  test("endStreams: open streams get what is buffered, then end cleanly", async () => {
+    const source = new PublishedFlows();
+    const { api, target } = await serve(source);
+    const watch = collect(target);
+    await until(() => source.subscribers === 1);
+    source.publish(batchOf([dns]));
+    api.endStreams();
+    await watch.done;
+    expect(watch.received.map((b) => b.records)).toEqual([[dns]]);
+  });
+
+  test("server closing: open streams fail with UNAVAILABLE", async () => {
+    const source = new PublishedFlows();
+    const { target } = await serve(source);
+    const error = (async () => {
+      for await (const _ of watchFlows(target)) {
+      }
+    })().then(() => undefined, (e) => ConnectError.from(e));
+    await until(() => source.subscribers === 1);
+    await server!.close();
+    expect((await error)?.code).toBe(Code.Unavailable);
+  });
+});
+
+test("Status: every field of AgentStatus, identity, open watchers", async () => {
+  const source = new PublishedFlows();
+  const { target } = await serve(source);
+  const watch = collect(target);
+  await until(() => source.subscribers === 1);
+  const status = await fetchStatus(target);
+  watch.abort.abort();
+  await watch.done;
+  expect(status).toEqual({ ...source.statusNow, agent: identity, watchers: 1 });
+  source.statusNow.lastEviction = undefined;
+  await until(() => source.subscribers === 0);
+  expect(await fetchStatus(target)).toEqual({ ...source.statusNow, agent: identity, watchers: 0 });
+});
+
+test("no agent at the target: UNAVAILABLE", async () => {
+  const probe = await startConnectServer({ listen: { host: "127.0.0.1", port: 0 }, routes: () => {} });
+  const port = probe.address.port;
+  await probe.close();
+  const error = await fetchStatus(`127.0.0.1:${port}`).then(() => undefined, (e) => ConnectError.from(e));
+  expect(error?.code).toBe(Code.Unavailable);
+});

@@ -1,0 +1,45 @@
+/** A FlowSource that publishes the batches a test gives it, the way Agent.evictAndExport does. */
+import type { AgentStatus, BatchListener } from "../../src/agent/agent.ts";
+import type { FlowSource } from "../../src/api/agent-service.ts";
+import type { FlowBatch } from "../../src/flow/flow-record.ts";
+
+export class PublishedFlows implements FlowSource {
+  private readonly listeners = new Set<BatchListener>();
+  statusNow: AgentStatus = {
+    startedAtMs: 1_764_000_000_000,
+    interfaces: [
+      { name: "veth-a", ifindex: 7, kind: "tcx" },
+      { name: "eth0", ifindex: 2, kind: "tc" },
+    ],
+    maxFlows: 32768,
+    lastEviction: { atMs: 1_764_000_005_000, flows: 12, durationMs: 0.75 },
+    totals: { evictions: 3, flows: 40, packets: 1000, bytes: 2 ** 40 },
+    kernel: { ringbufPackets: 1, droppedPackets: 2, droppedBytes: 3, mapErrors: 4, truncated: 5 },
+  };
+
+  subscribe(listener: BatchListener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get subscribers() {
+    return this.listeners.size;
+  }
+
+  publish(batch: FlowBatch) {
+    for (const listener of this.listeners) listener(batch);
+  }
+
+  status() {
+    return structuredClone(this.statusNow);
+  }
+}
+
+/** Resolves when `check` holds, polling every 10 ms; fails after `ms`. */
+export async function until(check: () => boolean, ms = 3000, what = "condition") {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}

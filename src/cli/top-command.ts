@@ -53,8 +53,9 @@ async function runTop(config: TopConfig) {
   const clock = () => Date.now();
   const lookup = dnsReverse();
   if (config.once) {
-    const log = createLogger("warn");
-    await using source = await openSource(config, log);
+    await using source = await openSource(config, createLogger("warn"));
+    const { description, interfaces } = source.status();
+    createLogger("info").info(`collecting for ${config.intervalMs} ms from ${description}${interfaces.length > 0 ? ` (${interfaces.join(", ")})` : ""}`);
     const width = process.stdout.isTTY ? process.stdout.columns || 160 : 200;
     const style = createStyle(colorLevelFor(process.stdout));
     process.stdout.write(await takeSnapshot(source, { state: config.view, host, clock, lookup, style, width }));

@@ -27,6 +27,7 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
   const floor = openObjectFromMemory(floorBytes, "floor");
   try {
     loadObject(floor, "floor");
+    void floorBytes.byteLength; // read by libbpf until load returned
     const floorFd = programFd(findProgram(floor, "floor_count")!);
     const floorV4Fd = programFd(findProgram(floor, "floor_count_v4key")!);
     using flow = await FlowObject.load({ maxFlows: 4096 });

@@ -80,7 +80,7 @@ export class Agent implements AsyncDisposable {
   /** Starts the timers: eviction, overflow reads, interface polling. */
   start() {
     this.timers.push(setInterval(() => void this.evictAndExport(), this.options.activeTimeoutMs));
-    this.timers.push(setInterval(() => this.evictor.drainOverflow(), this.options.overflowPollMs ?? 100));
+    this.timers.push(setInterval(() => this.evictor.drainOverflow(), this.options.overflowPollMs ?? 250));
     this.timers.push(
       setInterval(() => {
         try {

@@ -73,6 +73,8 @@ export class FlowObject implements Disposable {
         loadObject(handle, "netflow (bpf/flow.bpf.o)");
       } catch (error) {
         throw explainLoadFailure(error, libbpfLogSince(mark));
+      } finally {
+        keepAlive(bytes); // libbpf read the ELF from it until here
       }
 
       checkSizes(flowsA, "flows_a");
@@ -137,6 +139,11 @@ export class FlowObject implements Disposable {
   }
 }
 
+
+/** A use the optimiser cannot drop: keeps `value` reachable up to this call. */
+function keepAlive(value: unknown) {
+  if (value === keepAlive) throw new Error("unreachable");
+}
 
 function requireMap(handle: ObjectHandle, name: string): MapHandle {
   const map = findMap(handle, name);

@@ -13,7 +13,7 @@ export function listInterfaces(): NetInterface[] {
   const out: NetInterface[] = [];
   for (const name of readdirSync(SYS_CLASS_NET)) {
     try {
-      const ifindex = Number(readFileSync(`${SYS_CLASS_NET}/${name}/ifindex`, "utf8").trim());
+      const ifindex = Number(readFileSync(`${SYS_CLASS_NET}/${name}/ifindex`, "latin1"));
       if (Number.isInteger(ifindex) && ifindex > 0) out.push({ ifindex, name });
     } catch {
       // Vanished between readdir and read: it will not be attached.

@@ -10,7 +10,7 @@
 import { CString, dlopen, FFIType, JSCallback, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { BpfError } from "./errors.ts";
 
-const { i32, u32, ptr: p, usize, cstring } = FFIType;
+const { i32, u32, ptr: p, u64: usize, cstring } = FFIType;
 
 const libbpfSymbols = {
   libbpf_version_string: { args: [], returns: cstring },
@@ -181,14 +181,18 @@ export function monotonicNs(): bigint {
 
 // ---- objects, programs, maps -----------------------------------------------
 
+/**
+ * libbpf reads the ELF from `bytes` until bpf_object__load() returns (it does
+ * not copy it): the caller must keep `bytes` referenced until then.
+ */
 export function openObjectFromMemory(bytes: Uint8Array, name: string): ObjectHandle {
   // bpf_object_open_opts: { size_t sz; const char *object_name; ... } — only the name is set.
   const nameBytes = new TextEncoder().encode(name + "\0");
   const opts = new BigUint64Array(16);
   opts[0] = 16n; // sz: covers sz and object_name
   opts[1] = BigInt(ptr(nameBytes));
-  const handle = bpf().bpf_object__open_mem(bytes, bytes.byteLength, opts);
-  // libbpf keeps its own copy of the ELF bytes; nameBytes is copied too.
+  const handle = bpf().bpf_object__open_mem(bytes, bytes.byteLength, opts) as Pointer | null;
+  // The name is copied into the object; the ELF is not (see above).
   return checkPointer<ObjectHandle>(handle, `opening BPF object ${name}`);
 }
 

@@ -35,23 +35,26 @@ export class FlowEvictor implements Disposable {
   private readonly clock: Clock;
   private readonly graceMs: number;
   private running: Promise<FlowBatch> | undefined;
-  private offsetMs: number;
+  private offsetMs: number | undefined;
+  private readonly names: InterfaceNamer;
 
   constructor(private readonly object: FlowObject, options: EvictorOptions) {
     this.clock = options.clock ?? systemClock;
     this.graceMs = options.graceMs ?? 10;
     this.drainer = new FlowMapDrainer(object.cpus);
     this.folder = new OverflowFolder(options.names);
-    this.offsetMs = monotonicToWallOffsetMs(this.clock);
     this.names = options.names;
     object.setActiveSlot(0);
-    this.overflow = ringBufferOpen(object.overflowFd, FLOW_EVENT.size, (event) => this.folder.add(event, this.offsetMs));
+    this.overflow = ringBufferOpen(object.overflowFd, FLOW_EVENT.size, (event) => {
+      // Read the clocks once per drain, and only when there is something to convert.
+      this.offsetMs ??= monotonicToWallOffsetMs(this.clock);
+      this.folder.add(event, this.offsetMs);
+    });
   }
-  private readonly names: InterfaceNamer;
 
   /** Reads the overflow ring buffer now (call on a short timer so it never fills). */
   drainOverflow(): number {
-    this.offsetMs = monotonicToWallOffsetMs(this.clock);
+    this.offsetMs = undefined;
     return this.overflow.consume();
   }
 
@@ -75,9 +78,8 @@ export class FlowEvictor implements Disposable {
     const started = performance.now();
     const drained = this.drainer.drain(this.object.flowsFds[old]);
     const offsetMs = monotonicToWallOffsetMs(this.clock);
-    this.offsetMs = offsetMs;
     const records = decodeFlows(drained, this.object.cpus, offsetMs, this.names);
-    this.overflow.consume();
+    this.drainOverflow();
     mergeFlows(records, this.folder.take());
     return {
       records,

@@ -60,7 +60,12 @@ export class AgentProcess implements AsyncDisposable {
 
   private async pump(stream: ReadableStream<Uint8Array>, on: (text: string) => void) {
     const decoder = new TextDecoder();
-    for await (const chunk of stream) on(decoder.decode(chunk, { stream: true }));
+    const reader = stream.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      on(decoder.decode(value, { stream: true }));
+    }
   }
 
   async [Symbol.asyncDispose]() {

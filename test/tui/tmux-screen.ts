@@ -29,6 +29,12 @@ export class TmuxScreen implements Disposable {
     this.tmux(["send-keys", "-t", "top", ...(literal ? ["-l"] : []), keys]);
   }
 
+  /** Whether the pane is on the alternate screen, shows the cursor, and wraps lines. */
+  modes(): { alternate: boolean; cursor: boolean; wrap: boolean } {
+    const [alternate, cursor, wrap] = this.tmux(["display-message", "-p", "-t", "top", "#{alternate_on} #{cursor_flag} #{wrap_flag}"]).trim().split(" ");
+    return { alternate: alternate === "1", cursor: cursor === "1", wrap: wrap === "1" };
+  }
+
   capture(): string {
     return this.tmux(["capture-pane", "-p", "-t", "top"]);
   }

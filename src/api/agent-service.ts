@@ -34,8 +34,12 @@ export interface AgentApi {
   readonly implementation: ServiceImpl<typeof AgentService>;
   /** Watch streams open now. */
   readonly watchers: number;
-  /** Ends every open Watch stream once it has sent what it holds (the agent is stopping). */
-  endStreams(): void;
+  /**
+   * Ends every open Watch stream once it has sent what it holds (the agent is
+   * stopping, its final eviction published); resolves when all have ended or
+   * after `timeoutMs`.
+   */
+  endStreams(timeoutMs?: number): Promise<void>;
 }
 
 export function statusResponse(status: AgentStatus, identity: AgentIdentity, watchers: number): StatusResponse {
@@ -91,9 +95,11 @@ export function createAgentApi(source: FlowSource, identity: AgentIdentity, opti
     get watchers() {
       return buffers.size;
     },
-    endStreams() {
+    async endStreams(timeoutMs = 1000) {
       ended = true;
       for (const buffer of buffers) buffer.end();
+      const deadline = Date.now() + timeoutMs;
+      while (buffers.size > 0 && Date.now() < deadline) await Bun.sleep(10);
     },
   };
 }

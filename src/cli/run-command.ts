@@ -1,6 +1,7 @@
 /** `netflow-agent run`: the agent. Flags → RunConfig → Agent, until SIGINT/SIGTERM. */
 import { Command, Option } from "commander";
 import { Agent } from "../agent/agent.ts";
+import { startAgentApiServer } from "../api/agent-api-server.ts";
 import { setLibbpfLogSink } from "../bpf/libbpf.ts";
 import type { Exporter } from "../export/exporter.ts";
 import { GrpcExporter } from "../export/grpc-exporter.ts";
@@ -33,6 +34,9 @@ export function runOptions(): Option[] {
     new Option("--log-level <level>", "error, warn, info or debug (debug adds libbpf's and the verifier's log)")
       .default(RUN_DEFAULTS.logLevel)
       .env("NETFLOW_LOG_LEVEL"),
+    new Option("--api <host:port|off>", "serve the live API (netflow.v1.AgentService: Watch, Status) for `top`; off disables it")
+      .default(RUN_DEFAULTS.api)
+      .env("NETFLOW_API"),
   ];
 }
 
@@ -72,6 +76,10 @@ async function runAgent(config: RunConfig) {
     for (const exporter of exporters) await exporter[Symbol.asyncDispose]();
     throw error;
   }
+  const api = config.api && (await startAgentApiServer(agent, config.api, log).catch(async (error) => {
+    await agent[Symbol.asyncDispose]();
+    throw error;
+  }));
   agent.start();
   const names = agent.status().interfaces.map((i) => i.name);
   log.info(`capturing on ${names.length} interface(s): ${names.join(", ")}; flows every ${config.activeTimeoutMs} ms`);
@@ -82,4 +90,5 @@ async function runAgent(config: RunConfig) {
   const signal = await untilSignal();
   log.info(`${signal}: detaching and flushing`);
   await agent[Symbol.asyncDispose]();
+  await api?.[Symbol.asyncDispose]();
 }

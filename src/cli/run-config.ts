@@ -7,6 +7,7 @@ import { interfaceFilter, InterfacePatternError } from "../agent/interface-filte
 import type { LogLevel } from "../log.ts";
 import { ConfigError, parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
 import { buildExportConfig, type ExportConfig, type ExportFlags } from "./export-options.ts";
+import { parseHostPort, type HostPort } from "../net/listen-address.ts";
 
 export interface RunConfig {
   interfaces?: string;
@@ -19,6 +20,8 @@ export interface RunConfig {
   logLevel: LogLevel;
   /** --export and its flags (src/cli/export-options.ts). */
   export: ExportConfig;
+  /** Where AgentService is served (--api); undefined when "off". */
+  api?: HostPort;
 }
 
 /** Raw option values as commander hands them over (strings). */
@@ -31,6 +34,7 @@ export interface RunFlags extends ExportFlags {
   interfacePollInterval: string;
   output: string;
   logLevel: string;
+  api: string;
 }
 
 export const RUN_DEFAULTS = {
@@ -40,6 +44,7 @@ export const RUN_DEFAULTS = {
   interfacePollInterval: "1s",
   output: "json",
   logLevel: "info",
+  api: "127.0.0.1:9990",
 } as const;
 
 export function buildRunConfig(flags: RunFlags): RunConfig {
@@ -59,5 +64,6 @@ export function buildRunConfig(flags: RunFlags): RunConfig {
     output: parseChoice("--output", flags.output, ["json", "text"] as const),
     logLevel: parseChoice("--log-level", flags.logLevel, ["error", "warn", "info", "debug"] as const),
     export: buildExportConfig(flags),
+    api: flags.api === "off" ? undefined : parseHostPort("--api", flags.api),
   };
 }

@@ -142,7 +142,8 @@ describe("Watch", () => {
     const watch = collect(target);
     await until(() => source.subscribers === 1);
     source.publish(batchOf([dns]));
-    api.endStreams();
+    await api.endStreams();
+    expect(api.watchers).toBe(0);
     await watch.done;
     expect(watch.received.map((b) => b.records)).toEqual([[dns]]);
   });

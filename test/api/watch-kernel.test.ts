@@ -1,0 +1,82 @@
+/**
+ * End to end with the kernel: the agent in namespace A serving its API on A's
+ * loopback, the Watch client in A too (a server in a namespace is reachable
+ * only from inside it). UDP sent from A to B shows up over Watch with exactly
+ * the packets and bytes sent, filtered on the server; Status names the veth.
+ */
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+import type { FlowJson } from "../../src/flow/flow-format.ts";
+import { AgentProcess } from "../helpers/agent-process.ts";
+import { isRoot, VethPair } from "../helpers/netns.ts";
+import { receiveUdp, sendUdp, udpFrameBytes } from "../helpers/traffic.ts";
+
+const script = join(import.meta.dir, "watch-in-namespace.ts");
+const API = "127.0.0.1:19990";
+
+function inNamespace(ns: string, args: string[]) {
+  return Bun.spawn(["ip", "netns", "exec", ns, process.execPath, script, ...args], { stdout: "pipe", stderr: "pipe" });
+}
+
+/** Reads JSON lines from a Watch script into `batches` as they come. */
+function readLines(stream: ReadableStream<Uint8Array>, batches: { dropped: number; flows: FlowJson[] }[]) {
+  return (async () => {
+    let text = "";
+    for await (const chunk of stream) {
+      text += new TextDecoder().decode(chunk);
+      let nl: number;
+      while ((nl = text.indexOf("\n")) >= 0) {
+        batches.push(JSON.parse(text.slice(0, nl)));
+        text = text.slice(nl + 1);
+      }
+    }
+  })();
+}
+
+test.if(isRoot)("Watch in the namespace: the UDP flow with exactly the packets and bytes sent; Status; a clean end when the agent stops", async () => {
+  await using pair = await VethPair.create();
+  const { a, b } = pair;
+  await pair.settle();
+  await using agent = await AgentProcess.start(["run", "--cache-active-timeout", "300ms", "--interfaces", a.ifname, "--api", API, "--output", "text"], { ns: a.ns });
+  expect(agent.stderr).toContain(`API (netflow.v1.AgentService) on http://${API}`);
+
+  const batches: { dropped: number; flows: FlowJson[] }[] = [];
+  const watcher = inNamespace(a.ns, ["watch", API, JSON.stringify({ protocols: ["udp"], ports: [7100], cidrs: [`${b.ipv4}/32`] })]);
+  const reading = readLines(watcher.stdout, batches);
+  const deadline = Date.now() + 10000;
+  while (batches.length === 0 && Date.now() < deadline) await Bun.sleep(20); // an (empty) eviction: the stream is live
+
+  const receiver = await receiveUdp(b, b.ipv4, 7100, 250);
+  const noise = await receiveUdp(b, b.ipv4, 7101, 40);
+  expect(await sendUdp(a, b.ipv4, 7100, 41000, 250, 200)).toBe(250);
+  expect(await sendUdp(a, b.ipv4, 7101, 41001, 40, 100)).toBe(40); // filtered out by the port
+  expect([await receiver.done(), await noise.done()]).toEqual([250, 40]);
+
+  const sum = () => {
+    const flows = batches.flatMap((x) => x.flows);
+    return { packets: flows.reduce((s, f) => s + f.packets, 0), bytes: flows.reduce((s, f) => s + f.bytes, 0) };
+  };
+  while (sum().packets < 250 && Date.now() < deadline + 10000) await Bun.sleep(50);
+  await Bun.sleep(700); // two more evictions: nothing else may arrive
+  const flows = batches.flatMap((x) => x.flows);
+  expect(sum()).toEqual({ packets: 250, bytes: 250 * udpFrameBytes(200, false) });
+  expect(new Set(flows.map((f) => `${f.interface} ${f.direction} ${f.protocol} ${f.srcAddr}:${f.srcPort} > ${f.dstAddr}:${f.dstPort}`))).toEqual(
+    new Set([`${a.ifname} egress UDP ${a.ipv4}:41000 > ${b.ipv4}:7100`]),
+  );
+  expect(batches.every((x) => x.dropped === 0)).toBe(true);
+
+  const status = inNamespace(a.ns, ["status", API]);
+  const report = JSON.parse(await new Response(status.stdout).text());
+  expect(report.interfaces).toEqual([{ name: a.ifname, ifindex: expect.any(Number), kind: "tcx" }]);
+  expect(report.agent.agentVersion).toBe((await import("../../package.json")).version);
+  expect(report.watchers).toBe(1);
+  expect(report.maxFlows).toBe(32768);
+  expect(report.totals.packets).toBeGreaterThanOrEqual(290);
+
+  // The agent stopping ends the stream cleanly, after its final eviction.
+  const evictionsSeen = batches.length;
+  expect(await agent.stop()).toBe(0);
+  await reading;
+  expect(await watcher.exited).toBe(0);
+  expect(batches.length).toBeGreaterThan(evictionsSeen);
+}, 30000);

@@ -22,8 +22,9 @@ function inNamespace(ns: string, args: string[]) {
 function readLines(stream: ReadableStream<Uint8Array>, batches: { dropped: number; flows: FlowJson[] }[]) {
   return (async () => {
     let text = "";
-    for await (const chunk of stream) {
-      text += new TextDecoder().decode(chunk);
+    const reader = stream.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      text += new TextDecoder().decode(r.value);
       let nl: number;
       while ((nl = text.indexOf("\n")) >= 0) {
         batches.push(JSON.parse(text.slice(0, nl)));

@@ -32,6 +32,17 @@ export function committedClangVersion(): string {
   return existsSync(CLANG_STAMP) ? readFileSync(CLANG_STAMP, "utf8").trim() : "";
 }
 
+/**
+ * The object as committed (git HEAD), so that a setup step that rebuilt
+ * bpf/*.bpf.o in the work tree cannot hide a stale commit; the work tree's
+ * file outside a git checkout.
+ */
+async function committedObject(name: string): Promise<Buffer> {
+  const git = await $`git show HEAD:bpf/${name}.bpf.o`.cwd(root).nothrow().quiet();
+  if (git.exitCode === 0) return Buffer.from(git.stdout);
+  return readFileSync(join(root, "bpf", `${name}.bpf.o`));
+}
+
 /** Compiles bpf/<name>.bpf.c into outDir/<name>.bpf.o. */
 export async function buildBpf(outDir: string) {
   const arch = (await $`uname -m`.text()).trim();
@@ -52,9 +63,9 @@ async function main(args: string[]) {
     const dir = mkdtempSync(join(tmpdir(), "netflow-bpf-"));
     try {
       await buildBpf(dir);
-      const stale = BPF_SOURCES.filter(
-        (name) => !Buffer.from(readFileSync(join(dir, `${name}.bpf.o`))).equals(readFileSync(join(root, "bpf", `${name}.bpf.o`))),
-      );
+      const stale: string[] = [];
+      for (const name of BPF_SOURCES)
+        if (!Buffer.from(readFileSync(join(dir, `${name}.bpf.o`))).equals(await committedObject(name))) stale.push(name);
       if (stale.length > 0) {
         console.error(`stale BPF objects: ${stale.join(", ")} — run: bun build.ts --bpf-only, and commit bpf/*.bpf.o`);
         process.exit(1);

@@ -43,17 +43,20 @@ async function committedObject(name: string): Promise<Buffer> {
   return readFileSync(join(root, "bpf", `${name}.bpf.o`));
 }
 
-/** Compiles bpf/<name>.bpf.c into outDir/<name>.bpf.o. */
-export async function buildBpf(outDir: string) {
+/** Compiles bpf/<name>.bpf.c into `out`; `defines` are extra -D macros (tests only). */
+export async function compileBpf(name: string, out: string, defines: string[] = []) {
   const arch = (await $`uname -m`.text()).trim();
   const targetArch = arch === "aarch64" ? "arm64" : "x86";
-  for (const name of BPF_SOURCES) {
-    const out = join(outDir, `${name}.bpf.o`);
-    await $`clang -O2 -g -target bpf -D__TARGET_ARCH_${targetArch} -I/usr/include/${arch}-linux-gnu -fdebug-prefix-map=${root}=. -c bpf/${name}.bpf.c -o ${out}`.cwd(
-      root,
-    );
-    await $`llvm-strip -g ${out}`;
-  }
+  const extra = defines.map((d) => `-D${d}`);
+  await $`clang -O2 -g -target bpf -D__TARGET_ARCH_${targetArch} ${extra} -I/usr/include/${arch}-linux-gnu -fdebug-prefix-map=${root}=. -c bpf/${name}.bpf.c -o ${out}`.cwd(
+    root,
+  );
+  await $`llvm-strip -g ${out}`;
+}
+
+/** Compiles every bpf/<name>.bpf.c into outDir/<name>.bpf.o. */
+export async function buildBpf(outDir: string) {
+  for (const name of BPF_SOURCES) await compileBpf(name, join(outDir, `${name}.bpf.o`));
 }
 
 async function main(args: string[]) {

@@ -32,13 +32,9 @@ export function targetUrl(flag: string, target: string): string {
 
 /** A transport to `baseUrl` over HTTP/2, one connection shared by every call. */
 export function createClientTransport(baseUrl: string, options: TransportOptions = {}): Transport {
-  const common = {
-    baseUrl,
-    httpVersion: "2" as const,
-    readMaxBytes: options.readMaxBytes,
-    nodeOptions: options.nodeOptions,
-  };
-  return options.protocol === "connect" ? createConnectTransport(common) : createGrpcTransport(common);
+  const common = { baseUrl, readMaxBytes: options.readMaxBytes, nodeOptions: options.nodeOptions };
+  // gRPC is HTTP/2 only; Connect is asked for HTTP/2 too, so a Watch stream and unary calls share one connection.
+  return options.protocol === "connect" ? createConnectTransport({ ...common, httpVersion: "2" }) : createGrpcTransport(common);
 }
 
 /**

@@ -36,7 +36,7 @@ afterAll(() => server.close());
 const agent = { agentId: "agent-net", hostname: "node", agentVersion: "0.1.0" };
 
 /** A valid Export through `transport`; resolves with the response. */
-function exportOne(transport: Transport = createGrpcTransport({ baseUrl: server.url, httpVersion: "2" }), records = [udpFlow()]) {
+function exportOne(transport: Transport = createGrpcTransport({ baseUrl: server.url }), records = [udpFlow()]) {
   return createClient(CollectorService, transport).export({ agent, sequence: ++sequence, batch: toBatchMessage(batchOf(records)) });
 }
 
@@ -48,7 +48,7 @@ async function stillServes() {
 
 describe("one port, every protocol", () => {
   const transports: [string, () => Transport][] = [
-    ["gRPC over h2c", () => createGrpcTransport({ baseUrl: server.url, httpVersion: "2" })],
+    ["gRPC over h2c", () => createGrpcTransport({ baseUrl: server.url })],
     ["Connect over h2c", () => createConnectTransport({ baseUrl: server.url, httpVersion: "2" })],
     ["Connect over HTTP/1.1", () => createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" })],
     ["gRPC-Web over HTTP/1.1", () => createGrpcWebTransport({ baseUrl: server.url, httpVersion: "1.1" })],
@@ -76,9 +76,9 @@ describe("one port, every protocol", () => {
 function rawExchange(bytes: Buffer): Promise<Buffer> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
-    const socket = net.connect(server.address.port, "127.0.0.1", () => socket.write(bytes));
+    const socket: net.Socket = net.connect(server.address.port, "127.0.0.1", () => socket.write(bytes));
     const finish = () => resolve(Buffer.concat(chunks));
-    socket.on("data", (c) => chunks.push(c));
+    socket.on("data", (c: Buffer) => chunks.push(c));
     socket.on("close", finish);
     socket.on("error", finish);
     setTimeout(() => socket.destroy(), 2000);
@@ -98,7 +98,7 @@ function grpcCall(body: Buffer, path = "/netflow.v1.CollectorService/Export"): P
     stream.on("end", () => {
       session.close();
       const result = { status: String(headers["grpc-status"]), message: decodeURIComponent(String(headers["grpc-message"] ?? "")) };
-      resolve(headers[":status"] === 200 ? result : { ...result, httpStatus: Number(headers[":status"]) });
+      resolve(Number(headers[":status"]) === 200 ? result : { ...result, httpStatus: Number(headers[":status"]) });
     });
     stream.on("error", reject);
     stream.end(body);
@@ -157,7 +157,7 @@ describe("bad input: an error response, and the server stays up", () => {
 
   test("an unknown method: HTTP 404, which gRPC clients report as UNIMPLEMENTED", async () => {
     expect((await grpcCall(frame(Buffer.alloc(0)), "/netflow.v1.CollectorService/Nope")).httpStatus).toBe(404);
-    const client = createClient(CollectorService, createGrpcTransport({ baseUrl: `${server.url}/nowhere`, httpVersion: "2" }));
+    const client = createClient(CollectorService, createGrpcTransport({ baseUrl: `${server.url}/nowhere` }));
     const error = await client.export({}).then(() => undefined, (e) => ConnectError.from(e));
     expect(error?.code).toBe(Code.Unimplemented);
     await stillServes();
@@ -174,7 +174,7 @@ describe("listening", () => {
   test("IPv6 loopback", async () => {
     await using v6 = await startConnectServer({ listen: { host: "::1", port: 0 }, routes: (r) => r.service(CollectorService, collectorService(new BatchLedger(), sink)) });
     expect(v6.url).toBe(`http://[::1]:${v6.address.port}`);
-    const client = createClient(CollectorService, createGrpcTransport({ baseUrl: v6.url, httpVersion: "2" }));
+    const client = createClient(CollectorService, createGrpcTransport({ baseUrl: v6.url }));
     expect(await client.export({ agent, sequence: 1n, batch: toBatchMessage(batchOf([])) })).toMatchObject({ duplicate: false });
   }, 10000);
 

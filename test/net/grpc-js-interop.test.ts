@@ -64,7 +64,8 @@ describe("grpc-js → collect (Export)", () => {
     expect(await call(client, "Export", { agent, sequence: "1", batch })).toEqual({ duplicate: false });
     expect(await call(client, "Export", { agent, sequence: "1", batch })).toEqual({ duplicate: true });
     expect(await call(client, "Export", { agent, sequence: "2", batch: { flows: [flowObject] } })).toEqual({ duplicate: false });
-    const refused = await call(client, "Export", { agent, sequence: "3", batch: { flows: [{ ...flowObject, src_addr: Buffer.alloc(5) }] } }).catch((e) => e);
+    const bad = { flows: [{ ...flowObject, src_addr: Buffer.alloc(5) }] };
+    const refused = (await call(client, "Export", { agent, sequence: "3", batch: bad }).catch((e) => e)) as grpc.ServiceError;
     expect([refused.code, decodeURIComponent(refused.details)]).toEqual([grpc.status.INVALID_ARGUMENT, "batch: flow 0: src_addr has 5 bytes, expected 4 (IPv4), 16 (IPv6) or 0 (not IP)"]);
     client.close();
     expect(await collect.stop()).toBe(0);

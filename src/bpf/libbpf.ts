@@ -7,7 +7,7 @@
  * opaque handles. Nothing here blocks: no poll() with a timeout, only
  * non-blocking consume and batch calls whose work is bounded by their count.
  */
-import { CString, dlopen, FFIType, JSCallback, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, JSCallback, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { BpfError } from "./errors.ts";
 
 const { i32, u32, ptr: p, u64: usize, cstring } = FFIType;
@@ -430,5 +430,3 @@ export function ringBufferOpen(mapFd: number, recordSize: number, onRecord: (rec
     },
   };
 }
-
-export { CString };

@@ -10,6 +10,7 @@ import { colorLevelFor, createStyle } from "../tui/components/style.ts";
 import type { FlowSource } from "../tui/flow-source.ts";
 import { LiveView } from "../tui/live-view.ts";
 import { LocalFlowSource } from "../tui/local-flow-source.ts";
+import { RemoteFlowSource } from "../tui/remote-flow-source.ts";
 import { dnsReverse } from "../tui/name-resolver.ts";
 import { takeSnapshot } from "../tui/take-snapshot.ts";
 import { ConfigError } from "./parse-values.ts";
@@ -43,8 +44,9 @@ export function registerTop(program: Command) {
   });
 }
 
-async function openSource(config: TopConfig, log: Logger): Promise<FlowSource> {
-  if (config.connect !== undefined) throw new Error(`--connect ${config.connect}: this build has no Watch API client yet`);
+/** `onCounting`: for a remote agent, called when the interval the view counts begins (its next eviction). */
+async function openSource(config: TopConfig, log: Logger, onCounting?: () => void): Promise<FlowSource> {
+  if (config.connect !== undefined) return RemoteFlowSource.connect(config.connect, { onCounting });
   return LocalFlowSource.open(config.agent, log);
 }
 
@@ -53,9 +55,12 @@ async function runTop(config: TopConfig) {
   const clock = () => Date.now();
   const lookup = dnsReverse();
   if (config.once) {
-    await using source = await openSource(config, createLogger("warn"));
+    // What is being collected goes to stderr, so a script can start its traffic on cue.
+    const info = createLogger("info");
+    await using source = await openSource(config, createLogger("warn"), () => info.info("counting until the agent's next eviction"));
     const { description, interfaces } = source.status();
-    createLogger("info").info(`collecting for ${config.intervalMs} ms from ${description}${interfaces.length > 0 ? ` (${interfaces.join(", ")})` : ""}`);
+    const what = config.connect === undefined ? `for ${config.intervalMs} ms` : "one full interval";
+    info.info(`collecting ${what} from ${description}${interfaces.length > 0 ? ` (${interfaces.join(", ")})` : ""}`);
     const width = process.stdout.isTTY ? process.stdout.columns || 160 : 200;
     const style = createStyle(colorLevelFor(process.stdout));
     process.stdout.write(await takeSnapshot(source, { state: config.view, host, clock, lookup, style, width }));

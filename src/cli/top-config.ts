@@ -7,12 +7,13 @@ import { interfaceFilter, InterfacePatternError } from "../agent/interface-filte
 import { GROUPINGS } from "../tui/model/group-flows.ts";
 import { SORT_COLUMNS } from "../tui/model/sort-rows.ts";
 import { initialViewState, type ViewState } from "../tui/model/view-state.ts";
+import { targetUrl } from "../net/transport.ts";
 import { ConfigError, parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
 
 export interface TopConfig {
   intervalMs: number;
   once: boolean;
-  /** host:port of a running agent's API; undefined: load the kernel side here. */
+  /** host:port (or URL) of a running agent's API; undefined: load the kernel side here. */
   connect: string | undefined;
   view: ViewState;
   /** For the local source. */
@@ -37,14 +38,6 @@ export interface TopFlags {
 
 export const TOP_DEFAULTS = { interval: "1s", sort: "2s", group: "flow", units: "bytes" } as const;
 
-/** "127.0.0.1:9090", "localhost:9090", "[::1]:9090". */
-export function parseHostPort(flag: string, text: string): string {
-  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(text.trim());
-  if (!match) throw new ConfigError(`${flag} "${text}" must be host:port (e.g. 127.0.0.1:9090 or [::1]:9090)`);
-  parseInteger(`${flag} port`, match[2]!, 1, 65535);
-  return `${match[1]}:${match[2]}`;
-}
-
 export function buildTopConfig(flags: TopFlags): TopConfig {
   try {
     interfaceFilter(flags.interfaces, flags.excludeInterfaces);
@@ -64,7 +57,7 @@ export function buildTopConfig(flags: TopFlags): TopConfig {
   return {
     intervalMs,
     once: flags.once ?? false,
-    connect: flags.connect === undefined ? undefined : parseHostPort("--connect", flags.connect),
+    connect: flags.connect === undefined ? undefined : (targetUrl("--connect", flags.connect), flags.connect.trim()),
     view,
     agent: {
       interfaces: flags.interfaces,

@@ -11,9 +11,16 @@ import type { FlowBatch } from "../flow/flow-record.ts";
 export interface FlowSourceStatus {
   /** For the header: "local" or "agent 127.0.0.1:9090". */
   description: string;
+  /** The host the flows are from, when not this one. */
+  host?: string;
   interfaces: string[];
-  /** How often batches arrive, ms. */
-  intervalMs: number;
+  /** How often batches arrive, ms; undefined until known. */
+  intervalMs: number | undefined;
+  /**
+   * When the flows delivered began to be counted, if the source knows better
+   * than the view's start (a remote agent's first full interval). Wall ms.
+   */
+  countingSinceMs?: number;
   /** A problem worth showing (lost connection), if any. */
   message?: string;
 }

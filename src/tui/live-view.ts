@@ -61,6 +61,8 @@ export class LiveView {
     using terminal = new Terminal(streams, (data) => this.onInput(data), () => this.redraw());
     this.terminal = terminal;
     const unsubscribe = this.options.source.onBatch((batch) => {
+      const since = this.options.source.status().countingSinceMs;
+      if (since !== undefined) this.table.observeFrom(since);
       this.table.ingest(batch);
       this.requestRedraw();
     });
@@ -133,7 +135,7 @@ export class LiveView {
     this.scrollTop = scrollTopFor(selection.key === undefined ? undefined : selection.index, this.rows.length, visibleRows, this.scrollTop);
     const status = this.options.source.status();
     const header = {
-      host: this.options.host,
+      host: status.host ?? this.options.host,
       source: status.description,
       interfaces: status.interfaces,
       intervalMs: status.intervalMs,

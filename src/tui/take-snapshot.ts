@@ -26,6 +26,8 @@ export async function takeSnapshot(source: FlowSource, options: SnapshotOptions)
   let unsubscribe = () => {};
   const firstBatch = new Promise<void>((resolve) => {
     unsubscribe = source.onBatch((batch) => {
+      const since = source.status().countingSinceMs;
+      if (since !== undefined) table.observeFrom(since);
       table.ingest(batch);
       resolve();
     });
@@ -45,7 +47,7 @@ export async function takeSnapshot(source: FlowSource, options: SnapshotOptions)
   const rows = deriveRows(stats, options.state, nameOf);
   const status = source.status();
   const header = {
-    host: options.host,
+    host: status.host ?? options.host,
     source: status.description,
     interfaces: status.interfaces,
     intervalMs: status.intervalMs,

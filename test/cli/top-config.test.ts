@@ -34,8 +34,8 @@ describe("top configuration", () => {
     expect(message({ sort: "size" })).toBe('ConfigError: --sort "size" must be one of: interface, direction, protocol, source, destination, group, flows, 2s, 10s, 40s, bytes, packets, flags');
     expect(message({ group: "pod" })).toBe('ConfigError: --group "pod" must be one of: flow, host-pair, source, destination, port, interface, protocol');
     expect(message({ units: "kb" })).toBe('ConfigError: --units "kb" must be one of: bytes, bits');
-    expect(message({ connect: "localhost" })).toBe('ConfigError: --connect "localhost" must be host:port (e.g. 127.0.0.1:9090 or [::1]:9090)');
-    expect(message({ connect: "localhost:70000" })).toBe("ConfigError: --connect port 70000 must be >= 1 and <= 65535");
+    expect(message({ connect: "localhost" })).toBe('ConfigError: --connect "localhost" must be host:port or an http(s):// URL (example: 127.0.0.1:9990)');
+    expect(message({ connect: "localhost:70000" })).toBe('ConfigError: --connect "localhost:70000" must be host:port or an http(s):// URL (example: 127.0.0.1:9990)');
   });
 
   test("the command exits 2 with one line on a bad value, and without a terminal unless --once", () => {

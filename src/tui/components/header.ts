@@ -14,7 +14,8 @@ export interface HeaderInput {
   /** "local" or "agent 127.0.0.1:9090". */
   source: string;
   interfaces: string[];
-  intervalMs: number;
+  /** undefined until known (a remote agent's interval shows once two batches arrived). */
+  intervalMs: number | undefined;
   counters: KernelCounters;
   totals: TrafficTotals;
   shownRows: number;
@@ -39,7 +40,7 @@ export function renderHeader(h: HeaderInput, width: number, style: Style): strin
   const dropText = `drops ${siNumber(drops)}${h.counters.mapErrors > 0 ? ` map errors ${siNumber(h.counters.mapErrors)}` : ""}`;
   const traffic =
     `rx ${formatRate(h.totals.rx.bytes[0]!, s.units)}  tx ${formatRate(h.totals.tx.bytes[0]!, s.units)}  ` +
-    `${siNumber(Math.round(pps))} pkt/s  flows ${h.totals.flows}  rows ${h.shownRows}  every ${formatInterval(h.intervalMs)}  `;
+    `${siNumber(Math.round(pps))} pkt/s  flows ${h.totals.flows}  rows ${h.shownRows}  every ${h.intervalMs === undefined ? "?" : formatInterval(h.intervalMs)}  `;
   const line3 = drops > 0 || h.counters.mapErrors > 0 ? fit(traffic, Math.max(0, width - dropText.length)) + style.warn(dropText) : fit(traffic + dropText, width);
   const view = [
     `by ${groupingNames[s.grouping]}`,

@@ -77,8 +77,13 @@ export class FlowTable {
   batches = 0;
   lastBatchAtMs: number | undefined;
 
-  /** `observedSinceMs`: when watching began; rate windows are shortened to it at the start. */
-  constructor(readonly observedSinceMs: number) {}
+  /** `observedSinceMs`: when counting began; rate windows are shortened to it at the start. */
+  constructor(public observedSinceMs: number) {}
+
+  /** Counting began at `ms` after all (a source that learns it late, as a remote one does). */
+  observeFrom(ms: number) {
+    this.observedSinceMs = ms;
+  }
 
   /** Adds one eviction's records, sampled at the eviction's time. */
   ingest(batch: FlowBatch) {

@@ -1,0 +1,53 @@
+import { expect, test } from "bun:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { compileFlowFilter, parseProtocol } from "../../src/api/flow-filter.ts";
+import { ipv4, ipv6, udpFlow } from "./flow-fixtures.ts";
+
+const udp4 = udpFlow(); // veth-a 198.18.0.1:40000 → 198.18.0.2:5000 UDP
+const tcp6 = udpFlow({ interface: "eth0", ethType: 0x86dd, protocol: 6, srcAddr: ipv6("fd00:0:0:0:0:0:0:1"), dstAddr: ipv6("2001:db8:0:0:0:0:0:9"), srcPort: 443, dstPort: 51000 });
+const icmp = udpFlow({ protocol: 1, srcAddr: ipv4("10.0.0.1"), dstAddr: ipv4("10.0.0.2"), srcPort: 0, dstPort: 0 });
+const all = [udp4, tcp6, icmp];
+const kept = (filter: Parameters<typeof compileFlowFilter>[0]) => all.filter(compileFlowFilter(filter));
+
+test("no filter, or an empty one, keeps everything", () => {
+  expect(kept(undefined)).toEqual(all);
+  expect(kept({})).toEqual(all);
+});
+
+test("each list: source or destination, any entry", () => {
+  expect(kept({ cidrs: ["198.18.0.2"] })).toEqual([udp4]);
+  expect(kept({ cidrs: ["2001:db8::/32", "10.0.0.0/24"] })).toEqual([tcp6, icmp]);
+  expect(kept({ ports: [40000] })).toEqual([udp4]);
+  expect(kept({ ports: [51000, 5000] })).toEqual([udp4, tcp6]);
+  expect(kept({ protocols: ["ICMP", "6"] })).toEqual([tcp6, icmp]);
+  expect(kept({ interfaces: ["eth0"] })).toEqual([tcp6]);
+});
+
+test("lists combine with AND", () => {
+  expect(kept({ interfaces: ["veth-a"], protocols: ["udp"] })).toEqual([udp4]);
+  expect(kept({ interfaces: ["veth-a"], ports: [443] })).toEqual([]);
+});
+
+test("protocol names, any case, and numbers 0-255", () => {
+  expect(["tcp", "UDP", "icmpv6", "ipv6-icmp", "sctp", "0", "255", " 17 "].map(parseProtocol)).toEqual([6, 17, 58, 58, 132, 0, 255, 17]);
+});
+
+test("invalid entries: INVALID_ARGUMENT naming the field and value", () => {
+  const cases: [Parameters<typeof compileFlowFilter>[0], string][] = [
+    [{ cidrs: ["10.0.0.0/8", "nope"] }, 'filter.cidrs "nope" must be an IPv4 or IPv6 address or CIDR (examples: 10.0.0.0/8, fd00::/8, 192.0.2.7)'],
+    [{ ports: [0] }, "filter.ports 0 must be >= 1 and <= 65535"],
+    [{ ports: [65536] }, "filter.ports 65536 must be >= 1 and <= 65535"],
+    [{ protocols: ["256"] }, 'filter.protocols "256" must be a protocol number 0-255 or one of: icmp, igmp, ipip, tcp, udp, ipv6, gre, esp, ah, icmpv6, ipv6-icmp, ospf, vrrp, sctp, udplite'],
+    [{ interfaces: [""] }, 'filter.interfaces "" must be an interface name (1-15 characters, no spaces or "/")'],
+    [{ interfaces: ["a-very-long-interface"] }, 'filter.interfaces "a-very-long-interface" must be an interface name (1-15 characters, no spaces or "/")'],
+  ];
+  for (const [filter, message] of cases) {
+    let error: ConnectError | undefined;
+    try {
+      compileFlowFilter(filter);
+    } catch (e) {
+      error = e as ConnectError;
+    }
+    expect({ code: error?.code, message: error?.rawMessage }).toEqual({ code: Code.InvalidArgument, message });
+  }
+});

@@ -35,6 +35,11 @@ export class TmuxScreen implements Disposable {
     return { alternate: alternate === "1", cursor: cursor === "1", wrap: wrap === "1" };
   }
 
+  /** Resizes the window: the program in it gets SIGWINCH. */
+  resize(columns: number, rows: number) {
+    this.tmux(["resize-window", "-t", "top", "-x", String(columns), "-y", String(rows)]);
+  }
+
   capture(): string {
     return this.tmux(["capture-pane", "-p", "-t", "top"]);
   }

@@ -135,6 +135,14 @@ test.if(isRoot)("top: live rows, sort, reverse, group, filter, select, pause, he
     await screen.waitFor("the table again", (s) => s.includes("IFACE"));
     expect(smallBytes).toBe(12_100);
 
+    // Resized: the next frame is drawn whole at the new size (the header's clock ends at the last column).
+    screen.resize(100, 30);
+    s = await screen.waitFor("the frame at 100 columns", (s) => s.split("\n")[0]!.length === 100);
+    expect(Math.max(...s.split("\n").map((l) => [...l].length))).toBe(100);
+    expect(s.split("\n").length).toBe(31); // 30 rows and the final newline
+    expect(s.split("\n")[29]).toStartWith("q quit  ? help");
+    expect(order(s)).toEqual([5001, 5002]);
+
     // q: the shell is back, exit 0, and nothing stays attached.
     screen.keys("q");
     s = await screen.waitFor("the shell", (s) => /^top-exit=\d+$/m.test(s), 15_000);

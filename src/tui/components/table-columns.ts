@@ -20,6 +20,8 @@ export interface TableColumn {
   align: "left" | "right";
   /** Fixed width, or [min, max] sized to content. */
   width: number | [number, number];
+  /** Columns hidden when the screen is too narrow, lowest first; undefined: always shown. */
+  dropOrder?: number;
   text(row: Row, ctx: CellContext): string;
 }
 
@@ -65,16 +67,16 @@ const groupTitles: Record<Grouping, string> = {
 
 const figures: TableColumn[] = [
   { id: "2s", title: "2s", align: "right", width: 9, text: (r, c) => formatRate(r.rates.bytes[0]!, c.units) },
-  { id: "10s", title: "10s", align: "right", width: 9, text: (r, c) => formatRate(r.rates.bytes[1]!, c.units) },
-  { id: "40s", title: "40s", align: "right", width: 9, text: (r, c) => formatRate(r.rates.bytes[2]!, c.units) },
+  { id: "10s", title: "10s", align: "right", width: 9, dropOrder: 3, text: (r, c) => formatRate(r.rates.bytes[1]!, c.units) },
+  { id: "40s", title: "40s", align: "right", width: 9, dropOrder: 2, text: (r, c) => formatRate(r.rates.bytes[2]!, c.units) },
   { id: "bytes", title: "TOTAL", align: "right", width: 7, text: (r, c) => formatVolume(r.bytes, c.units) },
-  { id: "packets", title: "PKTS", align: "right", width: 6, text: (r) => siNumber(r.packets) },
-  { id: "flags", title: "FLAGS", align: "left", width: [5, 9], text: (r) => tcpFlagLetters(r.tcpFlags) },
+  { id: "packets", title: "PKTS", align: "right", width: 6, dropOrder: 4, text: (r) => siNumber(r.packets) },
+  { id: "flags", title: "FLAGS", align: "left", width: [5, 9], dropOrder: 1, text: (r) => tcpFlagLetters(r.tcpFlags) },
 ];
 
 const flowColumns: TableColumn[] = [
   { id: "interface", title: "IFACE", align: "left", width: [5, 15], text: (r) => r.flow!.id.interface },
-  { id: "direction", title: "DIR", align: "left", width: 3, text: (r) => (r.flow!.id.direction === "ingress" ? "in" : "out") },
+  { id: "direction", title: "DIR", align: "left", width: 3, dropOrder: 5, text: (r) => (r.flow!.id.direction === "ingress" ? "in" : "out") },
   { id: "protocol", title: "PROTO", align: "left", width: [5, 10], text: (r) => r.flow!.id.protocol },
   { id: "source", title: "SOURCE", align: "left", width: [12, 47], text: (r, c) => endpointText(r.flow!.id, "src", c.nameOf) },
   { id: "destination", title: "DESTINATION", align: "left", width: [12, 47], text: (r, c) => endpointText(r.flow!.id, "dst", c.nameOf) },
@@ -86,7 +88,7 @@ export function columnsOf(grouping: Grouping): TableColumn[] {
   return [
     { id: "group", title: groupTitles[grouping], align: "left", width: [12, 80], text: (r, c) => groupLabel(r, c.nameOf) },
     { id: "flows", title: "FLOWS", align: "right", width: 5, text: (r) => String(r.flows) },
-    { id: "protocol", title: "PROTO", align: "left", width: [5, 16], text: (r) => r.protocols.join(",") },
+    { id: "protocol", title: "PROTO", align: "left", width: [5, 16], dropOrder: 5, text: (r) => r.protocols.join(",") },
     ...figures,
   ];
 }

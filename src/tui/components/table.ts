@@ -29,19 +29,33 @@ interface Layout {
   barWidth: number;
 }
 
-/** Column widths for these rows at this width: content-sized columns shrink (widest first) when space runs out. */
+/**
+ * Columns and widths for these rows at this width. Too narrow: optional columns
+ * go first (flags, 40 s, 10 s, packets, direction/protocol), then content-sized
+ * columns shrink, widest first, with an ellipsis. The bar gets what is left.
+ */
 export function layoutTable(rows: Row[], input: Pick<TableInput, "state" | "nameOf">, width: number): Layout {
-  const columns = columnsOf(input.state.grouping);
   const ctx: CellContext = { units: input.state.units, nameOf: input.nameOf };
-  const widths = columns.map((c) => {
-    if (typeof c.width === "number") return c.width;
-    const [min, max] = c.width;
-    let w = Math.max(min, textWidth(c.title) + 1);
-    for (const row of rows) w = Math.max(w, textWidth(c.text(row, ctx)));
-    return Math.min(w, max);
-  });
-  const total = () => widths.reduce((a, b) => a + b, 0) + widths.length - 1;
-  while (total() > width) {
+  const all = columnsOf(input.state.grouping);
+  const natural = new Map(
+    all.map((c) => {
+      if (typeof c.width === "number") return [c, c.width];
+      const [min, max] = c.width;
+      let w = Math.max(min, textWidth(c.title) + 1);
+      for (const row of rows) w = Math.max(w, textWidth(c.text(row, ctx)));
+      return [c, Math.min(w, max)];
+    }),
+  );
+  const total = (cols: TableColumn[], widths: number[]) => widths.reduce((a, b) => a + b, 0) + cols.length - 1;
+  let columns = all;
+  // The sort column stays: its mark says what the order is.
+  const droppable = all.filter((c) => c.dropOrder !== undefined && c.id !== input.state.sort).sort((a, b) => a.dropOrder! - b.dropOrder!);
+  while (total(columns, columns.map((c) => natural.get(c)!)) > width && droppable.length > 0) {
+    const drop = droppable.shift()!;
+    columns = columns.filter((c) => c !== drop);
+  }
+  const widths = columns.map((c) => natural.get(c)!);
+  while (total(columns, widths) > width) {
     let widest = -1;
     columns.forEach((c, i) => {
       if (typeof c.width !== "number" && widths[i]! > c.width[0] && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;
@@ -49,7 +63,7 @@ export function layoutTable(rows: Row[], input: Pick<TableInput, "state" | "name
     if (widest < 0) break;
     widths[widest]!--;
   }
-  const left = width - total() - 1;
+  const left = width - total(columns, widths) - 1;
   const barWidth = left >= BAR_MIN_WIDTH ? Math.min(left, BAR_MAX_WIDTH) : 0;
   return { columns, widths, barWidth };
 }

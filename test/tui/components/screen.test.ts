@@ -50,10 +50,10 @@ describe("screen", () => {
     const state = { ...initialViewState(), selection: { key: rows[1]!.key, index: 1 } };
     const lines = renderScreen({ header, rows, state, nameOf: noNames, scrollTop: 0 }, 100, 20, plainStyle);
     expect(lines.slice(4)).toEqual([
-      "IFACE  DIR PROTO  SOURCE         DESTINATION           2s▼       10s       40s   TOTAL   PKTS FLAGS ",
-      "eth0   out UDP    198.18.0.1:40… 198.18.0.2:5001   156kB/s  31.3kB/s   7.8kB/s   313kB    300       ",
-      "eth0   out UDP    198.18.0.1:40… 198.18.0.2:5002  12.1kB/s   2.4kB/s    605B/s  24.2kB    100       ",
-      "eth0   in  TCP    [fd00::1]:400… [fd00::2]:443      750B/s    150B/s   37.5B/s   1.5kB     12 FSPA  ",
+      "IFACE  DIR PROTO  SOURCE           DESTINATION           2s▼       10s       40s   TOTAL   PKTS     ",
+      "eth0   out UDP    198.18.0.1:40001 198.18.0.2:5001   156kB/s  31.3kB/s   7.8kB/s   313kB    300     ",
+      "eth0   out UDP    198.18.0.1:40002 198.18.0.2:5002  12.1kB/s   2.4kB/s    605B/s  24.2kB    100     ",
+      "eth0   in  TCP    [fd00::1]:40003  [fd00::2]:443      750B/s    150B/s   37.5B/s   1.5kB     12     ",
       " ".repeat(100),
       " ".repeat(100),
       " ".repeat(100),

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { plainStyle } from "../../../src/tui/components/style.ts";
 import { renderTable } from "../../../src/tui/components/table.ts";
 import { groupFlows } from "../../../src/tui/model/group-flows.ts";
-import { sortRows } from "../../../src/tui/model/sort-rows.ts";
+import { sortRows, type SortColumn } from "../../../src/tui/model/sort-rows.ts";
 import { initialViewState } from "../../../src/tui/model/view-state.ts";
 import { flows, noNames } from "./view-fixture.ts";
 
@@ -29,12 +29,25 @@ describe("renderTable", () => {
     ]);
   });
 
-  test("too narrow: address columns shrink with an ellipsis and the bar goes first; every line is the width", () => {
-    const state = initialViewState();
+  test("narrower: optional columns go first (flags, 40 s, 10 s, packets), then addresses shrink with an ellipsis", () => {
     const rows = sortRows(groupFlows(flows, "flow"), "2s", false);
-    const lines = renderTable({ rows, state, nameOf: noNames, scrollTop: 0 }, 100, 5, plainStyle);
-    expect(lines[1]).toBe("eth0   out UDP    198.18.0.1:40… 198.18.0.2:5001   156kB/s  31.3kB/s   7.8kB/s   313kB    300       ");
-    expect(lines.map((l) => [...l].length)).toEqual([100, 100, 100, 100]);
+    const at = (width: number, sort: SortColumn = "2s") => renderTable({ rows, state: initialViewState({ sort }), nameOf: noNames, scrollTop: 0 }, width, 5, plainStyle);
+    expect(at(100).slice(0, 2)).toEqual([
+      "IFACE  DIR PROTO  SOURCE           DESTINATION           2s▼       10s       40s   TOTAL   PKTS     ",
+      "eth0   out UDP    198.18.0.1:40001 198.18.0.2:5001   156kB/s  31.3kB/s   7.8kB/s   313kB    300     ",
+    ]);
+    expect(at(70).slice(0, 2)).toEqual([
+      "IFACE  DIR PROTO  SOURCE           DESTINATION           2s▼   TOTAL  ",
+      "eth0   out UDP    198.18.0.1:40001 198.18.0.2:5001   156kB/s   313kB  ",
+    ]);
+    // The sort column is never dropped: its mark says what the order is.
+    expect(at(70, "flags")).toEqual([
+      "IFACE  PROTO  SOURCE          DESTINATION            2s   TOTAL FLAGS▼",
+      "eth0   UDP    198.18.0.1:400… 198.18.0.2:5001   156kB/s   313kB       ",
+      "eth0   UDP    198.18.0.1:400… 198.18.0.2:5002  12.1kB/s  24.2kB       ",
+      "eth0   TCP    [fd00::1]:40003 [fd00::2]:443      750B/s   1.5kB FSPA  ",
+    ]);
+    for (const width of [120, 100, 70, 50]) expect(at(width).map((l) => [...l].length)).toEqual([width, width, width, width]);
   });
 
   test("only the rows from scrollTop that fit the height", () => {

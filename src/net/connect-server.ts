@@ -31,6 +31,8 @@ export interface ConnectServerOptions {
   readMaxBytes?: number;
   /** How long open streams get to finish on close before their connections are destroyed. */
   graceMs?: number;
+  /** A connection that sends nothing for this long before its first request is closed. */
+  firstBytesTimeoutMs?: number;
 }
 
 export interface ConnectServer extends AsyncDisposable {
@@ -90,9 +92,12 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
+    // Until the protocol is known nothing else times the connection out.
+    socket.setTimeout(options.firstBytesTimeoutMs ?? 10_000, () => socket.destroy());
     socket.once("readable", () => {
       const head: Buffer | null = socket.read(Math.min(H2_PREFACE.length, socket.readableLength)) ?? socket.read();
       if (!head) return;
+      socket.setTimeout(0);
       socket.unshift(head);
       (startsLikeHttp2(head) ? h2 : h1).emit("connection", socket);
     });

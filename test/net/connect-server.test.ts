@@ -184,6 +184,16 @@ describe("listening", () => {
     await attempt.catch(() => {});
   });
 
+  test("a connection that never sends a byte is closed after firstBytesTimeoutMs", async () => {
+    await using quiet = await startConnectServer({ listen: { host: "127.0.0.1", port: 0 }, routes: () => {}, firstBytesTimeoutMs: 200 });
+    const started = performance.now();
+    const socket = net.connect(quiet.address.port, "127.0.0.1");
+    await new Promise((resolve) => socket.on("close", resolve));
+    const closedAfter = performance.now() - started;
+    expect(closedAfter).toBeGreaterThanOrEqual(150);
+    expect(closedAfter).toBeLessThan(2000);
+  });
+
   test("close is idempotent and frees the port", async () => {
     const s = await startConnectServer({ listen: { host: "127.0.0.1", port: 0 }, routes: () => {} });
     const port = s.address.port;

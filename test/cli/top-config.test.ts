@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { buildTopConfig, TOP_DEFAULTS, type TopFlags } from "../../src/cli/top-config.ts";
 import { cliPath } from "../helpers/agent-process.ts";
+import { isRoot } from "../helpers/netns.ts";
 
 const flags = (over: Partial<TopFlags> = {}): TopFlags => ({ ...TOP_DEFAULTS, attachMode: "auto", cacheMaxFlows: "32768", ...over });
 
@@ -46,4 +47,12 @@ describe("top configuration", () => {
     expect(run(["--group", "pod"])).toEqual([2, 'netflow-agent: error: --group "pod" must be one of: flow, host-pair, source, destination, port, interface, protocol\n']);
     expect(run([])).toEqual([2, "netflow-agent: error: top needs a terminal on stdin and stdout; use --once for a text snapshot\n"]);
   });
+});
+
+test.if(isRoot)("without privileges and without --connect: one line saying what is needed and the alternative, exit 1", () => {
+  const out = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, cliPath, "top", "--once"], { stdout: "pipe", stderr: "pipe" });
+  expect([out.exitCode, out.stderr.toString()]).toEqual([
+    1,
+    "netflow-agent: error: netflow-agent top: watching this host loads BPF programs, which needs root (or CAP_BPF and CAP_NET_ADMIN) — run it with sudo, or watch a running agent without privileges: top --connect host:port\n",
+  ]);
 });

@@ -117,6 +117,18 @@ test.if(isRoot)("top: live rows, sort, reverse, group, filter, select, pause, he
     screen.keys("Escape");
     await screen.waitFor("details closed", (s) => !s.includes("─ details"));
 
+    // Units: totals in bits, and back.
+    screen.keys("u");
+    s = await screen.waitFor("bits", (s) => flowRow(s, 5001)?.[8] === "1.7Mb");
+    expect(flowRow(s, 5002)![8]).toBe("96.8kb"); // 12 100 B × 8
+    screen.keys("u");
+    await screen.waitFor("bytes again", (s) => flowRow(s, 5001)?.[8] === "208kB");
+    // Names: looked up in the background (no DNS server answers here); the view keeps drawing.
+    screen.keys("n");
+    s = await screen.waitFor("names on", (s) => s.includes("names on") && flowRow(s, 5001) !== undefined);
+    screen.keys("n");
+    await screen.waitFor("names off", (s) => s.includes("names off"));
+
     // Pause: traffic sent meanwhile does not show until resumed.
     screen.keys("Space");
     await screen.waitFor("paused", (s) => s.includes("PAUSED"));

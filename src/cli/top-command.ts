@@ -29,7 +29,7 @@ export function registerTop(program: Command) {
         "Without --connect it loads the kernel side itself (root) and detaches everything on exit.\n" +
         "Keys: q quit · ? help · </> sort · r reverse · g group · / filter · space pause · ↑↓ select · n names · u units",
     )
-    .addOption(new Option("--interval <duration>", "how often flows are collected and the screen updated (100ms to 60s)").default(TOP_DEFAULTS.interval))
+    .addOption(new Option("--interval <duration>", "how often flows are collected (with --connect: the agent's own interval) and the screen updated (100ms to 60s)").default(TOP_DEFAULTS.interval))
     .addOption(new Option("--sort <column>", "initial sort: interface, direction, protocol, source, destination, group, flows, 2s, 10s, 40s, bytes, packets, flags").default(TOP_DEFAULTS.sort))
     .addOption(new Option("--reverse", "reverse the initial sort order"))
     .addOption(new Option("--group <by>", "initial grouping: flow, host-pair, source, destination, port, interface, protocol").default(TOP_DEFAULTS.group))
@@ -50,46 +50,67 @@ async function openSource(config: TopConfig, log: Logger, onCounting?: () => voi
   return LocalFlowSource.open(config.agent, log);
 }
 
+/**
+ * The first SIGINT/SIGTERM/SIGHUP calls `first` (a clean stop: detach, restore
+ * the terminal); another one while that runs exits at once.
+ */
+function onStopSignals(first: (signal: NodeJS.Signals) => void) {
+  let seen = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (seen) {
+      process.stderr.write(`netflow-agent: ${signal} again: exiting without a clean stop\n`);
+      process.exit(130);
+    }
+    seen = true;
+    first(signal);
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, handler);
+}
+
 async function runTop(config: TopConfig) {
-  const host = hostname();
-  const clock = () => Date.now();
-  const lookup = dnsReverse();
-  if (config.once) {
-    // What is being collected goes to stderr, so a script can start its traffic on cue.
-    const info = createLogger("info");
-    await using source = await openSource(config, createLogger("warn"), () => info.info("counting until the agent's next eviction"));
-    const { description, interfaces } = source.status();
-    const what = config.connect === undefined ? `for ${config.intervalMs} ms` : "one full interval";
-    info.info(`collecting ${what} from ${description}${interfaces.length > 0 ? ` (${interfaces.join(", ")})` : ""}`);
-    const width = process.stdout.isTTY ? process.stdout.columns || 160 : 200;
-    const style = createStyle(colorLevelFor(process.stdout));
-    process.stdout.write(await takeSnapshot(source, { state: config.view, host, clock, lookup, style, width }));
-    return;
-  }
+  if (config.once) return runSnapshot(config);
   if (!process.stdin.isTTY || !process.stdout.isTTY) throw new ConfigError("top needs a terminal on stdin and stdout; use --once for a text snapshot");
+  return runLive(config);
+}
+
+async function runSnapshot(config: TopConfig) {
+  // What is being collected goes to stderr, so a script can start its traffic on cue.
+  const info = createLogger("info");
+  await using source = await openSource(config, createLogger("warn"), () => info.info("counting until the agent's next eviction"));
+  // Interrupted before the snapshot: detach (tc filters would outlive the process), print nothing.
+  onStopSignals(() => void source.stop().finally(() => process.exit(130)));
+  const { description, interfaces } = source.status();
+  const what = config.connect === undefined ? `for ${config.intervalMs} ms` : "one full interval";
+  info.info(`collecting ${what} from ${description}${interfaces.length > 0 ? ` (${interfaces.join(", ")})` : ""}`);
+  const width = process.stdout.isTTY ? process.stdout.columns || 160 : 200;
+  const style = createStyle(colorLevelFor(process.stdout));
+  const snapshot = await takeSnapshot(source, { state: config.view, host: hostname(), clock: Date.now, lookup: dnsReverse(), style, width });
+  process.stdout.write(snapshot);
+}
+
+async function runLive(config: TopConfig) {
   // The log cannot write over the screen: its latest warning is shown in the header instead.
   let lastMessage: string | undefined;
   const log = createLogger("warn", (line) => (lastMessage = line.replace(/^netflow-agent: /, "")));
   await using source = await openSource(config, log);
   const view = new LiveView({
-    source, state: config.view, host, clock, lookup,
+    source,
+    state: config.view,
+    host: hostname(),
+    clock: Date.now,
+    lookup: dnsReverse(),
     style: createStyle(colorLevelFor(process.stdout)),
     redrawMs: Math.min(config.intervalMs, 1000),
     lastMessage: () => lastMessage,
   });
-  const quit = () => view.quit();
   const crash = (error: unknown) => {
     view.releaseTerminal();
     reportFailure(error);
     // Detach before exiting: a crash must not leave programs attached.
     void source.stop().finally(() => process.exit(1));
   };
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, quit);
+  onStopSignals(() => view.quit());
   process.on("uncaughtException", crash);
   process.on("unhandledRejection", crash);
-  try {
-    await view.run({ input: process.stdin, output: process.stdout });
-  } finally {
-    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, quit);
-  }
+  await view.run({ input: process.stdin, output: process.stdout });
 }

@@ -58,3 +58,26 @@ test.if(isRoot)("top --once prints the interval's flows, sorted by bytes, and ex
     small.kill();
   }
 }, 30_000);
+
+test.if(isRoot)("top --once interrupted: detaches, prints no snapshot, exits 130", async () => {
+  await using pair = await VethPair.create();
+  const top = Bun.spawn(["ip", "netns", "exec", pair.a.ns, process.execPath, cliPath, "top", "--once", "--interval", "60s", "--attach-mode", "tc"], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const reader = top.stderr.getReader();
+  let stderr = "";
+  while (!stderr.includes("collecting for")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`top --once did not start: ${stderr}`);
+    stderr += new TextDecoder().decode(value);
+  }
+  // tc mode: the filters are netlink objects that outlive the process unless removed.
+  const filters = () => Bun.spawnSync(["tc", "-n", pair.a.ns, "filter", "show", "dev", pair.a.ifname, "egress"]).stdout.toString();
+  expect(filters()).toContain("bpf");
+  top.kill("SIGINT");
+  const [out, code] = await Promise.all([new Response(top.stdout).text(), top.exited]);
+  expect([code, out]).toEqual([130, ""]);
+  expect(filters()).toBe("");
+}, 30_000);

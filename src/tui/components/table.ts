@@ -70,7 +70,9 @@ export function layoutTable(rows: Row[], input: Pick<TableInput, "state" | "name
 
 export function renderTable(input: TableInput, width: number, height: number, style: Style): string[] {
   const { rows, state } = input;
-  const layout = layoutTable(rows, input, width);
+  const visible = rows.slice(input.scrollTop, input.scrollTop + Math.max(0, height - 1));
+  // Sized to the rows on screen: thousands of flows cost no more than a page.
+  const layout = layoutTable(visible, input, width);
   const ctx: CellContext = { units: state.units, nameOf: input.nameOf };
   const descending = isNumericColumn(state.sort) !== state.reverse;
   const titles = layout.columns.map((c, i) => {
@@ -78,8 +80,8 @@ export function renderTable(input: TableInput, width: number, height: number, st
     return fit(c.title + mark, layout.widths[i]!, c.align);
   });
   const lines = [style.heading(fit(titles.join(" ") + (layout.barWidth > 0 ? " " : ""), width))];
-  const maxBar = Math.max(0, ...rows.map((r) => barValue(r, state.sort)));
-  const visible = rows.slice(input.scrollTop, input.scrollTop + Math.max(0, height - 1));
+  let maxBar = 0;
+  for (const r of rows) maxBar = Math.max(maxBar, barValue(r, state.sort));
   for (const row of visible) {
     const cells = layout.columns.map((c, i) => fit(c.text(row, ctx), layout.widths[i]!, c.align));
     const bar = layout.barWidth > 0 ? renderBar(barValue(row, state.sort), maxBar, layout.barWidth) : "";

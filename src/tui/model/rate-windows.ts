@@ -63,19 +63,24 @@ export class RateWindows {
     const rates = zeroRates();
     const observedMs = nowMs - observedSinceMs;
     if (observedMs <= 0) return rates;
-    RATE_WINDOWS_MS.forEach((windowMs, i) => {
-      let bytes = 0;
-      let packets = 0;
-      for (const s of this.samples) {
-        if (s.atMs > nowMs - windowMs && s.atMs <= nowMs) {
-          bytes += s.bytes;
-          packets += s.packets;
+    // Newest first, each sample added to every window it is in; stop past the longest.
+    for (let i = this.samples.length - 1; i >= 0; i--) {
+      const s = this.samples[i]!;
+      if (s.atMs > nowMs) continue;
+      const age = nowMs - s.atMs;
+      if (age >= LONGEST_WINDOW_MS) break;
+      for (let w = 0; w < RATE_WINDOWS_MS.length; w++) {
+        if (age < RATE_WINDOWS_MS[w]!) {
+          rates.bytes[w]! += s.bytes;
+          rates.packets[w]! += s.packets;
         }
       }
-      const seconds = Math.min(windowMs, observedMs) / 1000;
-      rates.bytes[i] = bytes / seconds;
-      rates.packets[i] = packets / seconds;
-    });
+    }
+    for (let w = 0; w < RATE_WINDOWS_MS.length; w++) {
+      const seconds = Math.min(RATE_WINDOWS_MS[w]!, observedMs) / 1000;
+      rates.bytes[w]! /= seconds;
+      rates.packets[w]! /= seconds;
+    }
     return rates;
   }
 }

@@ -34,8 +34,9 @@ export function tcpFlagLetters(flags: number): string {
   return flagLetters.filter(([bit]) => flags & bit).map(([, letter]) => letter).join("");
 }
 
-/** An address as shown: its resolved name when there is one. */
+/** An address as shown: its resolved name when there is one; "-" for none (not IP, unreadable, or ::). */
 export function hostText(addr: string, nameOf: NameOf): string {
+  if (!addr) return "-";
   return nameOf(addr) ?? addr;
 }
 

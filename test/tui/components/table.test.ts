@@ -4,6 +4,7 @@ import { renderTable } from "../../../src/tui/components/table.ts";
 import { groupFlows } from "../../../src/tui/model/group-flows.ts";
 import { sortRows, type SortColumn } from "../../../src/tui/model/sort-rows.ts";
 import { initialViewState } from "../../../src/tui/model/view-state.ts";
+import { stat } from "../flow-fixtures.ts";
 import { flows, noNames } from "./view-fixture.ts";
 
 describe("renderTable", () => {
@@ -66,4 +67,13 @@ describe("renderTable", () => {
     expect(lines[2]).toBe("<eth0   out UDP    198.18.0.1:40002 198.18.0.2:5002  12.1kB/s   2.4kB/s    605B/s  24.2kB    100        █▎               >");
     expect(lines[1]!.endsWith(" {█████████████████}")).toBe(true);
   });
+});
+
+test("a flow without addresses (ARP) shows its MACs, and its group shows -", () => {
+  const base = stat({ src: "198.18.0.1", dst: "198.18.0.2", bytes: 42, packets: 1 }, [21, 4.2, 1.05]);
+  const arp = { ...base, id: { ...base.id, key: "arp", ethType: 0x0806, protocol: "ARP", srcAddr: "", dstAddr: "" } };
+  const byFlow = renderTable({ rows: groupFlows([arp], "flow"), state: initialViewState(), nameOf: noNames, scrollTop: 0 }, 100, 2, plainStyle);
+  expect(byFlow[1]!.trimEnd()).toBe("eth0   out ARP    02:00:00:00:00:0a 02:00:00:00:00:0b     21B/s    4.2B/s    1.1B/s     42B      1");
+  const bySource = renderTable({ rows: groupFlows([arp], "source"), state: initialViewState({ grouping: "source" }), nameOf: noNames, scrollTop: 0 }, 100, 2, plainStyle);
+  expect(bySource[1]!.startsWith("-            1 ARP  ")).toBe(true);
 });

@@ -7,7 +7,7 @@ import type { TrafficTotals } from "../model/top-view.ts";
 import type { ViewState } from "../model/view-state.ts";
 import { formatInterval, formatRate, siNumber } from "./format-units.ts";
 import type { Style } from "./style.ts";
-import { fit, truncate } from "./text-cell.ts";
+import { fit, lead, spread } from "./text-cell.ts";
 
 export interface HeaderInput {
   host: string;
@@ -33,15 +33,17 @@ export function renderHeader(h: HeaderInput, width: number, style: Style): strin
   const s = h.state;
   const time = new Date(h.nowMs).toISOString().slice(11, 19);
   const title = `netflow-agent top · ${h.host} · ${h.source}`;
-  const line1 = style.title(fit(title, Math.max(0, width - 9))) + (width >= 9 ? " " + time : "");
+  const line1 = spread(title, time, width, style.title);
   const ifaces = `interfaces: ${h.interfaces.length > 0 ? h.interfaces.join(", ") : "(none yet)"}`;
+  const line2 = h.message ? spread(ifaces, h.message, width, undefined, style.warn) : fit(ifaces, width);
   const pps = h.totals.rx.packets[0]! + h.totals.tx.packets[0]!;
   const drops = h.counters.droppedPackets;
   const dropText = `drops ${siNumber(drops)}${h.counters.mapErrors > 0 ? ` map errors ${siNumber(h.counters.mapErrors)}` : ""}`;
+  const interval = h.intervalMs === undefined ? "?" : formatInterval(h.intervalMs);
   const traffic =
     `rx ${formatRate(h.totals.rx.bytes[0]!, s.units)}  tx ${formatRate(h.totals.tx.bytes[0]!, s.units)}  ` +
-    `${siNumber(Math.round(pps))} pkt/s  flows ${h.totals.flows}  rows ${h.shownRows}  every ${h.intervalMs === undefined ? "?" : formatInterval(h.intervalMs)}  `;
-  const line3 = drops > 0 || h.counters.mapErrors > 0 ? fit(traffic, Math.max(0, width - dropText.length)) + style.warn(dropText) : fit(traffic + dropText, width);
+    `${siNumber(Math.round(pps))} pkt/s  flows ${h.totals.flows}  rows ${h.shownRows}  every ${interval}  `;
+  const line3 = drops > 0 || h.counters.mapErrors > 0 ? spread(traffic, dropText, width, undefined, style.warn) : fit(traffic + dropText, width);
   const view = [
     `by ${groupingNames[s.grouping]}`,
     `sort ${s.sort}${s.reverse ? " reversed" : ""}`,
@@ -49,12 +51,7 @@ export function renderHeader(h: HeaderInput, width: number, style: Style): strin
     s.units,
     s.resolveNames ? "names on" : "names off",
   ].join(" · ");
-  const status = s.paused ? "PAUSED  " : "";
-  const line4 = status ? style.warn(status) + fit(view, Math.max(0, width - status.length)) : fit(view, width);
-  const lines = [line1, fit(ifaces, width), line3, line4];
-  if (h.message) {
-    const message = truncate(h.message, Math.max(0, width - 2));
-    lines[1] = fit(ifaces, Math.max(0, width - message.length - 2)) + "  " + style.warn(message);
-  }
+  const line4 = s.paused ? lead("PAUSED  ", view, width, style.warn) : fit(view, width);
+  const lines = [line1, line2, line3, line4];
   return lines;
 }

@@ -1,6 +1,6 @@
 /** The help screen: every key, in place of the table until `?` or Esc. */
 import type { Style } from "./style.ts";
-import { fit } from "./text-cell.ts";
+import { fit, lead } from "./text-cell.ts";
 
 export const HELP_LINES: [string, string][] = [
   ["< >  ← →", "sort by the previous / next column"],
@@ -22,6 +22,6 @@ export const HELP_LINES: [string, string][] = [
 export function renderHelp(width: number, height: number, style: Style): string[] {
   const keyWidth = Math.max(...HELP_LINES.map(([k]) => k.length)) + 2;
   const lines = [style.heading(fit(" keys", width)), fit("", width)];
-  for (const [key, what] of HELP_LINES) lines.push(style.key(fit("  " + key, keyWidth + 2)) + fit(what, Math.max(0, width - keyWidth - 2)));
+  for (const [key, what] of HELP_LINES) lines.push(lead(fit("  " + key, keyWidth + 2), what, width, style.key));
   return lines.slice(0, height);
 }

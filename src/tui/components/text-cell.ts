@@ -23,3 +23,23 @@ export function fit(text: string, width: number, align: "left" | "right" = "left
   const pad = " ".repeat(Math.max(0, width - textWidth(cut)));
   return align === "right" ? pad + cut : cut + pad;
 }
+
+const plain = (text: string) => text;
+
+/**
+ * `left` and `right` on one line of exactly `width` cells, `right` against
+ * the right edge and kept whole when it fits (it says more per cell: a time,
+ * a warning); each styled after fitting.
+ */
+export function spread(left: string, right: string, width: number, styleLeft = plain, styleRight = plain): string {
+  const r = truncate(right, width);
+  const rightWidth = textWidth(r);
+  const gap = right && rightWidth < width ? 1 : 0;
+  return styleLeft(fit(left, width - rightWidth - gap)) + " ".repeat(gap) + (r ? styleRight(r) : "");
+}
+
+/** `first` then `rest` on one line of exactly `width` cells, `first` kept whole when it fits. */
+export function lead(first: string, rest: string, width: number, styleFirst = plain, styleRest = plain): string {
+  const f = truncate(first, width);
+  return (f ? styleFirst(f) : "") + styleRest(fit(rest, width - textWidth(f)));
+}

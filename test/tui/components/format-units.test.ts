@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { renderBar } from "../../../src/tui/components/bar.ts";
 import { formatInterval, formatRate, formatVolume, siNumber } from "../../../src/tui/components/format-units.ts";
 import { colorLevelFor, createStyle } from "../../../src/tui/components/style.ts";
-import { fit, truncate } from "../../../src/tui/components/text-cell.ts";
+import { fit, lead, spread, truncate } from "../../../src/tui/components/text-cell.ts";
 import { tcpFlagLetters } from "../../../src/tui/components/table-columns.ts";
 
 describe("figures", () => {
@@ -55,5 +55,21 @@ describe("colour", () => {
   test("level 0 leaves text as is; level 1 adds SGR codes", () => {
     expect(createStyle(0).heading("IFACE")).toBe("IFACE");
     expect(createStyle(1).heading("IFACE")).toBe("\x1b[7m\x1b[1mIFACE\x1b[22m\x1b[27m");
+  });
+});
+
+describe("one line from two parts", () => {
+  test("spread: the right part against the edge and kept whole; the left part cut first", () => {
+    expect(spread("left", "12:00", 12)).toBe("left   12:00");
+    expect(spread("a long left part", "12:00", 12)).toBe("a lon… 12:00");
+    expect(spread("left", "12:00", 5)).toBe("12:00");
+    expect(spread("left", "12:00", 3)).toBe("12…");
+    expect(spread("left", "", 6)).toBe("left  ");
+  });
+
+  test("lead: the first part kept whole, the rest fitted after it", () => {
+    expect(lead("PAUSED  ", "by flow", 20)).toBe("PAUSED  by flow     ");
+    expect(lead("PAUSED  ", "by flow", 10)).toBe("PAUSED  b…");
+    expect(lead("PAUSED  ", "by flow", 4)).toBe("PAU…");
   });
 });

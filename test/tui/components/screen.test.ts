@@ -97,3 +97,25 @@ describe("screen", () => {
     expect(lines.length).toBe(24);
   });
 });
+
+describe("screen at any size", () => {
+  test("exactly height lines of exactly width cells, whatever is open", () => {
+    const rows = sortRows(groupFlows(flows, "flow"), "2s", false);
+    const states = [
+      initialViewState(),
+      { ...initialViewState(), selection: { key: rows[0]!.key, index: 0 } },
+      { ...initialViewState(), help: true },
+      { ...initialViewState({ filter: "a long filter text" }), editingFilter: true, paused: true },
+      { ...initialViewState({ grouping: "host-pair" }), selection: { key: "198.18.0.1 198.18.0.2", index: 0 } },
+    ];
+    const withDrops = { ...header, counters: { ...header.counters, droppedPackets: 5, mapErrors: 1 }, message: "a warning" };
+    for (const state of states)
+      for (const h of [header, withDrops])
+        for (const width of [1, 9, 10, 40, 80, 200])
+          for (const height of [1, 5, 6, 13, 30]) {
+            const lines = renderScreen({ header: h, rows: groupFlows(flows, state.grouping), state, nameOf: noNames, scrollTop: 0 }, width, height, plainStyle);
+            expect({ width, height, lines: lines.length }).toEqual({ width, height, lines: height });
+            for (const line of lines) expect({ width, height, line, cells: [...line].length }).toEqual({ width, height, line, cells: width });
+          }
+  });
+});

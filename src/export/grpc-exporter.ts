@@ -98,6 +98,7 @@ export class GrpcExporter implements Exporter {
     const target = hostPortText(settings.target);
     const tls = settings.tls;
     const { transport, close } = createClosableClientTransport(`${tls ? "https" : "http"}://${target}`, {
+      unaryOnly: true,
       // Without --tls-server-name, node:http2 checks the certificate against the --target host (SNI only for names).
       nodeOptions: tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.serverName } : undefined,
     });

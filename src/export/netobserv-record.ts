@@ -39,7 +39,7 @@ const IPPROTO_SCTP = 132;
  * ACK" (0x200 FIN+ACK, 0x400 RST+ACK), which a per-flow OR cannot tell (SYN
  * then ACK in two packets looks the same), so only the low byte is passed.
  */
-const TCP_HEADER_FLAGS = 0xff;
+export const TCP_HEADER_FLAGS = 0xff;
 
 /**
  * The IPv4 address in bytes offset..offset+3 (12-15 of an IPv4-mapped address)
@@ -51,9 +51,14 @@ export function ipv4Integer(addr: Uint8Array, offset = 12): number {
 
 /** A 6-byte MAC as the 48-bit integer netobserv sends (11:22:33:44:55:66 → 0x112233445566). */
 export function macInteger(mac: Uint8Array): bigint {
+  return BigInt(macNumber(mac));
+}
+
+/** macInteger as a JS number (48 bits fit in a double exactly). */
+export function macNumber(mac: Uint8Array): number {
   let value = 0;
   for (let i = 0; i < 6; i++) value = value * 256 + (mac[i] ?? 0);
-  return BigInt(value);
+  return value;
 }
 
 /**
@@ -63,9 +68,14 @@ export function macInteger(mac: Uint8Array): bigint {
  */
 export function pbflowIp(addr: Uint8Array, ethType: number): IP | undefined {
   if (ethType === ETH_P_IPV6) return create(IPSchema, { ipFamily: { case: "ipv6", value: addr } });
-  if (ethType === ETH_P_IPV4 || (isIpv4Mapped(addr) && ipv4Integer(addr) !== 0))
+  if (ethType === ETH_P_IPV4 || isIpv4MappedNonZero(addr))
     return create(IPSchema, { ipFamily: { case: "ipv4", value: ipv4Integer(addr) } });
   return undefined;
+}
+
+/** An IPv4-mapped address other than ::ffff:0.0.0.0 (what a non-IP flow such as ARP may carry). */
+export function isIpv4MappedNonZero(addr: Uint8Array): boolean {
+  return isIpv4Mapped(addr) && ipv4Integer(addr) !== 0;
 }
 
 /** The agent's own address for Record.agent_ip: 4 bytes (IPv4) or 16 (IPv6). */
@@ -75,15 +85,17 @@ export function agentIpMessage(address: Uint8Array): IP {
   return create(IPSchema, { ipFamily: { case: "ipv6", value: address } });
 }
 
-function isIp(ethType: number) {
+export function isIp(ethType: number) {
   return ethType === ETH_P_IPV4 || ethType === ETH_P_IPV6;
 }
 
-function hasPorts(r: FlowRecord) {
+/** Ports only for TCP, UDP and SCTP over IP. */
+export function hasPorts(r: FlowRecord) {
   return isIp(r.ethType) && (r.protocol === IPPROTO_TCP || r.protocol === IPPROTO_UDP || r.protocol === IPPROTO_SCTP);
 }
 
-function isIcmp(r: FlowRecord) {
+/** ICMP type/code only for ICMP over IPv4 and ICMPv6 over IPv6. */
+export function isIcmp(r: FlowRecord) {
   return (r.ethType === ETH_P_IPV4 && r.protocol === IPPROTO_ICMP) || (r.ethType === ETH_P_IPV6 && r.protocol === IPPROTO_ICMPV6);
 }
 

@@ -6,6 +6,7 @@
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { ConfigError } from "../cli/parse-values.ts";
+import { createGrpcUnaryTransport } from "./grpc-unary-transport.ts";
 
 export interface TransportOptions {
   /** "grpc" (default; what other gRPC servers speak) or "connect". */
@@ -14,6 +15,12 @@ export interface TransportOptions {
   readMaxBytes?: number;
   /** TLS and other node:http2 connect options (part B's --tls flags). */
   nodeOptions?: Parameters<typeof createGrpcTransport>[0]["nodeOptions"];
+  /**
+   * gRPC unary calls only (the exporter): served by the lean transport of
+   * grpc-unary-transport.ts unless NETFLOW_GRPC_TRANSPORT=connect-node picks
+   * connect-node's again (the escape hatch if Bun's HTTP/2 misbehaves with one).
+   */
+  unaryOnly?: boolean;
 }
 
 /**
@@ -45,6 +52,11 @@ export function createClientTransport(baseUrl: string, options: TransportOptions
 export function createClosableClientTransport(baseUrl: string, options: TransportOptions = {}): { transport: Transport; close(): void } {
   const sessionManager = new Http2SessionManager(baseUrl, {}, options.nodeOptions);
   const common = { baseUrl, httpVersion: "2" as const, readMaxBytes: options.readMaxBytes, sessionManager };
-  const transport = options.protocol === "connect" ? createConnectTransport(common) : createGrpcTransport(common);
+  const lean = options.unaryOnly && options.protocol !== "connect" && process.env.NETFLOW_GRPC_TRANSPORT !== "connect-node";
+  const transport = lean
+    ? createGrpcUnaryTransport(sessionManager, { readMaxBytes: options.readMaxBytes })
+    : options.protocol === "connect"
+      ? createConnectTransport(common)
+      : createGrpcTransport(common);
   return { transport, close: () => sessionManager.abort() };
 }

@@ -9,8 +9,8 @@ import { WireType } from "@bufbuild/protobuf/wire";
 import { createClient, type Transport } from "@connectrpc/connect";
 import type { AgentIdentity } from "../api/agent-identity.ts";
 import type { FlowBatch, FlowRecord } from "../flow/flow-record.ts";
-import { CollectorService, ExportRequestSchema } from "../gen/netflow/v1/collector_pb.ts";
-import { Collector, IPSchema, RecordsSchema } from "../gen/pbflow/flow_pb.ts";
+import { CollectorService, type ExportRequest, ExportRequestSchema } from "../gen/netflow/v1/collector_pb.ts";
+import { Collector, IPSchema, type Records, RecordsSchema } from "../gen/pbflow/flow_pb.ts";
 import type { ExportBatch } from "./export-queue.ts";
 import { writeFlowBatch, writePbflowRecord } from "./flow-wire.ts";
 import { agentIpMessage } from "./netobserv-record.ts";
@@ -42,15 +42,43 @@ const NO_EVICTION: EvictionInfo = {
 };
 
 /**
- * netflow.v1: one ExportRequest per batch. A batch may hold records of several
+ * The ExportRequest for one batch. A batch may hold records of several
  * evictions; evicted_at, eviction_duration and the (cumulative) kernel
  * counters are those of the newest of them.
  *
- * The FlowBatch (field 3) is encoded by flow-wire.ts and handed to Connect as
- * an already-encoded field ($unknown): toBinary writes it verbatim after
- * agent and sequence, so the request on the wire is the same as with
- * `batch` set, at a fraction of the cost.
+ * The FlowBatch (field 3) is encoded by flow-wire.ts and attached as an
+ * already-encoded field ($unknown): serializing writes it verbatim after
+ * agent and sequence, so the request on the wire is the same as with `batch`
+ * set (test/export/collector-senders.test.ts), at a fraction of the cost.
+ * The bytes live in `writer` until its next use.
  */
+export function exportRequest(writer: WireWriter, names: Map<string, Uint8Array>, agent: AgentIdentity, batch: FlowExportBatch): ExportRequest {
+  const body = writer.beginMessage();
+  writeFlowBatch(writer, batch.records, batch.tag ?? NO_EVICTION, names);
+  writer.endMessage(body);
+  const request = create(ExportRequestSchema, { agent, sequence: BigInt(batch.sequence) });
+  request.$unknown = [{ no: 3, wireType: WireType.LengthDelimited, data: writer.takeView() }];
+  return request;
+}
+
+/**
+ * The pbflow Records for one batch, its entries encoded by flow-wire.ts.
+ * Records has one field, `entries` (1); the encoded entries follow each other
+ * as tag 0x0a, length, body. They are attached as a single already-encoded
+ * field 1 whose bytes run from the first entry's length to the end: written
+ * after its tag, that is exactly the repeated field (one view instead of one
+ * per record, which costs more than the encoding). The bytes live in `writer`
+ * until its next use.
+ */
+export function recordsRequest(writer: WireWriter, names: Map<string, Uint8Array>, agentIp: Uint8Array, records: readonly FlowRecord[]): Records {
+  for (const r of records) writePbflowRecord(writer, r, agentIp, names);
+  const request = create(RecordsSchema);
+  if (records.length > 0) request.$unknown = [{ no: 1, wireType: WireType.LengthDelimited, data: writer.takeView().subarray(1) }];
+  else writer.takeView();
+  return request;
+}
+
+/** netflow.v1: one ExportRequest per batch, with agent identity and sequence for de-duplication. */
 export function netflowSender(transport: Transport, agent: AgentIdentity): BatchSender {
   const client = createClient(CollectorService, transport);
   const writer = new WireWriter();
@@ -58,22 +86,13 @@ export function netflowSender(transport: Transport, agent: AgentIdentity): Batch
   return {
     method: `${CollectorService.typeName}/Export`,
     async send(batch, call) {
-      const body = writer.beginMessage();
-      writeFlowBatch(writer, batch.records, batch.tag ?? NO_EVICTION, names);
-      writer.endMessage(body);
-      const request = create(ExportRequestSchema, { agent, sequence: BigInt(batch.sequence) });
-      // A view on the writer's buffer: serialized (copied) by toBinary before the next send can write to it.
-      request.$unknown = [{ no: 3, wireType: WireType.LengthDelimited, data: writer.takeView() }];
-      await client.export(request, call);
+      // One request at a time: the transport has serialized (copied) it before the next send reuses the writer.
+      await client.export(exportRequest(writer, names, agent, batch), call);
     },
   };
 }
 
-/**
- * pbflow: one Records per batch (no sequence in netobserv's protocol: a resend
- * may be counted twice by FLP). Entries are encoded by flow-wire.ts and passed
- * as already-encoded field-1 values, like netflowSender's batch.
- */
+/** pbflow: one Records per batch (no sequence in netobserv's protocol: a resend may be counted twice by FLP). */
 export function netobservSender(transport: Transport, agentAddress: Uint8Array): BatchSender {
   const client = createClient(Collector, transport);
   const agentIp = toBinary(IPSchema, agentIpMessage(agentAddress));
@@ -82,16 +101,7 @@ export function netobservSender(transport: Transport, agentAddress: Uint8Array):
   return {
     method: `${Collector.typeName}/Send`,
     async send(batch, call) {
-      const ends: number[] = [];
-      for (const r of batch.records) {
-        writePbflowRecord(writer, r, agentIp, names);
-        ends.push(writer.pos);
-      }
-      const bytes = writer.takeView();
-      const request = create(RecordsSchema);
-      // Each entry is tag 0x0a (field 1, length-delimited), then its length and body.
-      request.$unknown = ends.map((end, i) => ({ no: 1, wireType: WireType.LengthDelimited, data: bytes.subarray((ends[i - 1] ?? 0) + 1, end) }));
-      await client.send(request, call);
+      await client.send(recordsRequest(writer, names, agentIp, batch.records), call);
     },
   };
 }

@@ -225,11 +225,12 @@ if (process.argv[2] === "sink") {
   console.log(`  flow-wire (ours)    FlowRecords → bytes ${fmt(enc.direct)}  (same bytes as @bufbuild)`);
   const runs = [
     ["netflow", 1000, "lean", "sink"],
+    ["netflow", 5000, "lean", "sink"],
     ["netflow", 10_000, "lean", "sink"],
-    ["netobserv", 1000, "lean", "sink"],
-    ["netflow", 1000, "connect-node", "sink"],
-    ["netflow", 1000, "lean", "collect"],
-    ["netobserv", 1000, "lean", "collect"],
+    ["netobserv", 5000, "lean", "sink"],
+    ["netflow", 5000, "connect-node", "sink"],
+    ["netflow", 5000, "lean", "collect"],
+    ["netobserv", 5000, "lean", "collect"],
   ] as const;
   for (const [protocol, batch, transport, collector] of runs) {
     const r = await exportPath(protocol, batch, transport, collector);

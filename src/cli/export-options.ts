@@ -36,16 +36,18 @@ export interface ExportFlags {
 
 /**
  * Defaults. The queue holds ~1 minute of a busy node: 8,000 flows per 5 s
- * eviction is 96,000 records a minute; at ~0.5 KB per queued FlowRecord
- * (bench/RESULTS-export.md) 100,000 records cost ~50 MB at most. A batch of
- * 1,000 records is ~90-110 KB on the wire: far below gRPC's usual 4 MiB
- * limit, large enough that per-call overhead stays under a few percent.
+ * eviction is 96,000 records a minute; at ~520 bytes of heap per queued
+ * FlowRecord (bench/RESULTS-export.md) 100,000 records cost ~52 MB at most.
+ * A batch of 5,000 records is ~440 KB (netflow.v1) to ~560 KB (pbflow) on
+ * the wire: well below gRPC's usual 4 MiB limit (netobserv's own agent sends
+ * up to 10,000), and large enough that the per-call cost stays small
+ * (bench: ~630k records/s per core at 1,000 per call, ~900k at 10,000).
  */
 export const EXPORT_DEFAULTS = {
   export: "stdout",
   protocol: "netflow",
   exportQueueRecords: "100000",
-  exportBatchRecords: "1000",
+  exportBatchRecords: "5000",
   exportBatchInterval: "1s",
   exportFlushTimeout: "5s",
 } as const;

@@ -25,7 +25,7 @@ import { type BatchSender, type EvictionInfo, type ExportProtocol, type FlowExpo
 import { ExportQueue, type ExportQueueStats } from "./export-queue.ts";
 import type { Exporter } from "./exporter.ts";
 
-/** What `run` configures (RunConfig.grpcExport). */
+/** What `run` configures (RunConfig.export.grpc, built in src/cli/export-options.ts). */
 export interface GrpcExportSettings {
   target: HostPort;
   protocol: ExportProtocol;

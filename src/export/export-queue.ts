@@ -213,6 +213,9 @@ export class ExportQueue<T, Tag = undefined> {
     chunk.offset += n;
     this.waiting -= n;
     if (chunk.offset < chunk.records.length) return;
+    // Let go of the eviction's array now, not at the next compaction.
+    chunk.records = [];
+    chunk.offset = 0;
     this.head++;
     // Compact now and then so the chunk list does not grow without bound.
     if (this.head > 1024 && this.head * 2 > this.chunks.length) {

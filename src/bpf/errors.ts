@@ -7,6 +7,7 @@ const errnoNames: Record<number, [string, string]> = {
   1: ["EPERM", "operation not permitted"],
   2: ["ENOENT", "no such file or directory"],
   7: ["E2BIG", "argument list too long"],
+  11: ["EAGAIN", "interrupted, try again"],
   12: ["ENOMEM", "out of memory"],
   13: ["EACCES", "permission denied (the verifier rejected the program)"],
   16: ["EBUSY", "device or resource busy"],

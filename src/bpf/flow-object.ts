@@ -58,10 +58,27 @@ export class FlowObject implements Disposable {
 
   static async load(options: FlowObjectOptions): Promise<FlowObject> {
     const bytes = options.objectBytes ?? (await embeddedFlowObject());
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return FlowObject.loadOnce(bytes, options);
+      } catch (error) {
+        // The verifier gives up with EAGAIN when a signal reaches the loading thread
+        // (the runtime's own, a profiler's); libbpf's retries can all be hit. A loaded
+        // object cannot be loaded again, so each try opens a fresh one.
+        if (error instanceof BpfError && error.errno === 11 && attempt < 5) continue;
+        throw error;
+      }
+    }
+  }
+
+  private static loadOnce(bytes: Uint8Array, options: FlowObjectOptions): FlowObject {
     const handle = openObjectFromMemory(bytes, "netflow");
     try {
       const flowsA = requireMap(handle, "flows_a");
       const flowsB = requireMap(handle, "flows_b");
+      // Sizes come from the object's BTF: refuse a mismatched object before the kernel sees it.
+      checkSizes(flowsA, "flows_a");
+      checkSizes(flowsB, "flows_b");
       setMapMaxEntries(flowsA, options.maxFlows, "flows_a");
       setMapMaxEntries(flowsB, options.maxFlows, "flows_b");
       // .rodata holds the knobs of bpf/config.h; today one: use_coarse_clock (kernel 5.11+).
@@ -77,8 +94,6 @@ export class FlowObject implements Disposable {
         keepAlive(bytes); // libbpf read the ELF from it until here
       }
 
-      checkSizes(flowsA, "flows_a");
-      checkSizes(flowsB, "flows_b");
       const program = (name: string) => {
         const prog = findProgram(handle, name);
         if (!prog) throw new BpfError(`loading program ${name}`, "not found in the object", "rebuild bpf/ (bun build.ts)");

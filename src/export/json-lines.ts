@@ -1,5 +1,5 @@
 /** The default sink: one JSON object per flow per line on stdout. */
-import { flowToJson } from "../flow/flow-format.ts";
+import { flowToJsonLine } from "../flow/flow-format.ts";
 import type { FlowBatch } from "../flow/flow-record.ts";
 import { stdoutWriter, type Exporter, type LineWriter } from "./exporter.ts";
 
@@ -10,7 +10,7 @@ export class JsonLinesExporter implements Exporter {
   export(batch: FlowBatch) {
     if (batch.records.length === 0) return;
     let out = "";
-    for (const record of batch.records) out += JSON.stringify(flowToJson(record)) + "\n";
+    for (const record of batch.records) out += flowToJsonLine(record) + "\n";
     this.write(out);
   }
 

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { addressText, flowToJson, protocolName, tcpFlagNames } from "../../src/flow/flow-format.ts";
+import { addressText, flowToJson, flowToJsonLine, protocolName, tcpFlagNames } from "../../src/flow/flow-format.ts";
 
 const v6 = (...groups: number[]) => new Uint8Array(groups.flatMap((g) => [g >> 8, g & 0xff]));
 
@@ -39,4 +39,24 @@ test("flowToJson: readable names, ISO times, ICMP fields only for ICMP", () => {
     srcAddr: "198.18.0.1", dstAddr: "198.18.0.2", srcPort: 0, dstPort: 0, protocol: "ICMP", packets: 2, bytes: 196,
     start: "2026-01-01T00:00:00.000Z", end: "2026-01-01T00:00:01.500Z", tcpFlags: [], dscp: 0, icmpType: 8, icmpCode: 0, fragment: true,
   });
+});
+
+test("flowToJsonLine writes exactly JSON.stringify(flowToJson(r)) for every kind of flow", () => {
+  const mapped = (d: number) => new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 198, 18, 0, d]);
+  const base = {
+    ifindex: 3, interface: 'we"ird\\name', direction: "egress" as const, ethType: 0x0800, protocol: 6,
+    srcAddr: mapped(1), dstAddr: mapped(2), srcPort: 1, dstPort: 2, packets: 3, bytes: 4, startMs: 1.7e12, endMs: 1.7e12 + 1.5,
+    tcpFlags: 0x1ff, dscp: 46, icmpType: 0, icmpCode: 0, srcMac: new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0, 1]), dstMac: new Uint8Array(6), flags: 3,
+  };
+  const v6 = new Uint8Array(16);
+  v6[0] = 0xfd;
+  v6[15] = 9;
+  for (const r of [
+    base,
+    { ...base, tcpFlags: 0, flags: 0, protocol: 17, startMs: 1.7e12 + 7.9, endMs: 1.7e12 + 1042 },
+    { ...base, protocol: 1, icmpType: 3, icmpCode: 1 },
+    { ...base, ethType: 0x86dd, protocol: 58, srcAddr: v6, dstAddr: v6, icmpType: 128 },
+    { ...base, ethType: 0x0806, protocol: 0, srcAddr: new Uint8Array(16), dstAddr: new Uint8Array(16) },
+  ])
+    expect(flowToJsonLine(r)).toBe(JSON.stringify(flowToJson(r)));
 });

@@ -2,8 +2,8 @@
 /*
  * A UDP packet generator for the benchmark: sendmmsg() in batches of 64,
  * destination ports cycling over `flows` values, for `seconds`, from one
- * thread. Prints the datagrams sent.
- *   udp-flood <dst-ipv4> <first-port> <flows> <payload-bytes> <seconds>
+ * thread, at most `pps` datagrams a second when given. Prints the datagrams sent.
+ *   udp-flood <dst-ipv4> <first-port> <flows> <payload-bytes> <seconds> [pps]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -18,12 +18,13 @@
 
 int main(int argc, char **argv)
 {
-	if (argc != 6) {
-		fprintf(stderr, "usage: %s <dst-ipv4> <first-port> <flows> <payload-bytes> <seconds>\n", argv[0]);
+	if (argc != 6 && argc != 7) {
+		fprintf(stderr, "usage: %s <dst-ipv4> <first-port> <flows> <payload-bytes> <seconds> [pps]\n", argv[0]);
 		return 2;
 	}
 	int first = atoi(argv[2]), flows = atoi(argv[3]), size = atoi(argv[4]);
 	double seconds = atof(argv[5]);
+	double pps = argc == 7 ? atof(argv[6]) : 0;
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0) { perror("socket"); return 1; }
 	static char payload[1500];
@@ -49,9 +50,15 @@ int main(int argc, char **argv)
 			to[i].sin_port = htons(first + (next++ % flows));
 		int n = sendmmsg(fd, msgs, BATCH, 0);
 		if (n > 0) sent += n;
-		if ((sent & 0x3fff) < BATCH) {
+		if (pps > 0 || (sent & 0x3fff) < BATCH) {
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			if ((now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9 >= seconds) break;
+			double elapsed = (now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+			if (elapsed >= seconds) break;
+			double ahead = sent / pps - elapsed;
+			if (pps > 0 && ahead > 0) {
+				struct timespec pause = {(time_t)ahead, (long)((ahead - (time_t)ahead) * 1e9)};
+				nanosleep(&pause, NULL);
+			}
 		}
 	}
 	printf("%llu\n", sent);

@@ -18,19 +18,24 @@ export function reportFailure(error: unknown, log?: Logger) {
     process.stderr.write(`${error.stack}\n`);
 }
 
+/**
+ * The first of `signals` calls `first` (a clean stop: detach, flush, restore);
+ * another one while that runs exits at once.
+ */
+export function onStopSignals(first: (signal: NodeJS.Signals) => void, signals: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM"]) {
+  let seen = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (seen) {
+      process.stderr.write(`netflow-agent: ${signal} again: exiting without a clean stop\n`);
+      process.exit(130);
+    }
+    seen = true;
+    first(signal);
+  };
+  for (const signal of signals) process.on(signal, handler);
+}
+
 /** Resolves with the first SIGINT/SIGTERM; a second one while shutting down exits at once. */
 export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    let seen = false;
-    const on = (signal: NodeJS.Signals) => {
-      if (seen) {
-        process.stderr.write(`netflow-agent: ${signal} again: exiting without a final flush\n`);
-        process.exit(130);
-      }
-      seen = true;
-      resolve(signal);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
+  return new Promise((resolve) => onStopSignals(resolve));
 }

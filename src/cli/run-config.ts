@@ -2,20 +2,15 @@
  * The typed configuration of `run`, built once from flags, NETFLOW_* variables
  * (commander resolves those) and defaults, and validated here.
  */
-import type { AttachMode } from "../bpf/attachments.ts";
+import type { AgentOptions } from "../agent/agent.ts";
 import { interfaceFilter, InterfacePatternError } from "../agent/interface-filter.ts";
 import type { LogLevel } from "../log.ts";
 import { ConfigError, parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
 import { buildExportConfig, type ExportConfig, type ExportFlags } from "./export-options.ts";
 import { parseHostPort, type HostPort } from "../net/listen-address.ts";
 
-export interface RunConfig {
-  interfaces?: string;
-  excludeInterfaces?: string;
-  attachMode: AttachMode;
-  maxFlows: number;
-  activeTimeoutMs: number;
-  interfacePollMs: number;
+/** The agent's own options plus what `run` adds around it. */
+export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "activeTimeoutMs" | "interfacePollMs"> {
   output: "json" | "text";
   logLevel: LogLevel;
   /** --export and its flags (src/cli/export-options.ts). */

@@ -14,7 +14,7 @@ import { RemoteFlowSource } from "../tui/remote-flow-source.ts";
 import { dnsReverse } from "../tui/name-resolver.ts";
 import { takeSnapshot } from "../tui/take-snapshot.ts";
 import { ConfigError } from "./parse-values.ts";
-import { reportFailure } from "./process-exit.ts";
+import { reportFailure, onStopSignals } from "./process-exit.ts";
 import { runOptions } from "./run-command.ts";
 import { buildTopConfig, TOP_DEFAULTS, type TopConfig, type TopFlags } from "./top-config.ts";
 
@@ -50,22 +50,8 @@ async function openSource(config: TopConfig, log: Logger, onCounting?: () => voi
   return LocalFlowSource.open(config.agent, log);
 }
 
-/**
- * The first SIGINT/SIGTERM/SIGHUP calls `first` (a clean stop: detach, restore
- * the terminal); another one while that runs exits at once.
- */
-function onStopSignals(first: (signal: NodeJS.Signals) => void) {
-  let seen = false;
-  const handler = (signal: NodeJS.Signals) => {
-    if (seen) {
-      process.stderr.write(`netflow-agent: ${signal} again: exiting without a clean stop\n`);
-      process.exit(130);
-    }
-    seen = true;
-    first(signal);
-  };
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, handler);
-}
+/** SIGHUP too: closing the terminal must also detach and restore. */
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 async function runTop(config: TopConfig) {
   if (config.once) return runSnapshot(config);
@@ -78,7 +64,7 @@ async function runSnapshot(config: TopConfig) {
   const info = createLogger("info");
   await using source = await openSource(config, createLogger("warn"), () => info.info("counting until the agent's next eviction"));
   // Interrupted before the snapshot: detach (tc filters would outlive the process), print nothing.
-  onStopSignals(() => void source.stop().finally(() => process.exit(130)));
+  onStopSignals(() => void source.stop().finally(() => process.exit(130)), STOP_SIGNALS);
   const { description, interfaces } = source.status();
   const what = config.connect === undefined ? `for ${config.intervalMs} ms` : "one full interval";
   info.info(`collecting ${what} from ${description}${interfaces.length > 0 ? ` (${interfaces.join(", ")})` : ""}`);
@@ -109,7 +95,7 @@ async function runLive(config: TopConfig) {
     // Detach before exiting: a crash must not leave programs attached.
     void source.stop().finally(() => process.exit(1));
   };
-  onStopSignals(() => view.quit());
+  onStopSignals(() => view.quit(), STOP_SIGNALS);
   process.on("uncaughtException", crash);
   process.on("unhandledRejection", crash);
   await view.run({ input: process.stdin, output: process.stdout });

@@ -132,6 +132,13 @@ describe.if(isRoot)("parser (BPF_PROG_TEST_RUN)", () => {
     expect(flow.tcpFlags).toBe(TCP.SYN);
   });
 
+  test("IPv6 authentication header (RFC 4302: length in 4-octet units) is skipped", async () => {
+    // AH with a 12-byte ICV: payload length field = (12 + 12) / 4 - 2 = 4.
+    const ah = [17, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, ...Array(12).fill(0)];
+    const flow = await onlyFlow([v6(51, [...ah, ...udp(500, 4500, 0)])]);
+    expect(endpoints(flow)).toMatchObject({ srcPort: 500, dstPort: 4500, protocol: 17 });
+  });
+
   test("IPv6 fragment header: first fragment parsed, later ones on the 3-tuple", async () => {
     const first = v6(44, [...ipv6Fragment(17, 0, true), ...udp(9000, 9001, 8), ...payload(8)]);
     const later = v6(44, [...ipv6Fragment(17, 2, false), ...payload(16)]);

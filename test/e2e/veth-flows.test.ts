@@ -36,7 +36,10 @@ test.if(isRoot)("UDP and TCP over IPv4 and IPv6: per-flow and per-interface tota
   const sent6 = await sendUdp(a, b.ipv6, 7001, 40002, 150, 300);
   const sentIn = await sendUdp(b, a.ipv4, 7002, 40003, 120, 1000);
   expect([sent4, sent6, sentIn]).toEqual([200, 150, 120]);
-  expect([await r4.done(), await r6.done(), await rIn.done()]).toEqual([200, 150, 120]);
+  // Receivers only keep ports open (no ICMP unreachable). Their counts are not asserted: a socket
+  // buffer may drop under load after the TC hooks have seen the packet, and the flows are checked
+  // against what was sent.
+  for (const r of [r4, r6, rIn]) r.kill();
 
   await $`ip netns exec ${a.ns} iperf3 -c ${b.ipv4} -p 5201 -n 4M -4`.quiet();
   await iperf.exited;
@@ -93,7 +96,7 @@ test.if(isRoot)("map full (--cache-max-flows 16): 1000 UDP flows, every packet a
       s.close();
     }`;
   await $`ip netns exec ${a.ns} ${process.execPath} -e ${script}`.quiet();
-  expect(await sink.done()).toBe(2000);
+  sink.kill();
   await Bun.sleep(300);
   expect(await agent.stop()).toBe(0);
   const delta = counterDelta(before, pair.counters(a));
@@ -106,4 +109,29 @@ test.if(isRoot)("map full (--cache-max-flows 16): 1000 UDP flows, every packet a
   const egress = agent.flows.filter((f) => f.direction === "egress");
   expect(sum(egress, (f) => f.packets)).toBe(delta.txPackets);
   expect(agent.stderr).not.toContain("not accounted");
+}, 60000);
+
+test.if(isRoot)("legacy tc attachment (clsact + cls_bpf) accounts exactly too", async () => {
+  await using pair = await VethPair.create();
+  const { a, b } = pair;
+  await pair.settle();
+  await using agent = await AgentProcess.start(["run", "--attach-mode", "tc", "--cache-active-timeout", "1s", "--interfaces", a.ifname], { ns: a.ns });
+  expect(agent.stderr).toContain("attached to veth-a (tc,");
+  const before = pair.counters(a);
+  const out = await receiveUdp(b, b.ipv6, 7100, 150);
+  const back = await receiveUdp(a, a.ipv4, 7101, 50);
+  expect(await sendUdp(a, b.ipv6, 7100, 41000, 150, 700)).toBe(150);
+  expect(await sendUdp(b, a.ipv4, 7101, 41001, 50, 20)).toBe(50);
+  out.kill();
+  back.kill();
+  await Bun.sleep(300);
+  expect(await agent.stop()).toBe(0);
+  const delta = counterDelta(before, pair.counters(a));
+  const flows = agent.flows.filter((f) => f.interface === a.ifname);
+  expect(total(flows, { direction: "egress", srcPort: 41000, dstPort: 7100, protocol: "UDP" })).toMatchObject({ packets: 150, bytes: 150 * udpFrameBytes(700, true) });
+  expect(total(flows, { direction: "ingress", srcPort: 41001, dstPort: 7101, protocol: "UDP" })).toMatchObject({ packets: 50, bytes: 50 * udpFrameBytes(20, false) });
+  const egress = flows.filter((f) => f.direction === "egress");
+  const ingress = flows.filter((f) => f.direction === "ingress");
+  expect({ packets: sum(egress, (f) => f.packets), bytes: sum(egress, (f) => f.bytes) }).toEqual({ packets: delta.txPackets, bytes: delta.txBytes });
+  expect({ packets: sum(ingress, (f) => f.packets), bytes: sum(ingress, (f) => f.bytes) }).toEqual({ packets: delta.rxPackets, bytes: delta.rxBytes });
 }, 60000);

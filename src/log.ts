@@ -1,4 +1,5 @@
 /** One-line log messages on stderr; stdout is left to the flow output. */
+import { writeStderr } from "./write-sync.ts";
 export type LogLevel = "error" | "warn" | "info" | "debug";
 const rank: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
@@ -10,7 +11,7 @@ export interface Logger {
   debug(message: string): void;
 }
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l + "\n")): Logger {
+export function createLogger(level: LogLevel, write: (line: string) => void = (l) => writeStderr(l + "\n")): Logger {
   const logger: Logger = {
     level,
     error: (m) => emit("error", m),

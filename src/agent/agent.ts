@@ -79,8 +79,18 @@ export class Agent implements AsyncDisposable {
 
   /** Starts the timers: eviction, overflow reads, interface polling. */
   start() {
-    this.timers.push(setInterval(() => void this.evictAndExport(), this.options.activeTimeoutMs));
-    this.timers.push(setInterval(() => this.evictor.drainOverflow(), this.options.overflowPollMs ?? 250));
+    // A failed eviction is logged and the next one tries again: the flows stay in the kernel map.
+    const report = (doing: string) => (error: unknown) => this.log.error(`${doing}: ${error instanceof Error ? error.message : String(error)}`);
+    this.timers.push(setInterval(() => void this.evictAndExport().catch(report("evicting flows")), this.options.activeTimeoutMs));
+    this.timers.push(
+      setInterval(() => {
+        try {
+          this.evictor.drainOverflow();
+        } catch (error) {
+          report("reading the overflow ring buffer")(error);
+        }
+      }, this.options.overflowPollMs ?? 250),
+    );
     this.timers.push(
       setInterval(() => {
         try {
@@ -109,8 +119,8 @@ export class Agent implements AsyncDisposable {
   }
 
   /** One eviction, exported. Errors of one exporter do not stop the others. */
-  async evictAndExport(): Promise<FlowBatch> {
-    const batch = await this.evictor.evict();
+  async evictAndExport({ final = false } = {}): Promise<FlowBatch> {
+    const batch = await this.evictor.evict({ final });
     this.lastEviction = { atMs: batch.evictedAtMs, flows: batch.records.length, durationMs: batch.evictionMs };
     this.totals.evictions++;
     this.totals.flows += batch.records.length;
@@ -148,7 +158,7 @@ export class Agent implements AsyncDisposable {
     // Detach first: after this no program runs, so the final eviction sees every packet.
     this.attacher.close();
     try {
-      await this.evictAndExport();
+      await this.evictAndExport({ final: true });
     } catch (error) {
       this.log.error(`final eviction: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -16,6 +16,7 @@ import { startConnectServer } from "../net/connect-server.ts";
 import { parseHostPort, type HostPort } from "../net/listen-address.ts";
 import { parseChoice, parseInteger } from "./parse-values.ts";
 import { untilSignal } from "./process-exit.ts";
+import { writeStderr } from "../write-sync.ts";
 
 interface CollectFlags {
   listen: string;
@@ -86,6 +87,5 @@ async function collect(config: CollectConfig) {
   let report = totals.length === 0 ? "netflow-agent: totals: no batches received\n" : "";
   for (const t of totals) report += `netflow-agent: totals: ${ledgerLine(t)}\n`;
   if (ledger.rejected > 0) report += `netflow-agent: totals: ${ledger.rejected} invalid requests refused\n`;
-  process.stderr.write(report);
-  await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
+  writeStderr(report);
 }

@@ -2,6 +2,7 @@
 import { BpfError } from "../bpf/errors.ts";
 import type { Logger } from "../log.ts";
 import { ConfigError } from "./parse-values.ts";
+import { writeStderr } from "../write-sync.ts";
 
 export function exitCodeFor(error: unknown): number {
   return error instanceof ConfigError ? 2 : 1;
@@ -9,13 +10,13 @@ export function exitCodeFor(error: unknown): number {
 
 export function reportFailure(error: unknown, log?: Logger) {
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`netflow-agent: error: ${message}\n`);
+  writeStderr(`netflow-agent: error: ${message}\n`);
   if (error instanceof BpfError && error.details.length > 0 && log?.level === "debug")
-    for (const line of error.details) process.stderr.write(`  ${line}\n`);
+    for (const line of error.details) writeStderr(`  ${line}\n`);
   else if (error instanceof BpfError && error.details.length > 0)
-    process.stderr.write(`  (run with --log-level debug for the verifier's log)\n`);
+    writeStderr(`  (run with --log-level debug for the verifier's log)\n`);
   if (!(error instanceof ConfigError) && !(error instanceof BpfError) && log?.level === "debug" && error instanceof Error)
-    process.stderr.write(`${error.stack}\n`);
+    writeStderr(`${error.stack}\n`);
 }
 
 /**
@@ -26,7 +27,7 @@ export function onStopSignals(first: (signal: NodeJS.Signals) => void, signals: 
   let seen = false;
   const handler = (signal: NodeJS.Signals) => {
     if (seen) {
-      process.stderr.write(`netflow-agent: ${signal} again: exiting without a clean stop\n`);
+      writeStderr(`netflow-agent: ${signal} again: exiting without a clean stop\n`);
       process.exit(130);
     }
     seen = true;

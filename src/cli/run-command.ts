@@ -3,13 +3,14 @@ import { Command, Option } from "commander";
 import { Agent } from "../agent/agent.ts";
 import { startAgentApiServer } from "../api/agent-api-server.ts";
 import { setLibbpfLogSink } from "../bpf/libbpf.ts";
-import type { Exporter } from "../export/exporter.ts";
+import { closingWriter, stdoutWriter, type Exporter } from "../export/exporter.ts";
 import { GrpcExporter } from "../export/grpc-exporter.ts";
 import { JsonLinesExporter } from "../export/json-lines.ts";
 import { TextTableExporter } from "../export/text-table.ts";
 import { createLogger } from "../log.ts";
 import { exportOptions } from "./export-options.ts";
-import { reportFailure, untilSignal } from "./process-exit.ts";
+import { onStopSignals, reportFailure } from "./process-exit.ts";
+import { OutputClosedError } from "../write-sync.ts";
 import { buildRunConfig, RUN_DEFAULTS, type RunConfig, type RunFlags } from "./run-config.ts";
 
 export function runOptions(): Option[] {
@@ -65,8 +66,18 @@ async function runAgent(config: RunConfig) {
     if (config.logLevel === "debug") log.debug(line);
     else if (level === 0 && !line.includes("failed to load")) log.debug(line);
   });
+  let stopBecause: (reason: string) => void = () => {};
+  const stopRequested = new Promise<string>((resolve) => {
+    stopBecause = resolve;
+    onStopSignals(resolve);
+  });
+  let stdoutClosed = false;
+  const stdout = closingWriter(stdoutWriter, () => {
+    stdoutClosed = true;
+    stopBecause("stdout closed");
+  });
   const exporters: Exporter[] = [];
-  if (config.export.sinks.includes("stdout")) exporters.push(config.output === "text" ? new TextTableExporter() : new JsonLinesExporter());
+  if (config.export.sinks.includes("stdout")) exporters.push(config.output === "text" ? new TextTableExporter(stdout) : new JsonLinesExporter(stdout));
   if (config.export.grpc) exporters.push(GrpcExporter.connect(config.export.grpc, log));
   let agent: Agent;
   try {
@@ -83,12 +94,16 @@ async function runAgent(config: RunConfig) {
   agent.start();
   const names = agent.status().interfaces.map((i) => i.name);
   log.info(`capturing on ${names.length} interface(s): ${names.join(", ")}; flows every ${config.activeTimeoutMs} ms`);
-  process.on("uncaughtException", (error) => {
+  // A bug must still detach everything: report it, take the normal way out, exit 1.
+  const crash = (error: unknown) => {
     reportFailure(error, log);
     void agent[Symbol.asyncDispose]().finally(() => process.exit(1));
-  });
-  const signal = await untilSignal();
-  log.info(`${signal}: detaching and flushing`);
+  };
+  process.on("uncaughtException", crash);
+  process.on("unhandledRejection", crash);
+  const reason = await stopRequested;
+  log.info(`${reason}: detaching and flushing`);
   await agent[Symbol.asyncDispose]();
   await api?.[Symbol.asyncDispose]();
+  if (stdoutClosed) throw new OutputClosedError("stdout was closed by its reader: stopped");
 }

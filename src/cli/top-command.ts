@@ -15,6 +15,7 @@ import { dnsReverse } from "../tui/name-resolver.ts";
 import { takeSnapshot } from "../tui/take-snapshot.ts";
 import { ConfigError } from "./parse-values.ts";
 import { reportFailure, onStopSignals } from "./process-exit.ts";
+import { writeStdout } from "../write-sync.ts";
 import { runOptions } from "./run-command.ts";
 import { buildTopConfig, TOP_DEFAULTS, type TopConfig, type TopFlags } from "./top-config.ts";
 
@@ -71,7 +72,7 @@ async function runSnapshot(config: TopConfig) {
   const width = process.stdout.isTTY ? process.stdout.columns || 160 : 200;
   const style = createStyle(colorLevelFor(process.stdout));
   const snapshot = await takeSnapshot(source, { state: config.view, host: hostname(), clock: Date.now, lookup: dnsReverse(), style, width });
-  process.stdout.write(snapshot);
+  writeStdout(snapshot);
 }
 
 async function runLive(config: TopConfig) {

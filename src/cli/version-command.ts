@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { release } from "node:os";
 import { libbpfVersion } from "../bpf/libbpf.ts";
 import { AGENT_VERSION } from "../version.ts";
+import { writeStdout } from "../write-sync.ts";
 
 export function registerVersion(program: Command) {
   program
@@ -15,6 +16,6 @@ export function registerVersion(program: Command) {
       } catch (error) {
         libbpf = `not found (${error instanceof Error ? error.message : error})`;
       }
-      process.stdout.write(`netflow-agent ${AGENT_VERSION}\nlibbpf ${libbpf}\nkernel ${release()}\nbun ${Bun.version}\n`);
+      writeStdout(`netflow-agent ${AGENT_VERSION}\nlibbpf ${libbpf}\nkernel ${release()}\nbun ${Bun.version}\n`);
     });
 }

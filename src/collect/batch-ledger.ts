@@ -14,7 +14,7 @@ export interface AgentLedger {
 }
 
 export class BatchLedger {
-  private readonly agents = new Map<string, { totals: AgentLedger; seen: SeenSequences }>();
+  private readonly agents = new Map<string, { totals: AgentLedger; seen: SeenSequences; released: Set<bigint> }>();
   /** Requests refused as invalid (not counted under any agent: their identity may be the problem). */
   rejected = 0;
 
@@ -26,11 +26,12 @@ export class BatchLedger {
     let entry = this.agents.get(agent.agentId);
     if (!entry) {
       const totals = { ...agent, batches: 0, flows: 0, packets: 0, bytes: 0, duplicateBatches: 0 };
-      entry = { totals, seen: new SeenSequences() };
+      entry = { totals, seen: new SeenSequences(), released: new Set<bigint>() };
       this.agents.set(agent.agentId, entry);
     }
     const totals = entry.totals;
-    if (!entry.seen.add(sequence)) {
+    // A batch released after a failed store is new again when it is resent.
+    if (!entry.released.delete(sequence) && !entry.seen.add(sequence)) {
       totals.duplicateBatches++;
       return false;
     }
@@ -41,6 +42,24 @@ export class BatchLedger {
       totals.bytes += r.bytes;
     }
     return true;
+  }
+
+  /**
+   * Takes back an accepted batch that could not be stored (the sink failed):
+   * its totals are uncounted and its resend will be accepted, not dropped as
+   * a duplicate, so the agent's retry delivers it.
+   */
+  release(agentId: string, sequence: bigint, records: readonly FlowRecord[]) {
+    const entry = this.agents.get(agentId);
+    if (!entry) return;
+    entry.released.add(sequence);
+    const totals = entry.totals;
+    totals.batches--;
+    totals.flows -= records.length;
+    for (const r of records) {
+      totals.packets -= r.packets;
+      totals.bytes -= r.bytes;
+    }
   }
 
   /** A copy of every agent's totals, in the order agents first sent. */

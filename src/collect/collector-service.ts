@@ -40,7 +40,13 @@ export function collectorService(ledger: BatchLedger, sink: Exporter): ServiceIm
       }
       const { agentId, hostname, agentVersion } = request.agent!;
       if (!ledger.accept({ agentId, hostname, agentVersion }, request.sequence, batch.records)) return { duplicate: true };
-      await sink.export(batch);
+      try {
+        await sink.export(batch);
+      } catch (error) {
+        // Not stored: the agent will resend it, and that resend must not count as a duplicate.
+        ledger.release(agentId, request.sequence, batch.records);
+        throw new ConnectError(`storing the batch failed: ${error instanceof Error ? error.message : String(error)}`, Code.Unavailable);
+      }
       return { duplicate: false };
     },
   };

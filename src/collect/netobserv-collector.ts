@@ -48,12 +48,17 @@ export function netobservCollector(ledger: BatchLedger, sink: Exporter): Service
       const sequence = (requestsPerAgent.get(agent) ?? 0n) + 1n;
       requestsPerAgent.set(agent, sequence);
       ledger.accept({ agentId: `pbflow@${agent}`, hostname: agent, agentVersion: "netobserv" }, sequence, records);
-      await sink.export({
-        records,
-        evictedAtMs: Date.now(),
-        evictionMs: 0,
-        counters: { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0 },
-      });
+      try {
+        await sink.export({
+          records,
+          evictedAtMs: Date.now(),
+          evictionMs: 0,
+          counters: { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0 },
+        });
+      } catch (error) {
+        ledger.release(`pbflow@${agent}`, sequence, records); // not stored: not counted
+        throw error;
+      }
       return {};
     },
   };

@@ -58,27 +58,33 @@ export class FlowEvictor implements Disposable {
     return this.overflow.consume();
   }
 
-  /** Evicts every flow accounted so far. Calls are serialized. */
-  evict(): Promise<FlowBatch> {
+  /**
+   * Evicts every flow accounted so far. Calls are serialized. `final`: the
+   * programs are detached, so both maps are drained — whatever a program
+   * wrote to the old map after the grace period (a vCPU stalled longer than
+   * it, say) is still counted, at the latest here.
+   */
+  evict({ final = false } = {}): Promise<FlowBatch> {
     const previous = this.running ?? Promise.resolve();
     const next = previous.then(
-      () => this.evictOnce(),
-      () => this.evictOnce(),
+      () => this.evictOnce(final),
+      () => this.evictOnce(final),
     );
     this.running = next;
     return next;
   }
 
-  private async evictOnce(): Promise<FlowBatch> {
+  private async evictOnce(final: boolean): Promise<FlowBatch> {
     const old = this.slot;
     this.slot = old === 0 ? 1 : 0;
     this.object.setActiveSlot(this.slot);
     await Bun.sleep(this.graceMs);
 
     const started = performance.now();
-    const drained = this.drainer.drain(this.object.flowsFds[old]);
     const offsetMs = monotonicToWallOffsetMs(this.clock);
-    const records = decodeFlows(drained, this.object.cpus, offsetMs, this.names);
+    const records = decodeFlows(this.drainer.drain(this.object.flowsFds[old]), this.object.cpus, offsetMs, this.names);
+    // Packets that reached the old map late, and so missed the last drain, are in the active one.
+    if (final) mergeFlows(records, decodeFlows(this.drainer.drain(this.object.flowsFds[this.slot]), this.object.cpus, offsetMs, this.names));
     this.drainOverflow();
     mergeFlows(records, this.folder.take());
     return {

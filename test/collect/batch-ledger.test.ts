@@ -19,3 +19,14 @@ test("totals per agent; a duplicate is counted, its flows are not", () => {
     "agent a-1 (node-a, 0.1.0): 2 batches, 2 flows, 15 packets, 1920 bytes, 1 duplicate batches dropped",
   );
 });
+
+test("a batch released after a failed store is accepted again on resend, counted once", () => {
+  const ledger = new BatchLedger();
+  const flows = [udpFlow({ packets: 3, bytes: 300 })];
+  expect(ledger.accept(a, 1n, flows)).toBe(true);
+  ledger.release(a.agentId, 1n, flows); // the sink threw
+  expect(ledger.totals()[0]).toMatchObject({ batches: 0, flows: 0, packets: 0, bytes: 0 });
+  expect(ledger.accept(a, 1n, flows)).toBe(true); // the agent's retry
+  expect(ledger.accept(a, 1n, flows)).toBe(false); // a true duplicate after that
+  expect(ledger.totals()[0]).toMatchObject({ batches: 1, flows: 1, packets: 3, bytes: 300, duplicateBatches: 1 });
+});

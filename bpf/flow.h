@@ -52,7 +52,7 @@ struct flow_metrics {
 	__u64 last_seen_ns;
 	__u16 tcp_flags;     /* OR of TCP flags: FIN=0x01 ... CWR=0x80, NS=0x100 (RFC 9293, 3540) */
 	__u8 dscp;           /* RFC 2474: IPv4 TOS or IPv6 traffic class >> 2 */
-	__u8 icmp_type;      /* ICMP/ICMPv6 type and code of the last packet */
+	__u8 icmp_type;      /* ICMP/ICMPv6 type and code of the flow's first packet on this CPU */
 	__u8 icmp_code;
 	__u8 src_mac[6];
 	__u8 dst_mac[6];

@@ -187,11 +187,14 @@ export function monotonicNs(): bigint {
  */
 export function openObjectFromMemory(bytes: Uint8Array, name: string): ObjectHandle {
   // bpf_object_open_opts: { size_t sz; const char *object_name; ... } — only the name is set.
+  const lib = bpf(); // dlopen and its allocations first: nothing may run between ptr() and the call
   const nameBytes = new TextEncoder().encode(name + "\0");
   const opts = new BigUint64Array(16);
   opts[0] = 16n; // sz: covers sz and object_name
   opts[1] = BigInt(ptr(nameBytes));
-  const handle = bpf().bpf_object__open_mem(bytes, bytes.byteLength, opts) as Pointer | null;
+  const handle = lib.bpf_object__open_mem(bytes, bytes.byteLength, opts) as Pointer | null;
+  // opts holds nameBytes only as an address: keep it referenced until libbpf has copied the name.
+  if (nameBytes.byteLength === 0) throw new Error("unreachable");
   // The name is copied into the object; the ELF is not (see above).
   return checkPointer<ObjectHandle>(handle, `opening BPF object ${name}`);
 }

@@ -13,12 +13,13 @@ export function buildProgram(): Command {
     .description("eBPF network-flow exporter: per-flow packets and bytes at every interface, aggregated in the kernel")
     .version(AGENT_VERSION, "-V, --version", "print the version")
     .showSuggestionAfterError()
+    .configureOutput({ outputError: (text, write) => write(`netflow-agent: ${text}`) })
     .exitOverride();
   registerRun(program);
   registerVersion(program);
   registerCollect(program);
   registerTop(program);
-  program.commands.forEach((c) => c.exitOverride());
+  program.commands.forEach((c) => c.exitOverride().configureOutput({ outputError: (text, write) => write(`netflow-agent: ${text}`) }));
   return program;
 }
 

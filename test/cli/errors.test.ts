@@ -14,7 +14,7 @@ async function cli(args: string[], env: Record<string, string> = {}, prefix: str
 
 describe("bad flags: one line, exit 2", () => {
   const cases: [string[], string][] = [
-    [["run", "--bogus"], "error: unknown option '--bogus'"],
+    [["run", "--bogus"], "netflow-agent: error: unknown option '--bogus'"],
     [["run", "--cache-max-flows", "0"], "netflow-agent: error: --cache-max-flows 0 must be >= 1 and <= 16777216"],
     [["run", "--cache-max-flows", "many"], 'netflow-agent: error: --cache-max-flows "many" is not a whole number'],
     [["run", "--cache-active-timeout", "5 parsecs"], 'netflow-agent: error: --cache-active-timeout "5 parsecs" is not a duration (examples: 500ms, 5s, 1m)'],
@@ -22,7 +22,7 @@ describe("bad flags: one line, exit 2", () => {
     [["run", "--attach-mode", "xdp"], 'netflow-agent: error: --attach-mode "xdp" must be one of: auto, tcx, tc'],
     [["run", "--output", "yaml"], 'netflow-agent: error: --output "yaml" must be one of: json, text'],
     [["run", "--interfaces", "/[/"], "netflow-agent: error: interface pattern /[/ is not a valid regular expression"],
-    [["frobnicate"], "error: unknown command 'frobnicate'"],
+    [["frobnicate"], "netflow-agent: error: unknown command 'frobnicate'"],
   ];
   for (const [args, message] of cases)
     test(args.join(" "), async () => {

@@ -96,7 +96,7 @@ describe("bad command lines: one line", () => {
     [["collect", "--listen", "nope"], 2, 'netflow-agent: error: --listen "nope" must be host:port with port 0-65535 (examples: 127.0.0.1:9990, [::1]:9990)'],
     [["collect", "--listen", "127.0.0.1:70000"], 2, 'netflow-agent: error: --listen "127.0.0.1:70000" must be host:port with port 0-65535 (examples: 127.0.0.1:9990, [::1]:9990)'],
     [["collect", "--max-request-bytes", "10"], 2, "netflow-agent: error: --max-request-bytes 10 must be >= 1024 and <= 4294967295"],
-    [["collect", "--bogus"], 2, "error: unknown option '--bogus'"],
+    [["collect", "--bogus"], 2, "netflow-agent: error: unknown option '--bogus'"],
     [["collect", "--listen", "192.0.2.1:9999"], 1, "netflow-agent: error: listening on 192.0.2.1:9999: EADDRNOTAVAIL (no interface on this host has that address)"],
   ];
   for (const [args, code, line] of cases)

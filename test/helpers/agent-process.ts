@@ -17,7 +17,7 @@ export class AgentProcess implements AsyncDisposable {
 
   private constructor(private readonly proc: Subprocess<"ignore", "pipe", "pipe">) {
     this.exited = proc.exited;
-    void this.pump(proc.stdout, (text) => {
+    const out = this.pump(proc.stdout, (text) => {
       this.stdoutText += text;
       let nl: number;
       while ((nl = this.stdoutText.indexOf("\n")) >= 0) {
@@ -26,8 +26,11 @@ export class AgentProcess implements AsyncDisposable {
         if (line.startsWith("{")) this.flows.push(JSON.parse(line));
       }
     });
-    void this.pump(proc.stderr, (text) => (this.stderr += text));
+    const err = this.pump(proc.stderr, (text) => (this.stderr += text));
+    this.drained = Promise.all([out, err]).then(() => {});
   }
+  /** Both pipes read to their end. */
+  private readonly drained: Promise<void>;
 
   /** Starts `netflow-agent <args>` (in `ns` when given) and waits for it to report it is capturing. */
   static async start(args: string[], options: { ns?: string; env?: Record<string, string>; readyText?: string } = {}): Promise<AgentProcess> {
@@ -38,7 +41,10 @@ export class AgentProcess implements AsyncDisposable {
     const deadline = Date.now() + 15000;
     while (!agent.stderr.includes(ready)) {
       if (proc.exitCode !== null || Date.now() > deadline) {
-        await Bun.sleep(50);
+        // Never leave it running: the caller gets no object to dispose.
+        if (proc.exitCode === null) proc.kill("SIGKILL");
+        await proc.exited;
+        await agent.drained;
         throw new Error(`agent did not start (exit ${proc.exitCode}): ${agent.stderr}`);
       }
       await Bun.sleep(20);
@@ -54,7 +60,7 @@ export class AgentProcess implements AsyncDisposable {
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number> {
     if (this.proc.exitCode === null) this.proc.kill(signal);
     const code = await this.exited;
-    await Bun.sleep(20); // let the pipes drain
+    await this.drained;
     return code;
   }
 

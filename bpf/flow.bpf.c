@@ -48,7 +48,8 @@ static __always_inline void fill_metrics(struct flow_metrics *m, struct __sk_buf
 	m->icmp_type = pkt->icmp_type;
 	m->icmp_code = pkt->icmp_code;
 	m->flags = pkt->flags;
-	read_macs(skb, m->src_mac, m->dst_mac);
+	if (pkt->l2)
+		read_macs(skb, m->src_mac, m->dst_mac);
 }
 
 /*
@@ -123,7 +124,7 @@ static __always_inline void account(void *flows, struct __sk_buff *skb, const st
 	send_overflow(skb, pkt, len, now);
 }
 
-static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction)
+static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l2)
 {
 	/* Headers beyond the linear part cannot be read directly: pull them in once. */
 	__u32 linear = skb->data_end - skb->data;
@@ -139,6 +140,7 @@ static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction)
 	__builtin_memset(&pkt, 0, sizeof(pkt));
 	pkt.key.ifindex = skb->ifindex;
 	pkt.key.direction = direction;
+	pkt.l2 = l2;
 	parse_packet(skb, &pkt);
 	if (pkt.flags & FLOW_FLAG_TRUNCATED)
 		count(COUNTER_TRUNCATED, 1);
@@ -153,11 +155,24 @@ static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction)
 SEC("tc")
 int flow_ingress(struct __sk_buff *skb)
 {
-	return flow_tc(skb, FLOW_DIRECTION_INGRESS);
+	return flow_tc(skb, FLOW_DIRECTION_INGRESS, 1);
 }
 
 SEC("tc")
 int flow_egress(struct __sk_buff *skb)
 {
-	return flow_tc(skb, FLOW_DIRECTION_EGRESS);
+	return flow_tc(skb, FLOW_DIRECTION_EGRESS, 1);
+}
+
+/* Devices without a link-layer header (tun, WireGuard, IP tunnels): packets start at L3. */
+SEC("tc")
+int flow_ingress_l3(struct __sk_buff *skb)
+{
+	return flow_tc(skb, FLOW_DIRECTION_INGRESS, 0);
+}
+
+SEC("tc")
+int flow_egress_l3(struct __sk_buff *skb)
+{
+	return flow_tc(skb, FLOW_DIRECTION_EGRESS, 0);
 }

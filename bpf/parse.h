@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Header parsing: Ethernet (+ up to MAX_VLAN_TAGS 802.1Q/802.1ad tags), IPv4
+ * Header parsing: Ethernet (+ up to MAX_VLAN_TAGS 802.1Q/802.1ad tags) — or
+ * none, on L3 devices (tun, WireGuard, IP tunnels), whose packets start at the
+ * IP header and whose protocol the kernel gives in skb->protocol — then IPv4
  * (options, fragments), IPv6 (common extension headers), TCP, UDP, UDP-Lite,
  * SCTP, ICMP, ICMPv6.
  *
@@ -58,6 +60,7 @@ struct packet {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 flags;
+	__u8 l2; /* the packet starts with an Ethernet header (else at L3) */
 };
 
 /* Source and destination MACs of the frame, if it has an Ethernet header. */
@@ -198,12 +201,22 @@ static __always_inline void parse_ipv6(struct packet *pkt, struct ipv6hdr *ip, v
 	parse_transport(pkt, cursor, data_end);
 }
 
-/* Fills pkt (zeroed by the caller) from the packet in skb. */
+/* Fills pkt (zeroed by the caller, pkt->l2 set) from the packet in skb. */
 static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
+
+	if (!pkt->l2) {
+		__be16 l3_proto = skb->protocol;
+		pkt->key.eth_protocol = bpf_ntohs(l3_proto);
+		if (l3_proto == bpf_htons(ETH_P_IP))
+			parse_ipv4(pkt, data, data_end);
+		else if (l3_proto == bpf_htons(ETH_P_IPV6))
+			parse_ipv6(pkt, data, data_end);
+		return;
+	}
 
 	if ((void *)(eth + 1) > data_end) {
 		pkt->flags |= FLOW_FLAG_TRUNCATED;

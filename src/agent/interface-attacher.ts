@@ -4,9 +4,9 @@
  * detached TCX links with the device). Owns every Attachment; close()
  * detaches them all.
  */
-import { attachInterface, removeStaleTcFilters, type AttachMode, type Attachment, type ProgramFds } from "../bpf/attachments.ts";
+import { attachInterface, removeStaleTcFilters, type AttachMode, type Attachment, type FlowPrograms } from "../bpf/attachments.ts";
 import { BpfError } from "../bpf/errors.ts";
-import { listInterfaces, type NetInterface } from "../bpf/interfaces.ts";
+import { linkLayerOf, listInterfaces, type NetInterface } from "../bpf/interfaces.ts";
 import type { Logger } from "../log.ts";
 import type { InterfaceMatcher } from "./interface-filter.ts";
 
@@ -19,7 +19,7 @@ export class InterfaceAttacher implements Disposable {
   private cleanedStale = new Set<number>();
 
   constructor(
-    private readonly programs: ProgramFds,
+    private readonly programs: FlowPrograms,
     private readonly selected: InterfaceMatcher,
     private readonly mode: AttachMode,
     private readonly log: Logger,
@@ -49,8 +49,14 @@ export class InterfaceAttacher implements Disposable {
         const removed = removeStaleTcFilters(iface.ifindex);
         if (removed > 0) this.log.warn(`removed ${removed} tc filter(s) a previous run left on ${iface.name}`);
       }
+      const layer = linkLayerOf(iface.linkType);
+      if (!layer) {
+        this.failed.set(iface.ifindex, iface.name);
+        this.log.warn(`left ${iface.name} alone: its link type ${iface.linkType} is neither Ethernet nor L3, which the parser reads`);
+        continue;
+      }
       try {
-        const attachment = attachInterface(this.programs, iface.ifindex, iface.name, this.mode);
+        const attachment = attachInterface(this.programs.programsFor(layer), iface.ifindex, iface.name, this.mode);
         this.attachments.set(iface.ifindex, attachment);
         this.log.info(`attached to ${iface.name} (${attachment.kind}, ifindex ${iface.ifindex})`);
       } catch (error) {

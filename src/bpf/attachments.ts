@@ -8,6 +8,7 @@
  * close, and a new run removes any that a crashed run left behind.
  */
 import { BpfError } from "./errors.ts";
+import type { LinkLayer } from "./interfaces.ts";
 import {
   BPF_TC_EGRESS,
   BPF_TC_INGRESS,
@@ -34,9 +35,15 @@ export interface Attachment extends Disposable {
   close(): void;
 }
 
+/** The pair of programs for one device. */
 export interface ProgramFds {
   ingressFd: number;
   egressFd: number;
+}
+
+/** Program pairs by what a device's packets start with (FlowObject implements it). */
+export interface FlowPrograms {
+  programsFor(layer: LinkLayer): ProgramFds;
 }
 
 class TcxAttachment implements Attachment {

@@ -5,7 +5,9 @@
  * holds. Attachments are separate (attachments.ts) and must be closed first.
  */
 import flowObjectPath from "../../bpf/flow.bpf.o" with { type: "file" };
+import type { FlowPrograms, ProgramFds } from "./attachments.ts";
 import { BpfError } from "./errors.ts";
+import type { LinkLayer } from "./interfaces.ts";
 import { FLOW_KEY, FLOW_METRICS, FlowCounter } from "./flow-layout.ts";
 import {
   closeObject,
@@ -41,12 +43,16 @@ export async function embeddedFlowObject(): Promise<Uint8Array> {
   return new Uint8Array(await Bun.file(flowObjectPath).arrayBuffer());
 }
 
-export class FlowObject implements Disposable {
+export class FlowObject implements Disposable, FlowPrograms {
   private closed = false;
   private constructor(
     private readonly handle: ObjectHandle,
+    /** Programs for Ethernet (and loopback) devices. */
     readonly ingressFd: number,
     readonly egressFd: number,
+    /** Programs for devices whose packets start at L3 (tun, WireGuard, IP tunnels). */
+    readonly ingressL3Fd: number,
+    readonly egressL3Fd: number,
     /** flows_a, flows_b */
     readonly flowsFds: readonly [number, number],
     readonly overflowFd: number,
@@ -103,6 +109,8 @@ export class FlowObject implements Disposable {
         handle,
         program("flow_ingress"),
         program("flow_egress"),
+        program("flow_ingress_l3"),
+        program("flow_egress_l3"),
         [mapFd(flowsA), mapFd(flowsB)],
         mapFd(requireMap(handle, "flow_overflow")),
         mapFd(requireMap(handle, "counters")),
@@ -114,6 +122,10 @@ export class FlowObject implements Disposable {
       closeObject(handle);
       throw error;
     }
+  }
+
+  programsFor(layer: LinkLayer): ProgramFds {
+    return layer === "ethernet" ? { ingressFd: this.ingressFd, egressFd: this.egressFd } : { ingressFd: this.ingressL3Fd, egressFd: this.egressL3Fd };
   }
 
   /** Points the programs at flows_a (0) or flows_b (1). */

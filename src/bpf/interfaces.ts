@@ -4,6 +4,24 @@ import { readdirSync, readFileSync } from "node:fs";
 export interface NetInterface {
   ifindex: number;
   name: string;
+  /** ARPHRD_* from /sys/class/net/<name>/type (include/uapi/linux/if_arp.h). */
+  linkType: number;
+}
+
+/** What the packets of a device start with, as the TC hook sees them. */
+export type LinkLayer = "ethernet" | "l3";
+
+const ETHERNET_LINK_TYPES = new Set([1 /* ETHER */, 772 /* LOOPBACK: a zeroed Ethernet header */]);
+/** No link-layer header at TC: tunnels and tun/WireGuard devices. */
+const L3_LINK_TYPES = new Set([
+  768 /* TUNNEL (ipip) */, 769 /* TUNNEL6 */, 776 /* SIT */, 778 /* IPGRE */, 823 /* IP6GRE */, 65534 /* NONE: tun, wireguard */,
+]);
+
+/** undefined for link types the parser does not know (the device is left alone). */
+export function linkLayerOf(linkType: number): LinkLayer | undefined {
+  if (ETHERNET_LINK_TYPES.has(linkType)) return "ethernet";
+  if (L3_LINK_TYPES.has(linkType)) return "l3";
+  return undefined;
 }
 
 const SYS_CLASS_NET = "/sys/class/net";
@@ -14,7 +32,8 @@ export function listInterfaces(): NetInterface[] {
   for (const name of readdirSync(SYS_CLASS_NET)) {
     try {
       const ifindex = Number(readFileSync(`${SYS_CLASS_NET}/${name}/ifindex`, "latin1"));
-      if (Number.isInteger(ifindex) && ifindex > 0) out.push({ ifindex, name });
+      const linkType = Number(readFileSync(`${SYS_CLASS_NET}/${name}/type`, "latin1"));
+      if (Number.isInteger(ifindex) && ifindex > 0) out.push({ ifindex, name, linkType });
     } catch {
       // Vanished between readdir and read: it will not be attached.
     }

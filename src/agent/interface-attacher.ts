@@ -4,7 +4,7 @@
  * detached TCX links with the device). Owns every Attachment; close()
  * detaches them all.
  */
-import { attachInterface, removeStaleTcFilters, type AttachMode, type Attachment, type FlowPrograms } from "../bpf/attachments.ts";
+import { attachInterface, liveTcFilterOwner, removeStaleTcFilters, type AttachMode, type Attachment, type FlowPrograms } from "../bpf/attachments.ts";
 import { BpfError } from "../bpf/errors.ts";
 import { linkLayerOf, listInterfaces, type NetInterface } from "../bpf/interfaces.ts";
 import type { Logger } from "../log.ts";
@@ -46,7 +46,14 @@ export class InterfaceAttacher implements Disposable {
       if (!this.selected(iface.name)) continue;
       if (!this.cleanedStale.has(iface.ifindex) && this.mode !== "tcx") {
         this.cleanedStale.add(iface.ifindex);
-        const removed = removeStaleTcFilters(iface.ifindex);
+        const owner = liveTcFilterOwner(iface.ifindex);
+        if (owner !== undefined && this.mode === "tc") {
+          // Our handle is taken by a running agent: attaching would replace its filters.
+          this.failed.set(iface.ifindex, iface.name);
+          this.log.warn(`left ${iface.name} alone: process ${owner} holds the tc filters at our handle (another netflow-agent in tc mode?)`);
+          continue;
+        }
+        const removed = owner === undefined ? removeStaleTcFilters(iface.ifindex) : 0;
         if (removed > 0) this.log.warn(`removed ${removed} tc filter(s) a previous run left on ${iface.name}`);
       }
       const layer = linkLayerOf(iface.linkType);

@@ -20,7 +20,9 @@ import {
   tcDetach,
   tcHookCreate,
   tcHookDestroy,
+  tcQuery,
 } from "./libbpf.ts";
+import { otherHolderOf } from "./program-holders.ts";
 
 export type AttachMode = "auto" | "tcx" | "tc";
 
@@ -122,4 +124,18 @@ export function removeStaleTcFilters(ifindex: number): number {
   if (tcDetach(ifindex, BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY)) removed++;
   if (tcDetach(ifindex, BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY)) removed++;
   return removed;
+}
+
+/**
+ * The pid of a running process whose program sits in a tc filter at our
+ * handle on this device (another agent in tc mode, a `top`): its filters are
+ * not stale, and replacing them would take its data away.
+ */
+export function liveTcFilterOwner(ifindex: number): number | undefined {
+  for (const point of [BPF_TC_INGRESS, BPF_TC_EGRESS]) {
+    const progId = tcQuery(ifindex, point, TC_HANDLE, TC_PRIORITY);
+    const pid = progId ? otherHolderOf(progId) : undefined;
+    if (pid !== undefined) return pid;
+  }
+  return undefined;
 }

@@ -64,6 +64,20 @@ test.if(isRoot)("tc mode: clsact + filters while running, nothing after SIGTERM;
   }
 }, 30000);
 
+test.if(isRoot)("tc mode: a second agent leaves a running agent's filters alone", async () => {
+  await using pair = await VethPair.create();
+  const { a } = pair;
+  const args = ["run", "--attach-mode", "tc", "--interfaces", a.ifname, "--api", "off"];
+  await using first = await AgentProcess.start(args, { ns: a.ns });
+  await using second = await AgentProcess.start(args, { ns: a.ns });
+  expect(second.stderr).toContain(`left veth-a alone: process ${first.pid} holds the tc filters at our handle`);
+  expect(second.stderr).not.toContain("removed");
+  expect(await second.stop()).toBe(0);
+  expect(await tcState(a.ns, a.ifname)).toEqual({ clsact: true, filters: 2 });
+  expect(await first.stop()).toBe(0);
+  expect(await tcState(a.ns, a.ifname)).toEqual({ clsact: false, filters: 0 });
+}, 30000);
+
 test.if(isRoot)("an interface created later is attached; a deleted one is dropped", async () => {
   await using pair = await VethPair.create();
   const { a } = pair;

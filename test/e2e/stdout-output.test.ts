@@ -43,6 +43,8 @@ test.if(isRoot)("run | head -1: one line on stderr, exit 1, nothing left attache
     stdout: "pipe",
     stderr: "pipe",
   });
+  // Whatever fails below, the agent must not outlive the test.
+  await using _stopAgent = { [Symbol.asyncDispose]: async () => void (proc.exitCode === null && proc.kill("SIGKILL")) };
   // Traffic on the namespace's loopback until the first flow line arrives, then the reader leaves.
   const reader = proc.stdout.getReader();
   let first = "";

@@ -116,10 +116,6 @@ export class OverflowFolder {
     addMetrics(entry.record, event, view, FLOW_EVENT.fields.metrics.offset, offsetMs, entry.lastNs);
   }
 
-  get size() {
-    return this.flows.size;
-  }
-
   /** The folded flows; the folder starts empty again. */
   take(): FlowRecord[] {
     const out = [...this.flows.values()].map((e) => e.record);

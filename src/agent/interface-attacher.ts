@@ -6,7 +6,7 @@
  */
 import { attachInterface, liveTcFilterOwner, removeStaleTcFilters, type AttachMode, type Attachment, type FlowPrograms } from "../bpf/attachments.ts";
 import { BpfError } from "../bpf/errors.ts";
-import { linkLayerOf, listInterfaces, type NetInterface } from "../bpf/interfaces.ts";
+import { linkLayerOf, listInterfaces, readLinkType, type NetInterface } from "../bpf/interfaces.ts";
 import type { Logger } from "../log.ts";
 import type { InterfaceMatcher } from "./interface-filter.ts";
 
@@ -24,21 +24,22 @@ export class InterfaceAttacher implements Disposable {
     private readonly mode: AttachMode,
     private readonly log: Logger,
     private readonly list: () => NetInterface[] = listInterfaces,
+    private readonly linkTypeOf: (name: string) => number = readLinkType,
   ) {}
 
   /** Brings attachments in line with the interfaces present now. */
   reconcile() {
     const present = this.list();
-    const presentIndexes = new Set(present.map((i) => i.ifindex));
+    const presentByIndex = new Map(present.map((i) => [i.ifindex, i]));
     for (const [ifindex, attachment] of this.attachments) {
-      const now = present.find((i) => i.ifindex === ifindex);
+      const now = presentByIndex.get(ifindex);
       if (!now || now.name !== attachment.name) {
         attachment.close();
         this.attachments.delete(ifindex);
         this.log.info(`detached from ${attachment.name} (interface ${now ? "renamed" : "removed"})`);
       }
     }
-    for (const ifindex of this.failed.keys()) if (!presentIndexes.has(ifindex)) this.failed.delete(ifindex);
+    for (const ifindex of this.failed.keys()) if (!presentByIndex.has(ifindex)) this.failed.delete(ifindex);
 
     for (const iface of present) {
       this.knownNames.set(iface.ifindex, iface.name);
@@ -56,10 +57,12 @@ export class InterfaceAttacher implements Disposable {
         const removed = owner === undefined ? removeStaleTcFilters(iface.ifindex) : 0;
         if (removed > 0) this.log.warn(`removed ${removed} tc filter(s) a previous run left on ${iface.name}`);
       }
-      const layer = linkLayerOf(iface.linkType);
+      const linkType = this.linkTypeOf(iface.name);
+      if (Number.isNaN(linkType)) continue; // vanished between listing and now
+      const layer = linkLayerOf(linkType);
       if (!layer) {
         this.failed.set(iface.ifindex, iface.name);
-        this.log.warn(`left ${iface.name} alone: its link type ${iface.linkType} is neither Ethernet nor L3, which the parser reads`);
+        this.log.warn(`left ${iface.name} alone: its link type ${linkType} is neither Ethernet nor L3, which the parser reads`);
         continue;
       }
       try {

@@ -4,8 +4,6 @@ import { readdirSync, readFileSync } from "node:fs";
 export interface NetInterface {
   ifindex: number;
   name: string;
-  /** ARPHRD_* from /sys/class/net/<name>/type (include/uapi/linux/if_arp.h). */
-  linkType: number;
 }
 
 /** What the packets of a device start with, as the TC hook sees them. */
@@ -16,6 +14,18 @@ const ETHERNET_LINK_TYPES = new Set([1 /* ETHER */, 772 /* LOOPBACK: a zeroed Et
 const L3_LINK_TYPES = new Set([
   768 /* TUNNEL (ipip) */, 769 /* TUNNEL6 */, 776 /* SIT */, 778 /* IPGRE */, 823 /* IP6GRE */, 65534 /* NONE: tun, wireguard */,
 ]);
+
+/**
+ * ARPHRD_* of a device (include/uapi/linux/if_arp.h), read once when it is
+ * attached rather than at every poll; NaN if it vanished meanwhile.
+ */
+export function readLinkType(name: string): number {
+  try {
+    return Number(readFileSync(`${SYS_CLASS_NET}/${name}/type`, "latin1"));
+  } catch {
+    return NaN;
+  }
+}
 
 /** undefined for link types the parser does not know (the device is left alone). */
 export function linkLayerOf(linkType: number): LinkLayer | undefined {
@@ -32,8 +42,7 @@ export function listInterfaces(): NetInterface[] {
   for (const name of readdirSync(SYS_CLASS_NET)) {
     try {
       const ifindex = Number(readFileSync(`${SYS_CLASS_NET}/${name}/ifindex`, "latin1"));
-      const linkType = Number(readFileSync(`${SYS_CLASS_NET}/${name}/type`, "latin1"));
-      if (Number.isInteger(ifindex) && ifindex > 0) out.push({ ifindex, name, linkType });
+      if (Number.isInteger(ifindex) && ifindex > 0) out.push({ ifindex, name });
     } catch {
       // Vanished between readdir and read: it will not be attached.
     }

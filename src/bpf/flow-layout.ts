@@ -32,14 +32,14 @@ export const FLOW_METRICS = {
     bytes: { offset: 8, size: 8 },
     first_seen_ns: { offset: 16, size: 8 },
     last_seen_ns: { offset: 24, size: 8 },
-    tcp_flags: { offset: 32, size: 2 },
-    dscp: { offset: 34, size: 1 },
-    icmp_type: { offset: 35, size: 1 },
-    icmp_code: { offset: 36, size: 1 },
-    src_mac: { offset: 37, size: 6 },
-    dst_mac: { offset: 43, size: 6 },
-    flags: { offset: 49, size: 1 },
-    pad: { offset: 50, size: 6 },
+    tcp_flags: { offset: 32, size: 4 },
+    flags: { offset: 36, size: 4 },
+    dscp: { offset: 40, size: 1 },
+    icmp_type: { offset: 41, size: 1 },
+    icmp_code: { offset: 42, size: 1 },
+    pad: { offset: 43, size: 1 },
+    src_mac: { offset: 44, size: 6 },
+    dst_mac: { offset: 50, size: 6 },
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 
@@ -56,15 +56,19 @@ export const FLOW_EVENT = {
 export const FlowDirection = { ingress: 0, egress: 1 } as const;
 /** enum flow_flag */
 export const FlowFlag = { fragment: 1, truncated: 2 } as const;
-/** enum flow_counter */
-export const FlowCounter = {
-  ringbufPackets: 0,
-  droppedPackets: 1,
-  droppedBytes: 2,
-  mapErrors: 3,
-  truncated: 4,
-} as const;
-export const FLOW_COUNTER_COUNT = 5;
+/** struct flow_counters: the kernel's counters, one per-CPU value of the `counters` map. */
+export const FLOW_COUNTERS = {
+  size: 56,
+  fields: {
+    ringbuf_packets: { offset: 0, size: 8 },
+    dropped_packets: { offset: 8, size: 8 },
+    dropped_bytes: { offset: 16, size: 8 },
+    map_errors: { offset: 24, size: 8 },
+    truncated: { offset: 32, size: 8 },
+    flows_inserted: { offset: 40, size: 8 },
+    no_flows_map: { offset: 48, size: 8 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
 
 /** Per-CPU values are laid out in 8-byte slots, one per possible CPU. */
 export function perCpuStride(valueSize: number): number {

@@ -1,6 +1,10 @@
+import type { FlowColumns } from "./flow-columns.ts";
+
 /**
- * A flow as the exporters see it: one record per flow key per eviction, its
- * per-CPU values merged and its kernel times turned into wall-clock ms.
+ * A flow as an object: what `FlowColumns.record(i)` returns, for the rows a
+ * person looks at, for what the collector decodes, and for tests. The export
+ * hot path reads FlowColumns instead. One record per flow key per eviction,
+ * times in wall-clock ms.
  */
 export interface FlowRecord {
   ifindex: number;
@@ -31,18 +35,27 @@ export interface FlowRecord {
   flags: number;
 }
 
-/** Counters read from the kernel at the eviction that produced a batch. */
+/** Counters read from the kernel at the eviction that produced a batch (totals since load). */
 export interface KernelCounters {
+  /** Packets carried by the overflow ring buffer (their flow did not fit in the map). */
   ringbufPackets: number;
+  /** Packets not accounted in any flow (map and ring buffer both full), and their bytes. */
   droppedPackets: number;
   droppedBytes: number;
+  /** Map updates that failed for a reason other than a full map. */
   mapErrors: number;
+  /** Packets that ended inside a header. */
   truncated: number;
+  /** Flows the kernel inserted into its maps. */
+  flowsInserted: number;
 }
 
-/** What one eviction hands to the exporters. */
+/**
+ * What one eviction hands to the exporters and listeners. Valid only during
+ * that call: `flows` reads buffers the next eviction reuses (see flow-columns.ts).
+ */
 export interface FlowBatch {
-  records: FlowRecord[];
+  flows: FlowColumns;
   /** Wall-clock ms of the eviction. */
   evictedAtMs: number;
   /** Time the eviction took (kernel batch calls + decode). */

@@ -1,0 +1,205 @@
+/**
+ * One eviction's flows as a table, read in place: the rows are the drained
+ * map's own bytes (struct flow_key rows of FLOW_KEY.size bytes, struct
+ * flow_metrics rows of FLOW_METRICS.size, see bpf/flow.h) and every field is
+ * read through a typed-array view at a fixed offset. No JS object per flow:
+ * sinks loop `for (let i = 0; i < flows.count; i++)` and read what they encode.
+ *
+ * Times are the one derived column: wall-clock ms, converted once per
+ * eviction (one clock reading, see clock.ts) into `startMs`/`endMs`.
+ *
+ * Lifetime: the buffers belong to the evictor and are reused by the next
+ * eviction. A sink reads them during export() (or a listener call) and
+ * copies what it keeps — encoded bytes, or `record(i)` for the few rows a
+ * person looks at.
+ */
+import { FLOW_KEY, FLOW_METRICS } from "../bpf/flow-layout.ts";
+import type { FlowRecord } from "./flow-record.ts";
+
+export type InterfaceNamer = (ifindex: number) => string;
+
+const K = FLOW_KEY.fields;
+const M = FLOW_METRICS.fields;
+const KEY_WORDS = FLOW_KEY.size / 4;
+const KEY_HALVES = FLOW_KEY.size / 2;
+const METRIC_WORDS = FLOW_METRICS.size / 4;
+const TWO_32 = 4294967296;
+
+export class FlowColumns {
+  private readonly key32: Uint32Array;
+  private readonly key16: Uint16Array;
+  private readonly metric32: Uint32Array;
+
+  /**
+   * `keys`/`metrics`: at least `count` rows each, starting at byte 0 of
+   * 4-byte-aligned buffers. `startMs`/`endMs`: wall-clock ms per row.
+   */
+  constructor(
+    /** struct flow_key rows; addresses are read from here (srcAddrAt/dstAddrAt). */
+    readonly keys: Uint8Array,
+    /** struct flow_metrics rows; MACs are read from here (srcMacAt/dstMacAt). */
+    readonly metrics: Uint8Array,
+    readonly count: number,
+    readonly startMs: Float64Array,
+    readonly endMs: Float64Array,
+    private readonly names: InterfaceNamer,
+  ) {
+    if (keys.byteOffset % 4 !== 0 || metrics.byteOffset % 4 !== 0) throw new RangeError("flow rows must be 4-byte aligned");
+    if (keys.byteLength < count * FLOW_KEY.size || metrics.byteLength < count * FLOW_METRICS.size || startMs.length < count || endMs.length < count)
+      throw new RangeError(`flow rows hold fewer than ${count} flows`);
+    this.key32 = new Uint32Array(keys.buffer, keys.byteOffset, Math.floor(keys.byteLength / 4));
+    this.key16 = new Uint16Array(keys.buffer, keys.byteOffset, Math.floor(keys.byteLength / 2));
+    this.metric32 = new Uint32Array(metrics.buffer, metrics.byteOffset, Math.floor(metrics.byteLength / 4));
+  }
+
+  static readonly empty = new FlowColumns(new Uint8Array(0), new Uint8Array(0), 0, new Float64Array(0), new Float64Array(0), (i) => `if${i}`);
+
+  ifindex(i: number): number {
+    return this.key32[i * KEY_WORDS]!;
+  }
+  /** The interface's name when the flow was evicted, else "if<index>". */
+  interfaceName(i: number): string {
+    return this.names(this.ifindex(i));
+  }
+  /** 0 ingress, 1 egress (enum flow_direction). */
+  direction(i: number): number {
+    return this.keys[i * FLOW_KEY.size + K.direction.offset]!;
+  }
+  /** EtherType after VLAN tags, e.g. 0x0800. */
+  ethType(i: number): number {
+    return this.key16[i * KEY_HALVES + K.eth_protocol.offset / 2]!;
+  }
+  /** IP protocol number; 0 when not IP. */
+  protocol(i: number): number {
+    return this.keys[i * FLOW_KEY.size + K.protocol.offset]!;
+  }
+  /** Offset in `keys` of the 16-byte source address (IPv6, or IPv4-mapped). */
+  srcAddrAt(i: number): number {
+    return i * FLOW_KEY.size + K.src_ip.offset;
+  }
+  dstAddrAt(i: number): number {
+    return i * FLOW_KEY.size + K.dst_ip.offset;
+  }
+  /** Whether the source address is IPv4-mapped (::ffff:a.b.c.d); the destination's is the same kind. */
+  isIpv4(i: number): boolean {
+    const w = i * KEY_WORDS + K.src_ip.offset / 4;
+    return this.key32[w] === 0 && this.key32[w + 1] === 0 && this.key32[w + 2] === 0xffff0000;
+  }
+  srcPort(i: number): number {
+    return this.key16[i * KEY_HALVES + K.src_port.offset / 2]!;
+  }
+  dstPort(i: number): number {
+    return this.key16[i * KEY_HALVES + K.dst_port.offset / 2]!;
+  }
+  /** Packets on the wire (GSO segments counted one by one). */
+  packets(i: number): number {
+    const w = i * METRIC_WORDS + M.packets.offset / 4;
+    return this.metric32[w]! + this.metric32[w + 1]! * TWO_32;
+  }
+  bytes(i: number): number {
+    const w = i * METRIC_WORDS + M.bytes.offset / 4;
+    return this.metric32[w]! + this.metric32[w + 1]! * TWO_32;
+  }
+  /** OR of the TCP flags of every packet (FIN 0x01 … CWR 0x80, NS 0x100). */
+  tcpFlags(i: number): number {
+    return this.metric32[i * METRIC_WORDS + M.tcp_flags.offset / 4]! & 0x1ff;
+  }
+  /** enum flow_flag bits, ORed: 1 fragment, 2 truncated. */
+  flags(i: number): number {
+    return this.metric32[i * METRIC_WORDS + M.flags.offset / 4]!;
+  }
+  dscp(i: number): number {
+    return this.metrics[i * FLOW_METRICS.size + M.dscp.offset]!;
+  }
+  icmpType(i: number): number {
+    return this.metrics[i * FLOW_METRICS.size + M.icmp_type.offset]!;
+  }
+  icmpCode(i: number): number {
+    return this.metrics[i * FLOW_METRICS.size + M.icmp_code.offset]!;
+  }
+  /** Offset in `metrics` of the 6-byte source MAC (all zero on L3 devices). */
+  srcMacAt(i: number): number {
+    return i * FLOW_METRICS.size + M.src_mac.offset;
+  }
+  dstMacAt(i: number): number {
+    return i * FLOW_METRICS.size + M.dst_mac.offset;
+  }
+
+  /** Row i as an object: for the rows a person looks at and for tests, never on the hot path. */
+  record(i: number): FlowRecord {
+    const src = this.srcAddrAt(i);
+    const dst = this.dstAddrAt(i);
+    const srcMac = this.srcMacAt(i);
+    const dstMac = this.dstMacAt(i);
+    return {
+      ifindex: this.ifindex(i),
+      interface: this.interfaceName(i),
+      direction: this.direction(i) === 1 ? "egress" : "ingress",
+      ethType: this.ethType(i),
+      protocol: this.protocol(i),
+      srcAddr: this.keys.slice(src, src + 16),
+      dstAddr: this.keys.slice(dst, dst + 16),
+      srcPort: this.srcPort(i),
+      dstPort: this.dstPort(i),
+      packets: this.packets(i),
+      bytes: this.bytes(i),
+      startMs: this.startMs[i]!,
+      endMs: this.endMs[i]!,
+      tcpFlags: this.tcpFlags(i),
+      dscp: this.dscp(i),
+      icmpType: this.icmpType(i),
+      icmpCode: this.icmpCode(i),
+      srcMac: this.metrics.slice(srcMac, srcMac + 6),
+      dstMac: this.metrics.slice(dstMac, dstMac + 6),
+      flags: this.flags(i),
+    };
+  }
+
+  /** Every row as an object (tests, the collector's ledger, `top`'s model). */
+  records(): FlowRecord[] {
+    const out = new Array<FlowRecord>(this.count);
+    for (let i = 0; i < this.count; i++) out[i] = this.record(i);
+    return out;
+  }
+
+  /**
+   * The same table built from objects: for what arrives decoded (the
+   * collector, `top --connect`) and for tests. Times are kept exactly.
+   */
+  static fromRecords(records: readonly FlowRecord[]): FlowColumns {
+    const n = records.length;
+    const keys = new Uint8Array(n * FLOW_KEY.size);
+    const metrics = new Uint8Array(n * FLOW_METRICS.size);
+    const kv = new DataView(keys.buffer);
+    const mv = new DataView(metrics.buffer);
+    const startMs = new Float64Array(n);
+    const endMs = new Float64Array(n);
+    const names = new Map<number, string>();
+    for (let i = 0; i < n; i++) {
+      const r = records[i]!;
+      const k = i * FLOW_KEY.size;
+      const m = i * FLOW_METRICS.size;
+      kv.setUint32(k + K.ifindex.offset, r.ifindex, true);
+      kv.setUint16(k + K.eth_protocol.offset, r.ethType, true);
+      keys[k + K.direction.offset] = r.direction === "egress" ? 1 : 0;
+      keys[k + K.protocol.offset] = r.protocol;
+      keys.set(r.srcAddr.subarray(0, 16), k + K.src_ip.offset);
+      keys.set(r.dstAddr.subarray(0, 16), k + K.dst_ip.offset);
+      kv.setUint16(k + K.src_port.offset, r.srcPort, true);
+      kv.setUint16(k + K.dst_port.offset, r.dstPort, true);
+      mv.setBigUint64(m + M.packets.offset, BigInt(r.packets), true);
+      mv.setBigUint64(m + M.bytes.offset, BigInt(r.bytes), true);
+      mv.setUint32(m + M.tcp_flags.offset, r.tcpFlags, true);
+      mv.setUint32(m + M.flags.offset, r.flags, true);
+      metrics[m + M.dscp.offset] = r.dscp;
+      metrics[m + M.icmp_type.offset] = r.icmpType;
+      metrics[m + M.icmp_code.offset] = r.icmpCode;
+      metrics.set(r.srcMac.subarray(0, 6), m + M.src_mac.offset);
+      metrics.set(r.dstMac.subarray(0, 6), m + M.dst_mac.offset);
+      startMs[i] = r.startMs;
+      endMs[i] = r.endMs;
+      names.set(r.ifindex, r.interface);
+    }
+    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`);
+  }
+}

@@ -11,7 +11,7 @@
 import { FlowObject } from "../bpf/flow-object.ts";
 import { FlowEvictor } from "../flow/evict-flows.ts";
 import type { FlowBatch, KernelCounters } from "../flow/flow-record.ts";
-import type { Exporter } from "../export/exporter.ts";
+import type { Exporter, SinkStats } from "../export/exporter.ts";
 import type { Logger } from "../log.ts";
 import type { AttachMode } from "../bpf/attachments.ts";
 import { InterfaceAttacher } from "./interface-attacher.ts";
@@ -35,7 +35,24 @@ export interface AgentOptions {
 export interface AgentStatus {
   startedAtMs: number;
   interfaces: { name: string; ifindex: number; kind: "tcx" | "tc" }[];
+  /** The ceiling of the flows map (--cache-max-flows). */
   maxFlows: number;
+  /** --cache-active-timeout: the configured interval between evictions (early ones come sooner). */
+  evictionIntervalMs: number;
+  /** The kernel's flows maps now. */
+  flowMaps: {
+    /** Entries of the map the programs write now. */
+    capacity: number;
+    /** Flows inserted into it since it became active (read at the last fill check). */
+    fill: number;
+    /** Kernel memory of every map the agent holds (memlock from the map fds), bytes. */
+    kernelMemoryBytes: number;
+    /** Times the map was resized, and evictions started early because it was filling. */
+    resizes: number;
+    earlyEvictions: number;
+  };
+  /** One entry per sink (stdout, grpc, …) in --export order. */
+  sinks: ({ name: string } & SinkStats)[];
   lastEviction: { atMs: number; flows: number; durationMs: number } | undefined;
   totals: { evictions: number; flows: number; packets: number; bytes: number };
   kernel: KernelCounters;

@@ -5,9 +5,31 @@
 import type { FlowBatch } from "../flow/flow-record.ts";
 import { OutputClosedError, writeStdout } from "../write-sync.ts";
 
+/**
+ * A sink. `export()` reads the batch during the call only (its columns are
+ * reused by the next eviction: encode or copy what you keep) and never waits
+ * for the network or a reader: a sink that cannot keep up drops records,
+ * counts them, and says so once per episode.
+ */
 export interface Exporter extends AsyncDisposable {
   readonly name: string;
   export(batch: FlowBatch): Promise<void> | void;
+  /** Counters for Status and metrics. */
+  stats(): SinkStats;
+}
+
+/** What every sink reports (Status `sinks`). Records are flows; counters only grow, except `queuedRecords`. */
+export interface SinkStats {
+  /** Records accepted and not yet written or sent. */
+  queuedRecords: number;
+  /** Bytes those records take while they wait. */
+  queuedBytes: number;
+  /** Records written or delivered. */
+  sentRecords: number;
+  /** Records dropped: queue full, reader gone, refused by the peer, not flushed at exit. */
+  droppedRecords: number;
+  /** Failed writes or send attempts (each may be retried). */
+  sendErrors: number;
 }
 
 /** Where text output goes; stdout unless a test injects its own. May throw OutputClosedError. */

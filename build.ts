@@ -48,7 +48,7 @@ export async function compileBpf(name: string, out: string, defines: string[] = 
   const arch = (await $`uname -m`.text()).trim();
   const targetArch = arch === "aarch64" ? "arm64" : "x86";
   const extra = defines.map((d) => `-D${d}`);
-  await $`clang -O2 -g -target bpf -D__TARGET_ARCH_${targetArch} ${extra} -I/usr/include/${arch}-linux-gnu -fdebug-prefix-map=${root}=. -c bpf/${name}.bpf.c -o ${out}`.cwd(
+  await $`clang -O2 -g -target bpf -mcpu=v3 -D__TARGET_ARCH_${targetArch} ${extra} -I/usr/include/${arch}-linux-gnu -fdebug-prefix-map=${root}=. -c bpf/${name}.bpf.c -o ${out}`.cwd(
     root,
   );
   await $`llvm-strip -g ${out}`;

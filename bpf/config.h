@@ -3,9 +3,13 @@
 #ifndef NETFLOW_CONFIG_H
 #define NETFLOW_CONFIG_H
 
-/* Default map sizes; user space resizes the maps before load (--cache-max-flows). */
-#define FLOWS_MAX_ENTRIES_DEFAULT 32768
-#define OVERFLOW_RINGBUF_BYTES (4 * 1024 * 1024)
+/*
+ * The inner map template's size. User space creates the real flows maps
+ * itself, sized from their fill between 4096 and --cache-max-flows.
+ */
+#define FLOWS_MAX_ENTRIES_DEFAULT 4096
+/* 80k flow_events (104 bytes + an 8-byte header): a second of a 300 kpps overflow at 100 ms reads. */
+#define OVERFLOW_RINGBUF_BYTES (8 * 1024 * 1024)
 
 /* Parser bounds: the verifier needs every loop and offset bounded. */
 #define MAX_VLAN_TAGS 2
@@ -17,5 +21,7 @@
 
 /* Set by the loader before load (const volatile: read-only, known to the verifier). */
 const volatile __u8 use_coarse_clock = 1;
+/* BPF_ATOMIC_OR (kernel 5.12): TCP flags and flow flags are ORed atomically; before, a plain OR. */
+const volatile __u8 use_atomic_or = 1;
 
 #endif /* NETFLOW_CONFIG_H */

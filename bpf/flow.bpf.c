@@ -3,13 +3,19 @@
  * Flow accounting at TC ingress and egress.
  *
  * Algorithm: parse the packet's headers into a struct flow_key, then add the
- * packet to that key's per-CPU value in the active flows map: an in-place
- * update of this CPU's copy (no lock, no atomic: per-CPU values are written
- * only by programs running on that CPU, with migration disabled). A new flow
- * is inserted with BPF_NOEXIST. When the map is full the packet goes to
- * user space as a flow_event through the flow_overflow ring buffer (without
- * a wakeup: user space drains it on a timer), and only when that is full too
- * is the packet dropped from accounting, counted in COUNTER_DROPPED_*.
+ * packet to that key's value in the active flows map (the inner map of
+ * `flows`, see maps.h): atomic adds of packets and bytes to the one shared
+ * value, a plain store of the time, an atomic OR of flags only when they add
+ * a bit. A new flow is inserted with BPF_NOEXIST. When the map is full the
+ * packet goes to user space as a flow_event through the flow_overflow ring
+ * buffer (without a wakeup: user space drains it on a timer), and only when
+ * that is full too is the packet dropped from accounting, counted in
+ * flow_counters.dropped_*. User space watches flows_inserted and swaps in a
+ * larger map before this one fills.
+ *
+ * A GSO skb (TSO on egress, GRO on ingress) becomes gso_segs packets on the
+ * wire, each repeating the headers: it counts as gso_segs packets and
+ * skb->len + (gso_segs - 1) * header_len bytes.
  *
  * The program never changes the packet's fate: it returns TC_ACT_UNSPEC,
  * which is TCX_NEXT for TCX links, so the next program or the stack decides.
@@ -27,70 +33,78 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-static __always_inline void count(__u32 counter, __u64 amount)
+static __always_inline struct flow_counters *counters_of_this_cpu(void)
 {
-	__u64 *value = bpf_map_lookup_elem(&counters, &counter);
-	if (value)
-		*value += amount;
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&counters, &zero);
 }
 
-
+/* Sets the bits of `bits` in *word that are not set yet; atomically where the kernel can. */
+static __always_inline void or_bits(__u32 *word, __u32 bits)
+{
+	if (!(bits & ~*word))
+		return;
+	if (use_atomic_or)
+		__sync_fetch_and_or(word, bits);
+	else
+		*word |= bits;
+}
 
 static __always_inline void fill_metrics(struct flow_metrics *m, struct __sk_buff *skb,
-					 const struct packet *pkt, __u64 len, __u64 now)
+					 const struct packet *pkt, __u64 segs, __u64 len, __u64 now)
 {
-	m->packets = 1;
+	m->packets = segs;
 	m->bytes = len;
 	m->first_seen_ns = now;
 	m->last_seen_ns = now;
 	m->tcp_flags = pkt->tcp_flags;
+	m->flags = pkt->flags;
 	m->dscp = pkt->dscp;
 	m->icmp_type = pkt->icmp_type;
 	m->icmp_code = pkt->icmp_code;
-	m->flags = pkt->flags;
 	if (pkt->l2)
 		read_macs(skb, m->src_mac, m->dst_mac);
 }
 
-/*
- * The hot path: a packet of a known flow. Only what changes per packet is
- * written; DSCP, ICMP type/code and MACs stay those of the flow's first
- * packet on this CPU (fill_metrics), which keeps this to five stores.
- */
-static __always_inline void add_packet(struct flow_metrics *m, struct __sk_buff *skb,
-				       const struct packet *pkt, __u64 len, __u64 now)
+/* The hot path: a packet of a known flow. Two atomic adds and one store. */
+static __always_inline void add_packet(struct flow_metrics *m, const struct packet *pkt, __u64 segs,
+				       __u64 len, __u64 now)
 {
-	if (m->packets == 0) {
-		/* This CPU's copy is still zero: another CPU inserted the flow. */
-		fill_metrics(m, skb, pkt, len, now);
-		return;
-	}
-	m->packets += 1;
-	m->bytes += len;
+	__sync_fetch_and_add(&m->packets, segs);
+	__sync_fetch_and_add(&m->bytes, len);
 	m->last_seen_ns = now;
-	m->tcp_flags |= pkt->tcp_flags;
-	m->flags |= pkt->flags;
+	or_bits(&m->tcp_flags, pkt->tcp_flags);
+	or_bits(&m->flags, pkt->flags);
 }
 
-static __always_inline void send_overflow(struct __sk_buff *skb, const struct packet *pkt,
-					  __u64 len, __u64 now)
+static __always_inline void send_overflow(struct flow_counters *c, struct __sk_buff *skb,
+					  const struct packet *pkt, __u64 segs, __u64 len, __u64 now)
 {
 	struct flow_event *event = bpf_ringbuf_reserve(&flow_overflow, sizeof(*event), 0);
 	if (!event) {
-		count(COUNTER_DROPPED_PACKETS, 1);
-		count(COUNTER_DROPPED_BYTES, len);
+		if (c) {
+			c->dropped_packets += segs;
+			c->dropped_bytes += len;
+		}
 		return;
 	}
 	__builtin_memset(event, 0, sizeof(*event));
 	event->key = pkt->key;
-	fill_metrics(&event->metrics, skb, pkt, len, now);
+	fill_metrics(&event->metrics, skb, pkt, segs, len, now);
 	bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
-	count(COUNTER_RINGBUF_PACKETS, 1);
+	if (c)
+		c->ringbuf_packets += segs;
 }
 
-static __always_inline void account(void *flows, struct __sk_buff *skb, const struct packet *pkt)
+static __always_inline void account(struct __sk_buff *skb, const struct packet *pkt,
+				    struct flow_counters *c)
 {
+	__u64 segs = skb->gso_segs;
 	__u64 len = skb->len;
+	if (segs > 1)
+		len += (segs - 1) * pkt->header_len;
+	else
+		segs = 1; /* 0 on a skb that was never GSO */
 	/*
 	 * The coarse clock (tick precision, 1-4 ms) costs a third of the
 	 * precise one per packet; flow times are reported in ms anyway.
@@ -98,38 +112,60 @@ static __always_inline void account(void *flows, struct __sk_buff *skb, const st
 	 * the verifier never visits the branch it turns off.
 	 */
 	__u64 now = use_coarse_clock ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
-	struct flow_metrics *m = bpf_map_lookup_elem(flows, &pkt->key);
+
+	__u32 zero = 0;
+	void *active = bpf_map_lookup_elem(&flows, &zero);
+	if (!active) {
+		if (c)
+			c->no_flows_map += segs;
+		send_overflow(c, skb, pkt, segs, len, now);
+		return;
+	}
+	struct flow_metrics *m = bpf_map_lookup_elem(active, &pkt->key);
 	if (m) {
-		add_packet(m, skb, pkt, len, now);
+		add_packet(m, pkt, segs, len, now);
 		return;
 	}
 
 	struct flow_metrics fresh;
 	__builtin_memset(&fresh, 0, sizeof(fresh));
-	fill_metrics(&fresh, skb, pkt, len, now);
-	/* For a per-CPU hash this sets this CPU's copy and zeroes the others. */
-	long err = bpf_map_update_elem(flows, &pkt->key, &fresh, BPF_NOEXIST);
-	if (err == 0)
+	fill_metrics(&fresh, skb, pkt, segs, len, now);
+	long err = bpf_map_update_elem(active, &pkt->key, &fresh, BPF_NOEXIST);
+	if (err == 0) {
+		if (c)
+			c->flows_inserted += 1;
 		return;
+	}
 	if (err == -EEXIST) {
 		/* Another CPU inserted the flow between our lookup and update. */
-		m = bpf_map_lookup_elem(flows, &pkt->key);
+		m = bpf_map_lookup_elem(active, &pkt->key);
 		if (m) {
-			add_packet(m, skb, pkt, len, now);
+			add_packet(m, pkt, segs, len, now);
 			return;
 		}
-	} else if (err != -E2BIG) {
-		count(COUNTER_MAP_ERRORS, 1);
+	} else if (err != -E2BIG && c) {
+		c->map_errors += 1;
 	}
-	send_overflow(skb, pkt, len, now);
+	send_overflow(c, skb, pkt, segs, len, now);
 }
 
 static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l2)
 {
-	/* Headers beyond the linear part cannot be read directly: pull them in once. */
-	__u32 linear = skb->data_end - skb->data;
-	if (linear < PULL_BYTES && skb->len > linear)
-		bpf_skb_pull_data(skb, skb->len < PULL_BYTES ? skb->len : PULL_BYTES);
+	/*
+	 * Headers beyond the linear part cannot be read directly: pull them in
+	 * once. Written with pointer comparisons only (data_end - data would
+	 * need CAP_PERFMON): the linear part is short when data + PULL_BYTES
+	 * passes data_end, and the skb has more when its length says so.
+	 */
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (data + PULL_BYTES > data_end) {
+		__u32 len = skb->len;
+		if (len >= PULL_BYTES)
+			bpf_skb_pull_data(skb, PULL_BYTES);
+		else if (data + len > data_end)
+			bpf_skb_pull_data(skb, len);
+	}
 
 #ifdef NETFLOW_TEST_VERIFIER_REJECTS
 	/* Only in test/bpf/load-errors.test.ts's build: an unchecked packet read the verifier refuses. */
@@ -142,13 +178,10 @@ static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l
 	pkt.key.direction = direction;
 	pkt.l2 = l2;
 	parse_packet(skb, &pkt);
-	if (pkt.flags & FLOW_FLAG_TRUNCATED)
-		count(COUNTER_TRUNCATED, 1);
-
-	if (active_slot)
-		account(&flows_b, skb, &pkt);
-	else
-		account(&flows_a, skb, &pkt);
+	struct flow_counters *c = counters_of_this_cpu();
+	if ((pkt.flags & FLOW_FLAG_TRUNCATED) && c)
+		c->truncated += 1;
+	account(skb, &pkt, c);
 	return TC_ACT_UNSPEC;
 }
 

@@ -40,41 +40,47 @@ struct flow_key {
 };
 
 /*
- * Value of the flows maps (one copy per CPU: BPF_MAP_TYPE_PERCPU_HASH), and the
- * packet carried in a flow_event. User space merges the CPUs' copies:
- * sums packets/bytes, min first_seen, max last_seen, ORs tcp_flags and flags,
- * takes dscp/icmp/MACs from the CPU that saw the flow last.
+ * Value of the flows maps: one copy per flow, shared by every CPU
+ * (BPF_MAP_TYPE_HASH, not per-CPU: a per-CPU value costs its size times the
+ * possible CPUs, 7 KB a flow on a 128-CPU node). Counters are added with
+ * atomic instructions; the rest is written once, by the packet that inserts
+ * the flow, so DSCP, ICMP type/code and MACs are those of the flow's first
+ * packet in the interval. Also the packet carried in a flow_event.
  */
 struct flow_metrics {
-	__u64 packets;
-	__u64 bytes;         /* skb->len: L2 header included, as the device counters */
-	__u64 first_seen_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u64 last_seen_ns;
-	__u16 tcp_flags;     /* OR of TCP flags: FIN=0x01 ... CWR=0x80, NS=0x100 (RFC 9293, 3540) */
+	__u64 packets;       /* packets on the wire: a GSO/GRO skb counts its segments */
+	__u64 bytes;         /* their bytes: skb->len plus the headers each further segment repeats */
+	__u64 first_seen_ns; /* bpf_ktime_get(_coarse)_ns(): CLOCK_MONOTONIC */
+	__u64 last_seen_ns;  /* a plain store: among racing CPUs, the last writer's time */
+	__u32 tcp_flags;     /* OR of TCP flags: FIN=0x01 ... CWR=0x80, NS=0x100 (RFC 9293, 3540) */
+	__u32 flags;         /* enum flow_flag, ORed */
 	__u8 dscp;           /* RFC 2474: IPv4 TOS or IPv6 traffic class >> 2 */
-	__u8 icmp_type;      /* ICMP/ICMPv6 type and code of the flow's first packet on this CPU */
+	__u8 icmp_type;      /* ICMP/ICMPv6 type and code */
 	__u8 icmp_code;
+	__u8 pad;
 	__u8 src_mac[6];
 	__u8 dst_mac[6];
-	__u8 flags;          /* enum flow_flag, ORed */
-	__u8 pad[6];
 };
 
 /* A packet that found the flows map full, carried to user space by the ring buffer. */
 struct flow_event {
 	struct flow_key key;
 	__u32 pad;
-	struct flow_metrics metrics; /* packets == 1 */
+	struct flow_metrics metrics; /* one packet (or one GSO skb's segments) */
 };
 
-/* Indexes of the per-CPU counters map. */
-enum flow_counter {
-	COUNTER_RINGBUF_PACKETS = 0, /* packets carried by the ring buffer (map full) */
-	COUNTER_DROPPED_PACKETS = 1, /* ring buffer full too: packets not accounted in any flow */
-	COUNTER_DROPPED_BYTES = 2,
-	COUNTER_MAP_ERRORS = 3,      /* map updates failing for a reason other than full */
-	COUNTER_TRUNCATED = 4,       /* packets that ended inside a header */
-	COUNTER_MAX = 5,
+/*
+ * The kernel's counters: the single value (per CPU) of the `counters` map,
+ * so user space reads them all with one lookup. They only grow.
+ */
+struct flow_counters {
+	__u64 ringbuf_packets; /* packets carried by the ring buffer (map full) */
+	__u64 dropped_packets; /* ring buffer full too: packets not accounted in any flow */
+	__u64 dropped_bytes;
+	__u64 map_errors;      /* map updates failing for a reason other than full */
+	__u64 truncated;       /* packets that ended inside a header */
+	__u64 flows_inserted;  /* flows inserted into a flows map: its fill, for early eviction */
+	__u64 no_flows_map;    /* packets seen while no flows map was installed (never, once loaded) */
 };
 
 #endif /* NETFLOW_FLOW_H */

@@ -9,25 +9,37 @@
 #include "flow.h"
 
 /*
- * Two flows maps, used in turn. Key: struct flow_key. Value: struct flow_metrics per CPU.
- * The program writes to the map that active_slot names; user space flips the
- * slot, waits for programs still running on the old map to finish, then
- * evicts the old one with lookup_and_delete_batch. An in-place update can
- * therefore never race with its deletion, and no packet is lost to eviction.
+ * The flows map the programs write: the one inner map of `flows`. Key: struct
+ * flow_key. Value: struct flow_metrics, one shared copy (atomic adds).
+ *
+ * User space creates the inner maps (bpf_map_create, sized from the fill it
+ * sees) and swaps them by updating flows[0]. The kernel returns from that
+ * update only after an RCU grace period (maybe_wait_bpf_programs() in
+ * kernel/bpf/syscall.c, since 4.19): every program that looked up the old
+ * inner map ran under rcu_read_lock and has finished. The old map is then
+ * written by nobody, and user space drains it with lookup_and_delete_batch.
+ * No sleep, no grace period of our own: the swap is exact.
+ *
+ * Not preallocated: memory follows the flows inserted, not the map's
+ * ceiling; user space resizes the next map from this one's fill. Inner maps
+ * of another max_entries are accepted from kernel 5.10 (BPF_F_INNER_MAP era;
+ * hash maps never compared max_entries since).
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+struct flows_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, FLOWS_MAX_ENTRIES_DEFAULT);
 	__type(key, struct flow_key);
 	__type(value, struct flow_metrics);
-} flows_a SEC(".maps");
+};
 
+/* Key: 0. Value: the active flows map (struct flows_inner). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, FLOWS_MAX_ENTRIES_DEFAULT);
-	__type(key, struct flow_key);
-	__type(value, struct flow_metrics);
-} flows_b SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct flows_inner);
+} flows SEC(".maps");
 
 /* Packets whose flow did not fit in the flows map. Records: struct flow_event. */
 struct {
@@ -35,26 +47,19 @@ struct {
 	__uint(max_entries, OVERFLOW_RINGBUF_BYTES);
 } flow_overflow SEC(".maps");
 
-/* Key: enum flow_counter. Value: __u64 per CPU. */
+/* Key: 0. Value: struct flow_counters per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, COUNTER_MAX);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct flow_counters);
 } counters SEC(".maps");
-
-/*
- * 0: programs write flows_a; 1: flows_b. In a section of its own, so user space
- * can write the whole map value (this one __u32) with one update.
- */
-volatile __u32 active_slot SEC(".data.slot") = 0;
 
 /*
  * Never used: these anchor the contract's types in the object's BTF, where
  * test/bpf/flow-layout.test.ts reads their layout and values.
  */
 struct flow_event *unused_flow_event __attribute__((unused));
-enum flow_counter unused_flow_counter __attribute__((unused));
 enum flow_direction unused_flow_direction __attribute__((unused));
 enum flow_flag unused_flow_flag __attribute__((unused));
 

@@ -11,6 +11,11 @@
  * not fit ends parsing: what was read stays in the key, the rest stays zero,
  * and FLOW_FLAG_TRUNCATED is set, so a short packet is never credited with
  * addresses or ports read from bytes that are not its headers.
+ *
+ * Only pointer comparisons against data_end, and packet pointers plus bounded
+ * scalars: the verifier allows those with CAP_BPF alone. Subtracting or
+ * comparing two packet pointers needs CAP_PERFMON, so offsets that must be
+ * compared are kept as scalars (header_len, the IPv6 extension offset).
  */
 #ifndef NETFLOW_PARSE_H
 #define NETFLOW_PARSE_H
@@ -61,6 +66,8 @@ struct packet {
 	__u8 icmp_code;
 	__u8 flags;
 	__u8 l2; /* the packet starts with an Ethernet header (else at L3) */
+	/* Bytes from the start of the packet to the end of its L4 header: what every GSO segment repeats. */
+	__u16 header_len;
 };
 
 /* Source and destination MACs of the frame, if it has an Ethernet header. */
@@ -94,10 +101,15 @@ static __always_inline void parse_transport(struct packet *pkt, __u8 *l4, void *
 		if ((void *)(l4 + 14) > data_end)
 			goto truncated;
 		pkt->tcp_flags = ((__u16)(l4[12] & 1) << 8) | l4[13];
-		/* fallthrough: ports sit where they do in UDP */
+		pkt->header_len += (l4[12] >> 4) * 4; /* data offset, in 32-bit words */
+		goto ports;
 	case IPPROTO_UDP:
 	case IPPROTO_UDPLITE:
+		pkt->header_len += 8;
+		goto ports;
 	case IPPROTO_SCTP:
+		pkt->header_len += 12; /* the common header; chunks are payload */
+	ports:
 		if ((void *)(l4 + 4) > data_end)
 			goto truncated;
 		pkt->key.src_port = ((__u16)l4[0] << 8) | l4[1];
@@ -109,6 +121,7 @@ static __always_inline void parse_transport(struct packet *pkt, __u8 *l4, void *
 			goto truncated;
 		pkt->icmp_type = l4[0];
 		pkt->icmp_code = l4[1];
+		pkt->header_len += 8;
 		return;
 	default:
 		return;
@@ -134,6 +147,7 @@ static __always_inline void parse_ipv4(struct packet *pkt, struct iphdr *ip, voi
 	set_ipv4_mapped(pkt->key.dst_ip, ip->daddr);
 	pkt->key.protocol = ip->protocol;
 	pkt->dscp = ip->tos >> 2;
+	pkt->header_len += header_len;
 	/* Later fragments carry no L4 header: they count on the 3-tuple. */
 	if (ip->frag_off & bpf_htons(IP_FRAGMENT_OFFSET_MASK)) {
 		pkt->flags |= FLOW_FLAG_FRAGMENT;
@@ -153,7 +167,9 @@ static __always_inline void parse_ipv6(struct packet *pkt, struct ipv6hdr *ip, v
 	pkt->dscp = ((ip->priority << 4) | (ip->flow_lbl[0] >> 4)) >> 2;
 
 	__u8 next = ip->nexthdr;
-	__u8 *cursor = (__u8 *)(ip + 1);
+	__u8 *headers = (__u8 *)(ip + 1);
+	/* Offset of the next header after the fixed one: a bounded scalar, never a pointer difference. */
+	__u32 offset = 0;
 #pragma unroll
 	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
 		__u32 length;
@@ -161,6 +177,7 @@ static __always_inline void parse_ipv6(struct packet *pkt, struct ipv6hdr *ip, v
 		    next != IPV6_EXT_FRAGMENT && next != IPV6_EXT_AUTH &&
 		    next != IPV6_EXT_DEST_OPTS && next != IPV6_EXT_MOBILITY)
 			break;
+		__u8 *cursor = headers + offset;
 		struct ipv6_ext *ext = (struct ipv6_ext *)cursor;
 		if ((void *)(ext + 1) > data_end) {
 			pkt->key.protocol = next;
@@ -174,9 +191,9 @@ static __always_inline void parse_ipv6(struct packet *pkt, struct ipv6hdr *ip, v
 				pkt->flags |= FLOW_FLAG_TRUNCATED;
 				return;
 			}
-			__u16 offset = ((__u16)cursor[2] << 8 | cursor[3]) & 0xfff8;
+			__u16 fragment_offset = ((__u16)cursor[2] << 8 | cursor[3]) & 0xfff8;
 			next = ext->next_header;
-			if (offset) {
+			if (fragment_offset) {
 				pkt->key.protocol = next;
 				pkt->flags |= FLOW_FLAG_FRAGMENT;
 				return;
@@ -189,16 +206,17 @@ static __always_inline void parse_ipv6(struct packet *pkt, struct ipv6hdr *ip, v
 			length = ((__u32)ext->length + 1) * 8; /* RFC 8200: in 8-octet units, minus 1 */
 			next = ext->next_header;
 		}
-		cursor += length;
-		/* Bounds the cursor for the verifier; real chains are far shorter. */
-		if (cursor > (__u8 *)ip + MAX_HEADER_OFFSET) {
+		offset += length;
+		/* Bounds the offset for the verifier; real chains are far shorter. */
+		if (offset > MAX_HEADER_OFFSET) {
 			pkt->key.protocol = next;
 			pkt->flags |= FLOW_FLAG_TRUNCATED;
 			return;
 		}
 	}
 	pkt->key.protocol = next;
-	parse_transport(pkt, cursor, data_end);
+	pkt->header_len += sizeof(*ip) + offset;
+	parse_transport(pkt, headers + offset, data_end);
 }
 
 /* Fills pkt (zeroed by the caller, pkt->l2 set) from the packet in skb. */
@@ -210,6 +228,7 @@ static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *p
 
 	if (!pkt->l2) {
 		__be16 l3_proto = skb->protocol;
+		/* header_len starts at 0: the packet starts at L3. */
 		pkt->key.eth_protocol = bpf_ntohs(l3_proto);
 		if (l3_proto == bpf_htons(ETH_P_IP))
 			parse_ipv4(pkt, data, data_end);
@@ -224,6 +243,7 @@ static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *p
 	}
 	__be16 proto = eth->h_proto;
 	void *cursor = eth + 1;
+	pkt->header_len = sizeof(*eth);
 #pragma unroll
 	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
@@ -236,6 +256,7 @@ static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *p
 		}
 		proto = tag->encapsulated_proto;
 		cursor = tag + 1;
+		pkt->header_len += sizeof(*tag);
 	}
 	pkt->key.eth_protocol = bpf_ntohs(proto);
 

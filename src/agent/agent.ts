@@ -10,6 +10,7 @@
  */
 import { FlowObject } from "../bpf/flow-object.ts";
 import { FlowEvictor } from "../flow/evict-flows.ts";
+import { MAP_SIZING_DEFAULTS } from "../flow/map-sizing.ts";
 import type { FlowBatch, KernelCounters } from "../flow/flow-record.ts";
 import type { Exporter, SinkStats } from "../export/exporter.ts";
 import type { Logger } from "../log.ts";
@@ -23,11 +24,14 @@ export interface AgentOptions {
   interfaces?: string;
   excludeInterfaces?: string;
   attachMode: AttachMode;
+  /** The flows map's ceiling (--cache-max-flows). */
   maxFlows: number;
+  /** Its floor and first size (--cache-min-flows). */
+  minFlows: number;
   activeTimeoutMs: number;
   interfacePollMs: number;
-  /** How often the overflow ring buffer is read between evictions. */
-  overflowPollMs?: number;
+  /** How often the map's fill is checked (one counters read) and the overflow ring read if it holds records. */
+  fillCheckMs?: number;
   /** The ELF to load instead of the embedded one (tests, development). */
   objectBytes?: Uint8Array;
 }
@@ -67,8 +71,11 @@ export class Agent implements AsyncDisposable {
   private readonly startedAtMs = Date.now();
   private lastEviction: AgentStatus["lastEviction"];
   private readonly totals = { evictions: 0, flows: 0, packets: 0, bytes: 0 };
-  private kernel: KernelCounters = { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0 };
+  private kernel: KernelCounters = { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0, flowsInserted: 0 };
   private reportedDrops = 0;
+  private evicting = false;
+  private fill = 0;
+  private warnedCeiling = false;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -85,11 +92,15 @@ export class Agent implements AsyncDisposable {
     const privilege = missingPrivilege();
     if (privilege) throw new BpfError("netflow-agent run", privilege);
     using stack = new DisposableStack();
-    const object = stack.use(await FlowObject.load({ maxFlows: options.maxFlows, objectBytes: options.objectBytes }));
+    const sizing = { ...MAP_SIZING_DEFAULTS, minimum: Math.min(options.minFlows, options.maxFlows), ceiling: options.maxFlows };
+    const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes }));
+    // The evictor takes the counters' starting values and maps the ring before any packet is seen.
+    const names = new InterfaceNames();
+    const evictor = stack.use(new FlowEvictor(object, { names: names.nameOf, sizing }));
     const attacher = stack.use(new InterfaceAttacher(object, filter, options.attachMode, log));
+    names.source = attacher;
     attacher.reconcile();
     if (attacher.attached().length === 0) log.warn("no interface matches the selection yet; waiting for one to appear");
-    const evictor = stack.use(new FlowEvictor(object, { names: attacher.nameOf }));
     stack.move();
     return new Agent(options, object, attacher, evictor, exporters, log);
   }
@@ -99,15 +110,7 @@ export class Agent implements AsyncDisposable {
     // A failed eviction is logged and the next one tries again: the flows stay in the kernel map.
     const report = (doing: string) => (error: unknown) => this.log.error(`${doing}: ${error instanceof Error ? error.message : String(error)}`);
     this.timers.push(setInterval(() => void this.evictAndExport().catch(report("evicting flows")), this.options.activeTimeoutMs));
-    this.timers.push(
-      setInterval(() => {
-        try {
-          this.evictor.drainOverflow();
-        } catch (error) {
-          report("reading the overflow ring buffer")(error);
-        }
-      }, this.options.overflowPollMs ?? 250),
-    );
+    this.timers.push(setInterval(() => this.checkFill(report), this.options.fillCheckMs ?? 100));
     this.timers.push(
       setInterval(() => {
         try {
@@ -117,6 +120,29 @@ export class Agent implements AsyncDisposable {
         }
       }, this.options.interfacePollMs),
     );
+  }
+
+  /**
+   * The short timer: one counters read. Evicts early when the map nears its
+   * high-water mark or spills to the ring (the next map grows), at most one
+   * eviction at a time.
+   */
+  private checkFill(report: (doing: string) => (error: unknown) => void) {
+    if (this.evicting) return;
+    try {
+      const state = this.evictor.checkFill();
+      this.fill = state.fill;
+      if (!state.evictNow) return;
+      if (state.capacity >= this.options.maxFlows && !this.warnedCeiling) {
+        this.warnedCeiling = true;
+        this.log.warn(
+          `the flows map is at its ceiling (--cache-max-flows ${this.options.maxFlows}) and filling: evicting early; raise --cache-max-flows if this persists`,
+        );
+      }
+      void this.evictAndExport({ early: true }).catch(report("evicting flows early"));
+    } catch (error) {
+      report("checking the flows map")(error);
+    }
   }
 
   subscribe(listener: BatchListener): () => void {
@@ -129,6 +155,15 @@ export class Agent implements AsyncDisposable {
       startedAtMs: this.startedAtMs,
       interfaces: this.attacher.attached(),
       maxFlows: this.options.maxFlows,
+      evictionIntervalMs: this.options.activeTimeoutMs,
+      flowMaps: {
+        capacity: this.object.flowMaps.active.capacity,
+        fill: this.fill,
+        kernelMemoryBytes: this.object.kernelMemoryBytes(),
+        resizes: this.evictor.resizes,
+        earlyEvictions: this.evictor.earlyEvictions,
+      },
+      sinks: this.exporters.map((e) => ({ name: e.name, ...e.stats() })),
       lastEviction: this.lastEviction,
       totals: { ...this.totals },
       kernel: { ...this.kernel },
@@ -136,14 +171,23 @@ export class Agent implements AsyncDisposable {
   }
 
   /** One eviction, exported. Errors of one exporter do not stop the others. */
-  async evictAndExport({ final = false } = {}): Promise<FlowBatch> {
-    const batch = await this.evictor.evict({ final });
-    this.lastEviction = { atMs: batch.evictedAtMs, flows: batch.records.length, durationMs: batch.evictionMs };
+  async evictAndExport({ final = false, early = false } = {}): Promise<FlowBatch> {
+    this.evicting = true;
+    try {
+      return await this.exportBatch(await this.evictor.evict({ final, early }));
+    } finally {
+      this.evicting = false;
+    }
+  }
+
+  private async exportBatch(batch: FlowBatch): Promise<FlowBatch> {
+    const { flows } = batch;
+    this.lastEviction = { atMs: batch.evictedAtMs, flows: flows.count, durationMs: batch.evictionMs };
     this.totals.evictions++;
-    this.totals.flows += batch.records.length;
-    for (const r of batch.records) {
-      this.totals.packets += r.packets;
-      this.totals.bytes += r.bytes;
+    this.totals.flows += flows.count;
+    for (let i = 0; i < flows.count; i++) {
+      this.totals.packets += flows.packets(i);
+      this.totals.bytes += flows.bytes(i);
     }
     this.kernel = batch.counters;
     if (batch.counters.droppedPackets > this.reportedDrops) {
@@ -152,7 +196,7 @@ export class Agent implements AsyncDisposable {
       );
       this.reportedDrops = batch.counters.droppedPackets;
     }
-    this.log.debug(`evicted ${batch.records.length} flows in ${batch.evictionMs.toFixed(1)} ms`);
+    this.log.debug(`evicted ${flows.count} flows in ${batch.evictionMs.toFixed(1)} ms (map of ${this.object.flowMaps.active.capacity} now)`);
     for (const exporter of this.exporters) {
       try {
         await exporter.export(batch);
@@ -189,4 +233,13 @@ export class Agent implements AsyncDisposable {
     this.evictor.close();
     this.object.close();
   }
+}
+
+/**
+ * Interface names for the evictor, which exists before the attacher (it must
+ * see the counters before any program runs): the attacher is plugged in once made.
+ */
+class InterfaceNames {
+  source: { nameOf(ifindex: number): string } | undefined;
+  readonly nameOf = (ifindex: number): string => this.source?.nameOf(ifindex) ?? `if${ifindex}`;
 }

@@ -1,94 +1,163 @@
 /**
- * Draining a flows map: every (key, per-CPU values) pair read and deleted in
- * a handful of batch calls, never one FFI call per flow (unless the kernel
- * lacks batch operations, where iterate-then-delete is the fallback).
+ * The flows maps: the inner maps of `flows` (bpf/maps.h), created here at
+ * the size user space chooses, swapped in one outer-map update, and drained
+ * with batch calls.
  *
- * The buffers are kept from one drain to the next: a fresh 10+ MB buffer per
- * eviction costs more in page faults than the kernel's copy into it. What a
- * drain returns is valid until the next drain; decodeFlows copies out what
- * it keeps.
+ * swap(): the kernel returns from updating an ARRAY_OF_MAPS slot only after
+ * an RCU grace period, so when swap() returns no program still holds the
+ * old map: it is written by nobody and can be drained exactly. The call
+ * blocks this thread for that grace period (milliseconds; measured by
+ * bench/, reported as evictionMs); the programs themselves never wait.
+ *
+ * Drains read every (key, value) pair in a handful of
+ * lookup_and_delete_batch calls into FlowRows, never one FFI call per flow
+ * (iterate-then-delete only where the kernel lacks batch operations).
  */
-import { FLOW_KEY, FLOW_METRICS, perCpuStride } from "./flow-layout.ts";
-import { mapDelete, mapLookup, mapLookupAndDeleteBatch, mapNextKey } from "./libbpf.ts";
+import type { FlowRows } from "../flow/flow-rows.ts";
+import { FLOW_KEY, FLOW_METRICS } from "./flow-layout.ts";
+import {
+  BPF_F_NO_PREALLOC,
+  BPF_MAP_TYPE_HASH,
+  closeFd,
+  mapCreate,
+  mapDelete,
+  mapLookup,
+  mapLookupAndDeleteBatch,
+  mapMemoryBytes,
+  mapNextKey,
+  mapUpdate,
+} from "./libbpf.ts";
 
-/** Values moved per batch call are bounded by bytes, whatever the CPU count. */
-const BATCH_VALUE_BYTES = 16 * 1024 * 1024;
-const MAX_BATCH_ENTRIES = 65536;
+/** Keys and values moved per batch call. */
+const BATCH_ENTRIES = 65536;
 
-/** Flows read out of a map: `count` keys of FLOW_KEY.size bytes; values `cpus` slots each. */
-export interface DrainedFlows {
-  keys: Uint8Array;
-  values: Uint8Array;
-  count: number;
-  /** Bytes from one flow's values to the next: stride × cpus. */
-  valueStride: number;
+export interface FlowMap {
+  readonly fd: number;
+  /** max_entries */
+  readonly capacity: number;
 }
 
-export class FlowMapDrainer {
-  private readonly valueStride: number;
-  private readonly batchEntries: number;
+export class FlowMaps implements Disposable {
+  private activeMap: FlowMap;
+  /** The last drained map, empty, kept for the next swap if its size is still wanted. */
+  private spare: FlowMap | undefined;
   private readonly token = new Uint8Array(Math.max(FLOW_KEY.size, 8));
+  private readonly slotKey = new Uint8Array(4);
   private batchSupported = true;
-  private capacity = 0;
-  private keys = new Uint8Array(0);
-  private values = new Uint8Array(0);
+  private closed = false;
 
-  constructor(cpus: number) {
-    this.valueStride = perCpuStride(FLOW_METRICS.size) * cpus;
-    this.batchEntries = Math.max(1024, Math.min(MAX_BATCH_ENTRIES, Math.floor(BATCH_VALUE_BYTES / this.valueStride)));
+  /** Creates the first inner map and installs it: call before any program is attached. */
+  constructor(
+    private readonly outerFd: number,
+    capacity: number,
+  ) {
+    this.activeMap = createFlowMap(capacity);
+    try {
+      this.install(this.activeMap);
+    } catch (error) {
+      closeFd(this.activeMap.fd);
+      throw error;
+    }
   }
 
-  /** Room for `entries` flows, keeping the first `keep`. */
-  private reserve(entries: number, keep: number) {
-    if (entries <= this.capacity) return;
-    const capacity = Math.max(entries, this.capacity * 2);
-    const keys = new Uint8Array(capacity * FLOW_KEY.size);
-    keys.set(this.keys.subarray(0, keep * FLOW_KEY.size));
-    const values = new Uint8Array(capacity * this.valueStride);
-    values.set(this.values.subarray(0, keep * this.valueStride));
-    this.keys = keys;
-    this.values = values;
-    this.capacity = capacity;
+  get active(): FlowMap {
+    return this.activeMap;
   }
 
-  /** Reads and deletes every element of the map. The map must be quiescent (not the active slot). */
-  drain(fd: number): DrainedFlows {
-    const { valueStride } = this;
-    let count = 0;
+  /**
+   * Installs a map of `capacity` entries (the spare when it has that size, a
+   * new one otherwise) and returns the one it replaced, which no program
+   * writes any more. Hand it back with `recycle` once drained.
+   */
+  swap(capacity: number): FlowMap {
+    let next = this.spare;
+    this.spare = undefined;
+    if (!next || next.capacity !== capacity) {
+      if (next) closeFd(next.fd);
+      next = createFlowMap(capacity);
+    }
+    try {
+      this.install(next);
+    } catch (error) {
+      closeFd(next.fd);
+      throw error;
+    }
+    const old = this.activeMap;
+    this.activeMap = next;
+    return old;
+  }
+
+  /** Keeps a drained map for the next swap. */
+  recycle(map: FlowMap) {
+    if (this.spare) closeFd(this.spare.fd);
+    this.spare = map;
+  }
+
+  /** Reads and deletes every element of `map` into `rows` (appended after rows.count). No program may write it. */
+  drain(map: FlowMap, rows: FlowRows): number {
+    const start = rows.count;
     if (this.batchSupported) {
       let first = true;
       for (;;) {
-        this.reserve(count + this.batchEntries, count);
+        rows.reserve(rows.count + BATCH_ENTRIES);
         const result = mapLookupAndDeleteBatch(
-          fd,
+          map.fd,
           first,
           this.token,
-          this.keys.subarray(count * FLOW_KEY.size),
-          this.values.subarray(count * valueStride),
-          this.batchEntries,
+          rows.keys.subarray(rows.count * FLOW_KEY.size),
+          rows.metrics.subarray(rows.count * FLOW_METRICS.size),
+          BATCH_ENTRIES,
         );
         if (result === null) {
           this.batchSupported = false;
           break;
         }
         first = false;
-        count += result.copied;
-        if (result.done) return { keys: this.keys, values: this.values, count, valueStride };
+        rows.count += result.copied;
+        if (result.done) return rows.count - start;
       }
     }
-
-    // Fallback for kernels without batch support on per-CPU hashes (before 5.6).
+    // Fallback for kernels without batch operations on hash maps (before 5.6).
     const key = new Uint8Array(FLOW_KEY.size);
     let previous: Uint8Array | null = null;
-    while (mapNextKey(fd, previous, key)) {
-      this.reserve(count + 1, count);
-      if (mapLookup(fd, key, this.values.subarray(count * valueStride, (count + 1) * valueStride))) {
-        this.keys.set(key, count * FLOW_KEY.size);
-        count++;
+    const found = rows.count;
+    while (mapNextKey(map.fd, previous, key)) {
+      rows.reserve(rows.count + 1);
+      const at = rows.count;
+      if (mapLookup(map.fd, key, rows.metrics.subarray(at * FLOW_METRICS.size, (at + 1) * FLOW_METRICS.size))) {
+        rows.keys.set(key, at * FLOW_KEY.size);
+        rows.count++;
       }
       previous = key.slice();
     }
-    for (let i = 0; i < count; i++) mapDelete(fd, this.keys.subarray(i * FLOW_KEY.size, (i + 1) * FLOW_KEY.size));
-    return { keys: this.keys, values: this.values, count, valueStride };
+    for (let i = found; i < rows.count; i++) mapDelete(map.fd, rows.keys.subarray(i * FLOW_KEY.size, (i + 1) * FLOW_KEY.size));
+    return rows.count - start;
   }
+
+  /** Kernel memory of the flows maps held now (memlock of each fd). */
+  memoryBytes(): number {
+    return mapMemoryBytes(this.activeMap.fd) + (this.spare ? mapMemoryBytes(this.spare.fd) : 0);
+  }
+
+  private install(map: FlowMap) {
+    // The outer map's value is the inner map's fd (a __u32 in user space).
+    mapUpdate(this.outerFd, this.slotKey, new Uint8Array(new Uint32Array([map.fd]).buffer));
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    closeFd(this.activeMap.fd);
+    if (this.spare) closeFd(this.spare.fd);
+    this.spare = undefined;
+  }
+
+  [Symbol.dispose]() {
+    this.close();
+  }
+}
+
+function createFlowMap(capacity: number): FlowMap {
+  const fd = mapCreate(BPF_MAP_TYPE_HASH, "flows_inner", FLOW_KEY.size, FLOW_METRICS.size, capacity, BPF_F_NO_PREALLOC);
+  return { fd, capacity };
 }

@@ -1,14 +1,18 @@
 /**
- * The loaded kernel side: bpf/flow.bpf.o opened from memory, its maps sized,
- * loaded all or nothing, and its key/value sizes checked against
- * flow-layout.ts. Owns the object; close() (or `using`) releases every fd it
- * holds. Attachments are separate (attachments.ts) and must be closed first.
+ * The loaded kernel side: bpf/flow.bpf.o opened from memory, its knobs set,
+ * loaded all or nothing, its key/value sizes checked against flow-layout.ts,
+ * and the first flows map installed (flow-maps.ts) before any program can
+ * run. Owns the object and the flows maps; close() (or `using`) releases
+ * every fd it holds. Attachments are separate (attachments.ts) and must be
+ * closed first.
  */
+import { readFileSync } from "node:fs";
 import flowObjectPath from "../../bpf/flow.bpf.o" with { type: "file" };
 import type { FlowPrograms, ProgramFds } from "./attachments.ts";
 import { BpfError } from "./errors.ts";
 import type { LinkLayer } from "./interfaces.ts";
-import { FLOW_KEY, FLOW_METRICS, FlowCounter } from "./flow-layout.ts";
+import { FLOW_COUNTERS, FLOW_KEY, FLOW_METRICS } from "./flow-layout.ts";
+import { FlowMaps } from "./flow-maps.ts";
 import {
   closeObject,
   findMap,
@@ -19,12 +23,12 @@ import {
   mapFd,
   mapGeometry,
   mapLookup,
-  mapUpdate,
+  mapMemoryBytes,
   openObjectFromMemory,
   possibleCpus,
   programFd,
+  innerMap,
   setMapInitialValue,
-  setMapMaxEntries,
   tcHelperSupported,
   BPF_FUNC_ktime_get_coarse_ns,
   type MapHandle,
@@ -33,8 +37,8 @@ import {
 import type { KernelCounters } from "../flow/flow-record.ts";
 
 export interface FlowObjectOptions {
-  /** Entries of each flows map (--cache-max-flows). */
-  maxFlows: number;
+  /** Entries of the first flows map; later ones are sized by the evictor. */
+  initialFlows: number;
   /** The ELF bytes; defaults to the object embedded in the executable. */
   objectBytes?: Uint8Array;
 }
@@ -53,12 +57,12 @@ export class FlowObject implements Disposable, FlowPrograms {
     /** Programs for devices whose packets start at L3 (tun, WireGuard, IP tunnels). */
     readonly ingressL3Fd: number,
     readonly egressL3Fd: number,
-    /** flows_a, flows_b */
-    readonly flowsFds: readonly [number, number],
+    /** The flows maps the programs write, swapped by the evictor. */
+    readonly flowMaps: FlowMaps,
     readonly overflowFd: number,
+    /** Bytes of the overflow ring's data area (its max_entries). */
+    readonly overflowBytes: number,
     private readonly countersFd: number,
-    private readonly slotFd: number,
-    readonly maxFlows: number,
     readonly cpus: number,
   ) {}
 
@@ -80,16 +84,16 @@ export class FlowObject implements Disposable, FlowPrograms {
   private static loadOnce(bytes: Uint8Array, options: FlowObjectOptions): FlowObject {
     const handle = openObjectFromMemory(bytes, "netflow");
     try {
-      const flowsA = requireMap(handle, "flows_a");
-      const flowsB = requireMap(handle, "flows_b");
+      const flows = requireMap(handle, "flows");
       // Sizes come from the object's BTF: refuse a mismatched object before the kernel sees it.
-      checkSizes(flowsA, "flows_a");
-      checkSizes(flowsB, "flows_b");
-      setMapMaxEntries(flowsA, options.maxFlows, "flows_a");
-      setMapMaxEntries(flowsB, options.maxFlows, "flows_b");
-      // .rodata holds the knobs of bpf/config.h; today one: use_coarse_clock (kernel 5.11+).
+      const template = innerMap(flows);
+      if (!template) throw new BpfError("opening map flows", "it has no inner map definition", "rebuild bpf/ and src/ together (bun build.ts)");
+      checkSizes(template, "flows (inner)", FLOW_KEY.size, FLOW_METRICS.size);
+      const counters = requireMap(handle, "counters");
+      checkSizes(counters, "counters", 4, FLOW_COUNTERS.size);
+      // .rodata holds the knobs of bpf/config.h, in order: use_coarse_clock (kernel 5.11+), use_atomic_or (5.12+).
       const coarseClock = tcHelperSupported(BPF_FUNC_ktime_get_coarse_ns);
-      setMapInitialValue(requireMap(handle, ".rodata"), new Uint8Array([coarseClock ? 1 : 0]), ".rodata");
+      setMapInitialValue(requireMap(handle, ".rodata"), new Uint8Array([coarseClock ? 1 : 0, kernelAtLeast(5, 12) ? 1 : 0]), ".rodata");
 
       const mark = libbpfLogMark();
       try {
@@ -105,17 +109,18 @@ export class FlowObject implements Disposable, FlowPrograms {
         if (!prog) throw new BpfError(`loading program ${name}`, "not found in the object", "rebuild bpf/ (bun build.ts)");
         return programFd(prog);
       };
+      const overflow = requireMap(handle, "flow_overflow");
+      const flowMaps = new FlowMaps(mapFd(flows), options.initialFlows);
       return new FlowObject(
         handle,
         program("flow_ingress"),
         program("flow_egress"),
         program("flow_ingress_l3"),
         program("flow_egress_l3"),
-        [mapFd(flowsA), mapFd(flowsB)],
-        mapFd(requireMap(handle, "flow_overflow")),
-        mapFd(requireMap(handle, "counters")),
-        mapFd(requireMap(handle, ".data.slot")),
-        options.maxFlows,
+        flowMaps,
+        mapFd(overflow),
+        mapGeometry(overflow).maxEntries,
+        mapFd(counters),
         possibleCpus(),
       );
     } catch (error) {
@@ -128,36 +133,40 @@ export class FlowObject implements Disposable, FlowPrograms {
     return layer === "ethernet" ? { ingressFd: this.ingressFd, egressFd: this.egressFd } : { ingressFd: this.ingressL3Fd, egressFd: this.egressL3Fd };
   }
 
-  /** Points the programs at flows_a (0) or flows_b (1). */
-  setActiveSlot(slot: 0 | 1) {
-    // .data.slot holds active_slot alone: the whole value is that one __u32.
-    mapUpdate(this.slotFd, new Uint8Array(4), new Uint8Array(new Uint32Array([slot]).buffer));
-  }
+  /** struct flow_counters × possible CPUs: the buffer one lookup fills. */
+  private counterValues: BigUint64Array | undefined;
+  private readonly counterKey = new Uint8Array(4);
 
-  /** The kernel's counters, summed over CPUs (they only grow). */
+  /** The kernel's counters, summed over CPUs (they only grow): one lookup. */
   readCounters(): KernelCounters {
-    const values = new BigUint64Array(this.cpus);
-    const bytes = new Uint8Array(values.buffer);
-    const key = new Uint32Array(1);
-    const read = (counter: number) => {
-      key[0] = counter;
-      if (!mapLookup(this.countersFd, new Uint8Array(key.buffer), bytes)) return 0;
-      let sum = 0n;
-      for (const v of values) sum += v;
-      return Number(sum);
+    const words = FLOW_COUNTERS.size / 8;
+    const values = (this.counterValues ??= new BigUint64Array(words * this.cpus));
+    if (!mapLookup(this.countersFd, this.counterKey, new Uint8Array(values.buffer))) throw new Error("counters map has no element 0");
+    const sum = (field: keyof typeof FLOW_COUNTERS.fields) => {
+      const at = FLOW_COUNTERS.fields[field].offset / 8;
+      let total = 0;
+      for (let cpu = 0; cpu < this.cpus; cpu++) total += Number(values[cpu * words + at]!);
+      return total;
     };
     return {
-      ringbufPackets: read(FlowCounter.ringbufPackets),
-      droppedPackets: read(FlowCounter.droppedPackets),
-      droppedBytes: read(FlowCounter.droppedBytes),
-      mapErrors: read(FlowCounter.mapErrors),
-      truncated: read(FlowCounter.truncated),
+      ringbufPackets: sum("ringbuf_packets"),
+      droppedPackets: sum("dropped_packets"),
+      droppedBytes: sum("dropped_bytes"),
+      mapErrors: sum("map_errors"),
+      truncated: sum("truncated"),
+      flowsInserted: sum("flows_inserted"),
     };
+  }
+
+  /** Kernel memory of every map the agent holds: flows maps, overflow ring, counters (memlock). */
+  kernelMemoryBytes(): number {
+    return this.flowMaps.memoryBytes() + mapMemoryBytes(this.overflowFd) + mapMemoryBytes(this.countersFd);
   }
 
   close() {
     if (this.closed) return;
     this.closed = true;
+    this.flowMaps.close();
     closeObject(this.handle);
   }
 
@@ -178,12 +187,16 @@ function requireMap(handle: ObjectHandle, name: string): MapHandle {
   return map;
 }
 
-function checkSizes(map: MapHandle, name: string) {
+function checkSizes(map: MapHandle, name: string, key: number, value: number) {
   const { keySize, valueSize } = mapGeometry(map);
-  if (keySize !== FLOW_KEY.size)
-    throw new BpfError(`map ${name}`, `key size ${keySize}, expected ${FLOW_KEY.size}`, "rebuild bpf/ and src/ together");
-  if (valueSize !== FLOW_METRICS.size)
-    throw new BpfError(`map ${name}`, `value size ${valueSize}, expected ${FLOW_METRICS.size}`, "rebuild bpf/ and src/ together");
+  if (keySize !== key) throw new BpfError(`map ${name}`, `key size ${keySize}, expected ${key}`, "rebuild bpf/ and src/ together");
+  if (valueSize !== value) throw new BpfError(`map ${name}`, `value size ${valueSize}, expected ${value}`, "rebuild bpf/ and src/ together");
+}
+
+/** Whether the running kernel's release (uname -r) is at least major.minor. */
+export function kernelAtLeast(major: number, minor: number, release = readFileSync("/proc/sys/kernel/osrelease", "utf8")): boolean {
+  const [a = 0, b = 0] = release.split(/[.-]/).map(Number);
+  return a > major || (a === major && b >= minor);
 }
 
 function explainLoadFailure(error: unknown, log: string[]): unknown {

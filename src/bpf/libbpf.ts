@@ -8,6 +8,7 @@
  * non-blocking consume and batch calls whose work is bounded by their count.
  */
 import { dlopen, FFIType, JSCallback, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+import { readFileSync } from "node:fs";
 import { BpfError } from "./errors.ts";
 
 const { i32, u32, ptr: p, u64: usize, cstring } = FFIType;
@@ -28,6 +29,7 @@ const libbpfSymbols = {
   bpf_map__set_initial_value: { args: [p, p, usize], returns: i32 },
   libbpf_probe_bpf_helper: { args: [i32, i32, p], returns: i32 },
   bpf_map__max_entries: { args: [p], returns: u32 },
+  bpf_map__inner_map: { args: [p], returns: p },
   bpf_map__key_size: { args: [p], returns: u32 },
   bpf_map__value_size: { args: [p], returns: u32 },
   bpf_map_lookup_elem: { args: [i32, p, p], returns: i32 },
@@ -35,6 +37,7 @@ const libbpfSymbols = {
   bpf_map_delete_elem: { args: [i32, p], returns: i32 },
   bpf_map_get_next_key: { args: [i32, p, p], returns: i32 },
   bpf_map_lookup_and_delete_batch: { args: [i32, p, p, p, p, p, p], returns: i32 },
+  bpf_map_create: { args: [i32, cstring, u32, u32, u32, p], returns: i32 },
   bpf_link_create: { args: [i32, i32, i32, p], returns: i32 },
   bpf_tc_hook_create: { args: [p], returns: i32 },
   bpf_tc_hook_destroy: { args: [p], returns: i32 },
@@ -50,6 +53,10 @@ const libbpfSymbols = {
 
 const libcSymbols = {
   close: { args: [i32], returns: i32 },
+  mmap: { args: [p, usize, i32, i32, i32, FFIType.i64], returns: FFIType.i64_fast },
+  munmap: { args: [p, usize], returns: i32 },
+  getpagesize: { args: [], returns: i32 },
+  __errno_location: { args: [], returns: p },
   clock_gettime: { args: [i32, p], returns: i32 },
   vsnprintf: { args: [p, usize, p, p], returns: i32 },
 } as const;
@@ -231,6 +238,11 @@ export function mapGeometry(map: MapHandle) {
   };
 }
 
+/** The inner map template of a map-in-map (before load), or null. */
+export function innerMap(map: MapHandle): MapHandle | null {
+  return (bpf().bpf_map__inner_map(map) as MapHandle) || null;
+}
+
 export function setMapMaxEntries(map: MapHandle, entries: number, name: string) {
   check(bpf().bpf_map__set_max_entries(map, entries), `sizing map ${name} to ${entries} entries`);
 }
@@ -301,6 +313,94 @@ export function mapLookupAndDeleteBatch(
   if (r === -ENOTSUPP || r === -EOPNOTSUPP) return null;
   check(r, "evicting flows (lookup_and_delete_batch)");
   return { copied: countBuf[0]!, done: false };
+}
+
+export const BPF_MAP_TYPE_HASH = 1;
+export const BPF_F_NO_PREALLOC = 1;
+
+/**
+ * A new map (bpf_map_create, libbpf 0.7+); returns its fd, owned by the
+ * caller (closeFd). Used for the flows maps that user space sizes itself.
+ */
+export function mapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, flags: number): number {
+  // struct bpf_map_create_opts: sz@0 btf_fd@8 btf_key_type_id@12 btf_value_type_id@16
+  // btf_vmlinux_value_type_id@20 inner_map_fd@24 map_flags@28 map_extra@32 numa_node@40 map_ifindex@44 = 48 bytes
+  const opts = new Uint8Array(48);
+  const v = new DataView(opts.buffer);
+  v.setBigUint64(0, 48n, true);
+  v.setUint32(28, flags, true);
+  return check(
+    bpf().bpf_map_create(type, Buffer.from(name + "\0"), keySize, valueSize, maxEntries, opts),
+    `creating map ${name} (${maxEntries} entries)`,
+  );
+}
+
+/** Kernel memory charged to a map (the `memlock:` line of its fdinfo: its current use on 6.4+, its size before). */
+export function mapMemoryBytes(fd: number): number {
+  try {
+    const match = /^memlock:\s+(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"));
+    return match ? Number(match[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+// ---- memory-mapped ring buffer -------------------------------------------------
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 1;
+
+/**
+ * A BPF ring buffer map mapped into this process, the way libbpf maps it:
+ * the consumer page (read-write) at offset 0, then the producer page and the
+ * data area (read-only), the data mapped twice in a row so that a record
+ * that wraps around the end reads as contiguous bytes.
+ * `consumer`/`producer` hold the positions (first 8 bytes of each page);
+ * `data` is 2 × dataBytes long. Valid until close().
+ */
+export interface MappedRing {
+  readonly consumer: BigInt64Array;
+  readonly producer: BigInt64Array;
+  readonly data: Uint8Array;
+  readonly dataBytes: number;
+  close(): void;
+}
+
+export function mapRingBuffer(fd: number, dataBytes: number): MappedRing {
+  const lib = c();
+  const page = lib.getpagesize();
+  const failed = (addr: number) => addr === -1 || addr === 0;
+  const consumerAddr = lib.mmap(null, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) as number;
+  if (failed(consumerAddr)) throw BpfError.fromErrno("mapping the overflow ring buffer's consumer page", errno());
+  const producerLength = page + 2 * dataBytes;
+  const producerAddr = lib.mmap(null, producerLength, PROT_READ, MAP_SHARED, fd, page) as number;
+  if (failed(producerAddr)) {
+    const error = errno();
+    lib.munmap(consumerAddr as unknown as Pointer, page);
+    throw BpfError.fromErrno("mapping the overflow ring buffer's data", error);
+  }
+  const consumerBuffer = toArrayBuffer(consumerAddr as unknown as Pointer, 0, page);
+  const producerBuffer = toArrayBuffer(producerAddr as unknown as Pointer, 0, producerLength);
+  let open = true;
+  return {
+    consumer: new BigInt64Array(consumerBuffer, 0, 1),
+    producer: new BigInt64Array(producerBuffer, 0, 1),
+    data: new Uint8Array(producerBuffer, page, 2 * dataBytes),
+    dataBytes,
+    close() {
+      if (!open) return;
+      open = false;
+      lib.munmap(producerAddr as unknown as Pointer, producerLength);
+      lib.munmap(consumerAddr as unknown as Pointer, page);
+    },
+  };
+}
+
+/** errno of the last failed libc call (read right after it: nothing in between may call libc). */
+function errno(): number {
+  const location = c().__errno_location() as Pointer;
+  return new Int32Array(toArrayBuffer(location, 0, 4))[0]!;
 }
 
 // ---- attachments -------------------------------------------------------------

@@ -1,94 +1,152 @@
 /**
  * Eviction: hand the kernel a fresh map, then read the old one out whole.
  *
- * 1. flip active_slot, so new packets land in the other flows map;
- * 2. wait out programs that read the old slot before the flip (a TC program
- *    runs to completion with bottom halves disabled, microseconds at most;
- *    the grace period is milliseconds);
- * 3. drain the old map with lookup_and_delete_batch, merge per-CPU values,
- *    convert times with one clock reading;
- * 4. fold in packets that came through the overflow ring buffer.
- * No in-place update can race with the deletion, so nothing is lost.
+ * 1. read the kernel's counters (one lookup): the outgoing map's fill and
+ *    what spilled to the ring, which size the next map (map-sizing.ts);
+ * 2. swap the inner map of `flows` (flow-maps.ts): the kernel returns only
+ *    when no program can still write the old map, so what follows is exact;
+ * 3. drain the old map with lookup_and_delete_batch into reused rows;
+ * 4. read the overflow ring in place and merge its flows into those rows;
+ * 5. convert times with one clock reading, and hand out FlowColumns over
+ *    the rows (valid until the next eviction).
+ * Between evictions, checkFill() (a short timer) reads the counters, reads
+ * the ring when it holds records, and says when to evict early.
  */
-import { FlowMapDrainer } from "../bpf/flow-maps.ts";
-import { FLOW_EVENT } from "../bpf/flow-layout.ts";
 import type { FlowObject } from "../bpf/flow-object.ts";
-import { monotonicNs, ringBufferOpen, type RingBufferReader } from "../bpf/libbpf.ts";
+import { monotonicNs } from "../bpf/libbpf.ts";
+import { OverflowRing } from "../bpf/overflow-ring.ts";
 import { monotonicToWallOffsetMs, type Clock } from "./clock.ts";
-import { decodeFlows, mergeFlows, OverflowFolder, type InterfaceNamer } from "./decode-flows.ts";
-import type { FlowBatch } from "./flow-record.ts";
+import { FlowColumns, type InterfaceNamer } from "./flow-columns.ts";
+import type { FlowBatch, KernelCounters } from "./flow-record.ts";
+import { FlowRows, wallTimes } from "./flow-rows.ts";
+import { MapSizing, type MapSizingOptions } from "./map-sizing.ts";
+import { OverflowFlows } from "./overflow-flows.ts";
 
 export const systemClock: Clock = { wallMs: () => Date.now(), monotonicNs };
 
 export interface EvictorOptions {
   names: InterfaceNamer;
+  sizing: MapSizingOptions;
   clock?: Clock;
-  /** Wait after a flip before the old map is read (ms). */
-  graceMs?: number;
+}
+
+/** What a fill check saw. */
+export interface FillState {
+  /** Flows inserted into the active map since it was installed (an upper bound). */
+  fill: number;
+  capacity: number;
+  /** Evict now: the map is near full, or packets spill to the ring. */
+  evictNow: boolean;
 }
 
 export class FlowEvictor implements Disposable {
-  private slot: 0 | 1 = 0;
-  private readonly drainer: FlowMapDrainer;
-  private readonly overflow: RingBufferReader;
-  private readonly folder: OverflowFolder;
+  private readonly rows = new FlowRows();
+  private readonly overflow = new OverflowFlows();
+  private readonly ring: OverflowRing;
+  private readonly sizing: MapSizing;
   private readonly clock: Clock;
-  private readonly graceMs: number;
+  private readonly fold: (words: Uint32Array, at: number) => void;
+  private startMs = new Float64Array(0);
+  private endMs = new Float64Array(0);
   private running: Promise<FlowBatch> | undefined;
-  private offsetMs: number | undefined;
-  private readonly names: InterfaceNamer;
+  /** Counter values when the active map was installed. */
+  private insertedAtSwap = 0;
+  private spilledAtSwap = 0;
+  /** ringbuf_packets when the ring was last read. */
+  private ringRead = 0;
+  private readonly counts = { resizes: 0, earlyEvictions: 0 };
 
-  constructor(private readonly object: FlowObject, options: EvictorOptions) {
+  constructor(
+    private readonly object: FlowObject,
+    private readonly options: EvictorOptions,
+  ) {
     this.clock = options.clock ?? systemClock;
-    this.graceMs = options.graceMs ?? 10;
-    this.drainer = new FlowMapDrainer(object.cpus);
-    this.folder = new OverflowFolder(options.names);
-    this.names = options.names;
-    object.setActiveSlot(0);
-    this.overflow = ringBufferOpen(object.overflowFd, FLOW_EVENT.size, (event) => {
-      // Read the clocks once per drain, and only when there is something to convert.
-      this.offsetMs ??= monotonicToWallOffsetMs(this.clock);
-      this.folder.add(event, this.offsetMs);
-    });
+    this.sizing = new MapSizing(options.sizing);
+    this.ring = new OverflowRing(object.overflowFd, object.overflowBytes);
+    this.fold = (words, at) => this.overflow.add(words, at);
+    const counters = object.readCounters();
+    this.insertedAtSwap = counters.flowsInserted;
+    this.spilledAtSwap = this.ringRead = counters.ringbufPackets;
   }
 
-  /** Reads the overflow ring buffer now (call on a short timer so it never fills). */
-  drainOverflow(): number {
-    this.offsetMs = undefined;
-    return this.overflow.consume();
+  /** The first map's size (FlowObject.load installs it before attaching). */
+  static initialCapacity(sizing: MapSizingOptions): number {
+    return new MapSizing(sizing).initial();
+  }
+
+  get resizes(): number {
+    return this.counts.resizes;
+  }
+  get earlyEvictions(): number {
+    return this.counts.earlyEvictions;
+  }
+
+  /** One counters read; reads the ring if packets went to it since the last read. */
+  checkFill(counters: KernelCounters = this.object.readCounters()): FillState {
+    if (counters.ringbufPackets > this.ringRead) this.drainOverflow(counters);
+    const capacity = this.object.flowMaps.active.capacity;
+    const fill = counters.flowsInserted - this.insertedAtSwap;
+    const spilled = counters.ringbufPackets - this.spilledAtSwap;
+    return { fill, capacity, evictNow: this.sizing.evictEarly(fill, capacity, spilled) };
+  }
+
+  /** Folds what the ring holds now into the pending overflow flows. */
+  drainOverflow(counters?: KernelCounters): number {
+    const folded = this.ring.consume(this.fold);
+    if (counters) this.ringRead = counters.ringbufPackets;
+    return folded;
   }
 
   /**
-   * Evicts every flow accounted so far. Calls are serialized. `final`: the
-   * programs are detached, so both maps are drained — whatever a program
-   * wrote to the old map after the grace period (a vCPU stalled longer than
-   * it, say) is still counted, at the latest here.
+   * Evicts every flow accounted so far. Calls are serialized. `early`: asked
+   * by a fill check (the next map grows). `final`: the programs are
+   * detached, so the active map is drained in place, no swap.
    */
-  evict({ final = false } = {}): Promise<FlowBatch> {
+  evict({ final = false, early = false } = {}): Promise<FlowBatch> {
     const previous = this.running ?? Promise.resolve();
     const next = previous.then(
-      () => this.evictOnce(final),
-      () => this.evictOnce(final),
+      () => this.evictOnce(final, early),
+      () => this.evictOnce(final, early),
     );
     this.running = next;
     return next;
   }
 
-  private async evictOnce(final: boolean): Promise<FlowBatch> {
-    const old = this.slot;
-    this.slot = old === 0 ? 1 : 0;
-    this.object.setActiveSlot(this.slot);
-    await Bun.sleep(this.graceMs);
-
+  private async evictOnce(final: boolean, early: boolean): Promise<FlowBatch> {
     const started = performance.now();
-    const offsetMs = monotonicToWallOffsetMs(this.clock);
-    const records = decodeFlows(this.drainer.drain(this.object.flowsFds[old]), this.object.cpus, offsetMs, this.names);
-    // Packets that reached the old map late, and so missed the last drain, are in the active one.
-    if (final) mergeFlows(records, decodeFlows(this.drainer.drain(this.object.flowsFds[this.slot]), this.object.cpus, offsetMs, this.names));
-    this.drainOverflow();
-    mergeFlows(records, this.folder.take());
+    const maps = this.object.flowMaps;
+    const before = this.object.readCounters();
+    const fill = before.flowsInserted - this.insertedAtSwap;
+    const spilled = before.ringbufPackets - this.spilledAtSwap;
+    this.rows.clear();
+    if (final) {
+      maps.drain(maps.active, this.rows);
+    } else {
+      const capacity = this.sizing.next(maps.active.capacity, fill, spilled, early);
+      if (capacity !== maps.active.capacity) this.counts.resizes++;
+      if (early) this.counts.earlyEvictions++;
+      // Counted before the swap: inserts during its grace period land in either map, and an
+      // over-estimate of the new map's fill is the safe side.
+      this.insertedAtSwap = before.flowsInserted;
+      this.spilledAtSwap = before.ringbufPackets;
+      const old = maps.swap(capacity);
+      maps.drain(old, this.rows);
+      maps.recycle(old);
+    }
+    this.ring.consume(this.fold);
+    this.ringRead = before.ringbufPackets;
+    this.overflow.mergeInto(this.rows);
+
+    const count = this.rows.count;
+    this.rows.settle(count);
+    if (this.startMs.length < count || this.startMs.length > 4 * Math.max(count, 16384)) {
+      this.startMs = new Float64Array(Math.ceil(count * 1.25));
+      this.endMs = new Float64Array(Math.ceil(count * 1.25));
+    }
+    wallTimes(this.rows, monotonicToWallOffsetMs(this.clock), this.startMs, this.endMs);
+    const flows = new FlowColumns(this.rows.keys, this.rows.metrics, count, this.startMs, this.endMs, this.options.names);
     return {
-      records,
+      flows,
       evictedAtMs: this.clock.wallMs(),
       evictionMs: performance.now() - started,
       counters: this.object.readCounters(),
@@ -96,7 +154,7 @@ export class FlowEvictor implements Disposable {
   }
 
   close() {
-    this.overflow.close();
+    this.ring.close();
   }
 
   [Symbol.dispose]() {

@@ -15,7 +15,7 @@ test.if(isRoot && clang !== undefined)("a verifier rejection names the object, t
   try {
     const out = join(dir, "flow.bpf.o");
     await compileBpf("flow", out, ["NETFLOW_TEST_VERIFIER_REJECTS"]);
-    const error = await FlowObject.load({ maxFlows: 64, objectBytes: new Uint8Array(readFileSync(out)) }).catch((e) => e);
+    const error = await FlowObject.load({ initialFlows: 64, objectBytes: new Uint8Array(readFileSync(out)) }).catch((e) => e);
     expect(error).toBeInstanceOf(BpfError);
     expect(error.message).toStartWith("loading BPF object netflow (bpf/flow.bpf.o): EACCES (permission denied (the verifier rejected the program))");
     expect(error.message).toContain("verifier log ends:");
@@ -27,6 +27,6 @@ test.if(isRoot && clang !== undefined)("a verifier rejection names the object, t
 
 test.if(isRoot)("an object whose maps do not match the TypeScript layout is refused before load", async () => {
   const bytes = new Uint8Array(readFileSync(join(import.meta.dir, "..", "..", "bpf", "floor.bpf.o")));
-  const error = await FlowObject.load({ maxFlows: 64, objectBytes: bytes }).catch((e) => e);
-  expect(error.message).toBe("opening map flows_a: not found in the object — rebuild bpf/ and src/ together (bun build.ts)");
+  const error = await FlowObject.load({ initialFlows: 64, objectBytes: bytes }).catch((e) => e);
+  expect(error.message).toBe("opening map flows: not found in the object — rebuild bpf/ and src/ together (bun build.ts)");
 });

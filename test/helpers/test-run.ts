@@ -1,18 +1,30 @@
 /**
  * The real program in the kernel, fed crafted packets with BPF_PROG_TEST_RUN,
- * its flows read back through the real eviction path.
+ * its flows read back through the real eviction path (swap, batch drain,
+ * overflow ring, merge).
  */
 import { FlowObject } from "../../src/bpf/flow-object.ts";
 import { progTestRun } from "../../src/bpf/libbpf.ts";
 import { FlowEvictor } from "../../src/flow/evict-flows.ts";
-import type { FlowBatch } from "../../src/flow/flow-record.ts";
+import type { FlowBatch, FlowRecord } from "../../src/flow/flow-record.ts";
+import type { MapSizingOptions } from "../../src/flow/map-sizing.ts";
+
+/** A batch with its rows also as objects (the columns are only valid until the next eviction). */
+export type TestBatch = FlowBatch & { records: FlowRecord[] };
 
 export class ProgramUnderTest implements Disposable {
   private constructor(readonly object: FlowObject, readonly evictor: FlowEvictor) {}
 
-  static async load(maxFlows = 1024): Promise<ProgramUnderTest> {
-    const object = await FlowObject.load({ maxFlows });
-    return new ProgramUnderTest(object, new FlowEvictor(object, { names: (i) => `if${i}`, graceMs: 1 }));
+  /** `maxFlows`: a fixed map size (floor = ceiling), unless `sizing` says otherwise. */
+  static async load(maxFlows = 1024, sizing?: Partial<MapSizingOptions>): Promise<ProgramUnderTest> {
+    const options = { minimum: maxFlows, ceiling: maxFlows, highWater: 0.75, shrinkAfter: 3, ...sizing };
+    const object = await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(options) });
+    try {
+      return new ProgramUnderTest(object, new FlowEvictor(object, { names: (i) => `if${i}`, sizing: options }));
+    } catch (error) {
+      object.close();
+      throw error;
+    }
   }
 
   /** Runs the ingress (or egress) program `times` times on the packet; returns its verdict. */
@@ -22,8 +34,9 @@ export class ProgramUnderTest implements Disposable {
   }
 
   /** Everything accounted since the last call. */
-  evict(): Promise<FlowBatch> {
-    return this.evictor.evict();
+  async evict(options: { early?: boolean; final?: boolean } = {}): Promise<TestBatch> {
+    const batch = await this.evictor.evict(options);
+    return { ...batch, records: batch.flows.records() };
   }
 
   [Symbol.dispose]() {

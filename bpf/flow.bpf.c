@@ -151,22 +151,6 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 
 static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l2)
 {
-	/*
-	 * Headers beyond the linear part cannot be read directly: pull them in
-	 * once. Written with pointer comparisons only (data_end - data would
-	 * need CAP_PERFMON): the linear part is short when data + PULL_BYTES
-	 * passes data_end, and the skb has more when its length says so.
-	 */
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	if (data + PULL_BYTES > data_end) {
-		__u32 len = skb->len;
-		if (len >= PULL_BYTES)
-			bpf_skb_pull_data(skb, PULL_BYTES);
-		else if (data + len > data_end)
-			bpf_skb_pull_data(skb, len);
-	}
-
 #ifdef NETFLOW_TEST_VERIFIER_REJECTS
 	/* Only in test/bpf/load-errors.test.ts's build: an unchecked packet read the verifier refuses. */
 	if (*(__u8 *)(long)skb->data == 0xff)
@@ -178,6 +162,21 @@ static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l
 	pkt.key.direction = direction;
 	pkt.l2 = l2;
 	parse_packet(skb, &pkt);
+	if (pkt.flags & FLOW_FLAG_TRUNCATED) {
+		/*
+		 * Headers beyond the linear part cannot be read directly: pull them
+		 * in and parse again. Only then: a pull unclones a cloned skb (TCP's
+		 * egress skbs are clones), a copy the common case never pays.
+		 */
+		__u32 len = skb->len;
+		if (bpf_skb_pull_data(skb, len < PULL_BYTES ? len : PULL_BYTES) == 0) {
+			__builtin_memset(&pkt, 0, sizeof(pkt));
+			pkt.key.ifindex = skb->ifindex;
+			pkt.key.direction = direction;
+			pkt.l2 = l2;
+			parse_packet(skb, &pkt);
+		}
+	}
 	struct flow_counters *c = counters_of_this_cpu();
 	if ((pkt.flags & FLOW_FLAG_TRUNCATED) && c)
 		c->truncated += 1;

@@ -12,10 +12,14 @@
  * and FLOW_FLAG_TRUNCATED is set, so a short packet is never credited with
  * addresses or ports read from bytes that are not its headers.
  *
- * Only pointer comparisons against data_end, and packet pointers plus bounded
- * scalars: the verifier allows those with CAP_BPF alone. Subtracting or
- * comparing two packet pointers needs CAP_PERFMON, so offsets that must be
- * compared are kept as scalars (header_len, the IPv6 extension offset).
+ * Least privilege: without CAP_PERFMON the verifier refuses packet pointer
+ * arithmetic with a variable (register) offset, and subtracting or comparing
+ * two packet pointers (Spectre v1 sanitation only covers stack and map
+ * values). So direct packet access uses constant offsets only: Ethernet,
+ * VLAN tags, an IPv4 header without options, an IPv6 header without
+ * extensions and the transport header right behind either: the common case.
+ * Headers at a variable offset (IPv4 options, IPv6 extension chains) are
+ * read with bpf_skb_load_bytes() at scalar offsets instead.
  */
 #ifndef NETFLOW_PARSE_H
 #define NETFLOW_PARSE_H
@@ -131,7 +135,51 @@ truncated:
 	pkt->flags |= FLOW_FLAG_TRUNCATED;
 }
 
-static __always_inline void parse_ipv4(struct packet *pkt, struct iphdr *ip, void *data_end)
+/*
+ * The same as parse_transport for a transport header at a variable offset:
+ * the bytes it needs are copied to the stack (bpf_skb_load_bytes fails when
+ * the packet is shorter, which is a truncation).
+ */
+static __always_inline void parse_transport_at(struct __sk_buff *skb, struct packet *pkt, __u32 offset)
+{
+	__u8 l4[14];
+	long err;
+	switch (pkt->key.protocol) {
+	case IPPROTO_TCP:
+		err = bpf_skb_load_bytes(skb, offset, l4, 14);
+		if (err)
+			break;
+		pkt->tcp_flags = ((__u16)(l4[12] & 1) << 8) | l4[13];
+		pkt->header_len += (l4[12] >> 4) * 4;
+		goto ports;
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP:
+		err = bpf_skb_load_bytes(skb, offset, l4, 4);
+		if (err)
+			break;
+		pkt->header_len += pkt->key.protocol == IPPROTO_SCTP ? 12 : 8;
+	ports:
+		pkt->key.src_port = ((__u16)l4[0] << 8) | l4[1];
+		pkt->key.dst_port = ((__u16)l4[2] << 8) | l4[3];
+		return;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		err = bpf_skb_load_bytes(skb, offset, l4, 2);
+		if (err)
+			break;
+		pkt->icmp_type = l4[0];
+		pkt->icmp_code = l4[1];
+		pkt->header_len += 8;
+		return;
+	default:
+		return;
+	}
+	pkt->flags |= FLOW_FLAG_TRUNCATED;
+}
+
+static __always_inline void parse_ipv4(struct __sk_buff *skb, struct packet *pkt, struct iphdr *ip,
+				       void *data_end)
 {
 	if ((void *)(ip + 1) > data_end) {
 		pkt->flags |= FLOW_FLAG_TRUNCATED;
@@ -153,10 +201,73 @@ static __always_inline void parse_ipv4(struct packet *pkt, struct iphdr *ip, voi
 		pkt->flags |= FLOW_FLAG_FRAGMENT;
 		return;
 	}
-	parse_transport(pkt, (__u8 *)ip + header_len, data_end);
+	if (header_len == sizeof(*ip))
+		parse_transport(pkt, (__u8 *)(ip + 1), data_end);
+	else /* options: the transport header is at a variable offset */
+		parse_transport_at(skb, pkt, pkt->header_len);
 }
 
-static __always_inline void parse_ipv6(struct packet *pkt, struct ipv6hdr *ip, void *data_end)
+/* An IPv6 extension header's type (RFC 8200 4, RFC 4302, RFC 6275). */
+static __always_inline int is_ipv6_extension(__u8 next)
+{
+	return next == IPV6_EXT_HOP_BY_HOP || next == IPV6_EXT_ROUTING || next == IPV6_EXT_FRAGMENT ||
+	       next == IPV6_EXT_AUTH || next == IPV6_EXT_DEST_OPTS || next == IPV6_EXT_MOBILITY;
+}
+
+/*
+ * The extension header chain from `offset` (the first one, type `next`), read
+ * with bpf_skb_load_bytes at scalar offsets, then the transport header.
+ */
+static __always_inline void parse_ipv6_extensions(struct __sk_buff *skb, struct packet *pkt, __u8 next,
+						  __u32 offset)
+{
+	__u32 start = offset;
+#pragma unroll
+	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+		if (!is_ipv6_extension(next))
+			break;
+		__u8 ext[8];
+		__u32 length;
+		if (next == IPV6_EXT_FRAGMENT) {
+			/* RFC 8200 4.5: offset in bytes 2-3, upper 13 bits. */
+			if (bpf_skb_load_bytes(skb, offset, ext, 8))
+				goto truncated;
+			__u16 fragment_offset = ((__u16)ext[2] << 8 | ext[3]) & 0xfff8;
+			next = ext[0];
+			if (fragment_offset) {
+				pkt->key.protocol = next;
+				pkt->flags |= FLOW_FLAG_FRAGMENT;
+				return;
+			}
+			length = 8;
+		} else {
+			if (bpf_skb_load_bytes(skb, offset, ext, 2))
+				goto truncated;
+			if (next == IPV6_EXT_AUTH)
+				length = ((__u32)ext[1] + 2) * 4; /* RFC 4302: in 4-octet units, minus 2 */
+			else
+				length = ((__u32)ext[1] + 1) * 8; /* RFC 8200: in 8-octet units, minus 1 */
+			next = ext[0];
+		}
+		offset += length;
+		/* Bounds the offset for the verifier; real chains are far shorter. */
+		if (offset - start > MAX_HEADER_OFFSET) {
+			pkt->key.protocol = next;
+			pkt->flags |= FLOW_FLAG_TRUNCATED;
+			return;
+		}
+	}
+	pkt->key.protocol = next;
+	pkt->header_len = offset;
+	parse_transport_at(skb, pkt, offset);
+	return;
+truncated:
+	pkt->key.protocol = next;
+	pkt->flags |= FLOW_FLAG_TRUNCATED;
+}
+
+static __always_inline void parse_ipv6(struct __sk_buff *skb, struct packet *pkt, struct ipv6hdr *ip,
+				       void *data_end)
 {
 	if ((void *)(ip + 1) > data_end) {
 		pkt->flags |= FLOW_FLAG_TRUNCATED;
@@ -165,58 +276,13 @@ static __always_inline void parse_ipv6(struct packet *pkt, struct ipv6hdr *ip, v
 	__builtin_memcpy(pkt->key.src_ip, &ip->saddr, 16);
 	__builtin_memcpy(pkt->key.dst_ip, &ip->daddr, 16);
 	pkt->dscp = ((ip->priority << 4) | (ip->flow_lbl[0] >> 4)) >> 2;
-
-	__u8 next = ip->nexthdr;
-	__u8 *headers = (__u8 *)(ip + 1);
-	/* Offset of the next header after the fixed one: a bounded scalar, never a pointer difference. */
-	__u32 offset = 0;
-#pragma unroll
-	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
-		__u32 length;
-		if (next != IPV6_EXT_HOP_BY_HOP && next != IPV6_EXT_ROUTING &&
-		    next != IPV6_EXT_FRAGMENT && next != IPV6_EXT_AUTH &&
-		    next != IPV6_EXT_DEST_OPTS && next != IPV6_EXT_MOBILITY)
-			break;
-		__u8 *cursor = headers + offset;
-		struct ipv6_ext *ext = (struct ipv6_ext *)cursor;
-		if ((void *)(ext + 1) > data_end) {
-			pkt->key.protocol = next;
-			pkt->flags |= FLOW_FLAG_TRUNCATED;
-			return;
-		}
-		if (next == IPV6_EXT_FRAGMENT) {
-			/* RFC 8200 4.5: offset in bytes 2-3, upper 13 bits. */
-			if ((void *)(cursor + 8) > data_end) {
-				pkt->key.protocol = next;
-				pkt->flags |= FLOW_FLAG_TRUNCATED;
-				return;
-			}
-			__u16 fragment_offset = ((__u16)cursor[2] << 8 | cursor[3]) & 0xfff8;
-			next = ext->next_header;
-			if (fragment_offset) {
-				pkt->key.protocol = next;
-				pkt->flags |= FLOW_FLAG_FRAGMENT;
-				return;
-			}
-			length = 8;
-		} else if (next == IPV6_EXT_AUTH) {
-			length = ((__u32)ext->length + 2) * 4; /* RFC 4302: in 4-octet units, minus 2 */
-			next = ext->next_header;
-		} else {
-			length = ((__u32)ext->length + 1) * 8; /* RFC 8200: in 8-octet units, minus 1 */
-			next = ext->next_header;
-		}
-		offset += length;
-		/* Bounds the offset for the verifier; real chains are far shorter. */
-		if (offset > MAX_HEADER_OFFSET) {
-			pkt->key.protocol = next;
-			pkt->flags |= FLOW_FLAG_TRUNCATED;
-			return;
-		}
+	pkt->header_len += sizeof(*ip);
+	if (is_ipv6_extension(ip->nexthdr)) {
+		parse_ipv6_extensions(skb, pkt, ip->nexthdr, pkt->header_len);
+		return;
 	}
-	pkt->key.protocol = next;
-	pkt->header_len += sizeof(*ip) + offset;
-	parse_transport(pkt, headers + offset, data_end);
+	pkt->key.protocol = ip->nexthdr;
+	parse_transport(pkt, (__u8 *)(ip + 1), data_end);
 }
 
 /* Fills pkt (zeroed by the caller, pkt->l2 set) from the packet in skb. */
@@ -231,9 +297,9 @@ static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *p
 		/* header_len starts at 0: the packet starts at L3. */
 		pkt->key.eth_protocol = bpf_ntohs(l3_proto);
 		if (l3_proto == bpf_htons(ETH_P_IP))
-			parse_ipv4(pkt, data, data_end);
+			parse_ipv4(skb, pkt, data, data_end);
 		else if (l3_proto == bpf_htons(ETH_P_IPV6))
-			parse_ipv6(pkt, data, data_end);
+			parse_ipv6(skb, pkt, data, data_end);
 		return;
 	}
 
@@ -261,9 +327,9 @@ static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *p
 	pkt->key.eth_protocol = bpf_ntohs(proto);
 
 	if (proto == bpf_htons(ETH_P_IP))
-		parse_ipv4(pkt, cursor, data_end);
+		parse_ipv4(skb, pkt, cursor, data_end);
 	else if (proto == bpf_htons(ETH_P_IPV6))
-		parse_ipv6(pkt, cursor, data_end);
+		parse_ipv6(skb, pkt, cursor, data_end);
 }
 
 #endif /* NETFLOW_PARSE_H */

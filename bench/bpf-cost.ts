@@ -3,14 +3,20 @@
  * program and for bpf/floor.bpf.o (the least a 5-tuple counter can do).
  * The same packet each time: the steady state of a flow, a map hit.
  */
+import { $ } from "bun";
 import { FlowObject } from "../src/bpf/flow-object.ts";
 import { closeObject, findProgram, loadObject, openObjectFromMemory, programFd, progTestRun } from "../src/bpf/libbpf.ts";
 import { bytes, ethernet, ipv4, ipv6, tcp, TCP } from "../test/helpers/packets.ts";
 import { join } from "node:path";
 
+/** The object before the map-in-map rework (per-CPU values, two maps flipped by a global): measured side by side. */
+export const BASELINE_REV = "9018d61";
+
 export interface BpfCost {
   packet: string;
   flowNs: number;
+  /** bpf/flow.bpf.o at BASELINE_REV, same packet, same run */
+  baselineNs: number;
   /** floor_count: 5-tuple, 16-byte addresses (a dual-stack key) */
   floorNs: number;
   /** floor_count_v4key: 5-tuple, 4-byte addresses */
@@ -30,7 +36,12 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
     void floorBytes.byteLength; // read by libbpf until load returned
     const floorFd = programFd(findProgram(floor, "floor_count")!);
     const floorV4Fd = programFd(findProgram(floor, "floor_count_v4key")!);
-    using flow = await FlowObject.load({ maxFlows: 4096 });
+    using flow = await FlowObject.load({ initialFlows: 4096 });
+    const baselineBytes = new Uint8Array(await $`git show ${BASELINE_REV}:bpf/flow.bpf.o`.cwd(join(import.meta.dir, "..")).arrayBuffer());
+    const baseline = openObjectFromMemory(baselineBytes, "baseline");
+    loadObject(baseline, "baseline");
+    void baselineBytes.byteLength;
+    const baselineFd = programFd(findProgram(baseline, "flow_ingress")!);
     // The floor parses IPv4 only: compare on an IPv4 packet, report IPv6 for ours alone.
     const packets: [string, Uint8Array][] = [
       ["IPv4 TCP", bytes(ethernet(0x0800), ipv4({ protocol: 6, src: "198.18.0.1", dst: "198.18.0.2", payloadLength: 20 }), tcp(40000, 443, TCP.ACK))],
@@ -41,14 +52,17 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
       const f: number[] = [];
       const b: number[] = [];
       const b4: number[] = [];
+      const old: number[] = [];
       for (let i = 0; i < rounds; i++) {
         f.push(progTestRun(flow.ingressFd, packet, repeat).durationNs);
+        old.push(progTestRun(baselineFd, packet, repeat).durationNs);
         b.push(progTestRun(floorFd, packet, repeat).durationNs);
         b4.push(progTestRun(floorV4Fd, packet, repeat).durationNs);
       }
       const ipv4Packet = name.startsWith("IPv4");
-      out.push({ packet: name, flowNs: median(f), floorNs: ipv4Packet ? median(b) : NaN, floorV4KeyNs: ipv4Packet ? median(b4) : NaN });
+      out.push({ packet: name, flowNs: median(f), baselineNs: median(old), floorNs: ipv4Packet ? median(b) : NaN, floorV4KeyNs: ipv4Packet ? median(b4) : NaN });
     }
+    closeObject(baseline);
     return out;
   } finally {
     closeObject(floor);

@@ -33,6 +33,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Looked up only where a counter changes: a known flow's packet never pays for it. */
 static __always_inline struct flow_counters *counters_of_this_cpu(void)
 {
 	__u32 zero = 0;
@@ -77,9 +78,10 @@ static __always_inline void add_packet(struct flow_metrics *m, const struct pack
 	or_bits(&m->flags, pkt->flags);
 }
 
-static __always_inline void send_overflow(struct flow_counters *c, struct __sk_buff *skb,
-					  const struct packet *pkt, __u64 segs, __u64 len, __u64 now)
+static __always_inline void send_overflow(struct __sk_buff *skb, const struct packet *pkt, __u64 segs,
+					  __u64 len, __u64 now)
 {
+	struct flow_counters *c = counters_of_this_cpu();
 	struct flow_event *event = bpf_ringbuf_reserve(&flow_overflow, sizeof(*event), 0);
 	if (!event) {
 		if (c) {
@@ -96,9 +98,9 @@ static __always_inline void send_overflow(struct flow_counters *c, struct __sk_b
 		c->ringbuf_packets += segs;
 }
 
-static __always_inline void account(struct __sk_buff *skb, const struct packet *pkt,
-				    struct flow_counters *c)
+static __always_inline void account(struct __sk_buff *skb, const struct packet *pkt)
 {
+	struct flow_counters *c;
 	__u64 segs = skb->gso_segs;
 	__u64 len = skb->len;
 	if (segs > 1)
@@ -116,9 +118,10 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 	__u32 zero = 0;
 	void *active = bpf_map_lookup_elem(&flows, &zero);
 	if (!active) {
+		c = counters_of_this_cpu();
 		if (c)
 			c->no_flows_map += segs;
-		send_overflow(c, skb, pkt, segs, len, now);
+		send_overflow(skb, pkt, segs, len, now);
 		return;
 	}
 	struct flow_metrics *m = bpf_map_lookup_elem(active, &pkt->key);
@@ -132,6 +135,7 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 	fill_metrics(&fresh, skb, pkt, segs, len, now);
 	long err = bpf_map_update_elem(active, &pkt->key, &fresh, BPF_NOEXIST);
 	if (err == 0) {
+		c = counters_of_this_cpu();
 		if (c)
 			c->flows_inserted += 1;
 		return;
@@ -143,10 +147,12 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 			add_packet(m, pkt, segs, len, now);
 			return;
 		}
-	} else if (err != -E2BIG && c) {
-		c->map_errors += 1;
+	} else if (err != -E2BIG) {
+		c = counters_of_this_cpu();
+		if (c)
+			c->map_errors += 1;
 	}
-	send_overflow(c, skb, pkt, segs, len, now);
+	send_overflow(skb, pkt, segs, len, now);
 }
 
 static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l2)
@@ -177,10 +183,12 @@ static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l
 			parse_packet(skb, &pkt);
 		}
 	}
-	struct flow_counters *c = counters_of_this_cpu();
-	if ((pkt.flags & FLOW_FLAG_TRUNCATED) && c)
-		c->truncated += 1;
-	account(skb, &pkt, c);
+	if (pkt.flags & FLOW_FLAG_TRUNCATED) {
+		struct flow_counters *c = counters_of_this_cpu();
+		if (c)
+			c->truncated += 1;
+	}
+	account(skb, &pkt);
 	return TC_ACT_UNSPEC;
 }
 

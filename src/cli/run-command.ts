@@ -20,9 +20,15 @@ export function runOptions(): Option[] {
     new Option("--attach-mode <mode>", "tcx (kernel 6.6+), tc (clsact + cls_bpf), or auto: tcx, falling back to tc")
       .default(RUN_DEFAULTS.attachMode)
       .env("NETFLOW_ATTACH_MODE"),
-    new Option("--cache-max-flows <n>", "flows the kernel map holds between evictions; more go through the ring buffer")
+    new Option(
+      "--cache-max-flows <n>",
+      "ceiling of the kernel's flows map: it grows from --cache-min-flows with the flows it sees, and is evicted early before it fills",
+    )
       .default(RUN_DEFAULTS.cacheMaxFlows)
       .env("NETFLOW_CACHE_MAX_FLOWS"),
+    new Option("--cache-min-flows <n>", "the flows map's first and smallest size; it shrinks back to this when idle")
+      .default(RUN_DEFAULTS.cacheMinFlows)
+      .env("NETFLOW_CACHE_MIN_FLOWS"),
     new Option("--cache-active-timeout <duration>", "how often flows are evicted and exported (e.g. 500ms, 5s, 1m)")
       .default(RUN_DEFAULTS.cacheActiveTimeout)
       .env("NETFLOW_CACHE_ACTIVE_TIMEOUT"),

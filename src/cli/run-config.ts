@@ -10,7 +10,7 @@ import { buildExportConfig, type ExportConfig, type ExportFlags } from "./export
 import { parseHostPort, type HostPort } from "../net/listen-address.ts";
 
 /** The agent's own options plus what `run` adds around it. */
-export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "activeTimeoutMs" | "interfacePollMs"> {
+export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "minFlows" | "activeTimeoutMs" | "interfacePollMs"> {
   output: "json" | "text";
   logLevel: LogLevel;
   /** --export and its flags (src/cli/export-options.ts). */
@@ -25,6 +25,7 @@ export interface RunFlags extends ExportFlags {
   excludeInterfaces?: string;
   attachMode: string;
   cacheMaxFlows: string;
+  cacheMinFlows: string;
   cacheActiveTimeout: string;
   interfacePollInterval: string;
   output: string;
@@ -34,7 +35,8 @@ export interface RunFlags extends ExportFlags {
 
 export const RUN_DEFAULTS = {
   attachMode: "auto",
-  cacheMaxFlows: "32768",
+  cacheMaxFlows: "1048576",
+  cacheMinFlows: "4096",
   cacheActiveTimeout: "5s",
   interfacePollInterval: "1s",
   output: "json",
@@ -49,11 +51,15 @@ export function buildRunConfig(flags: RunFlags): RunConfig {
     if (error instanceof InterfacePatternError) throw new ConfigError(error.message);
     throw error;
   }
+  const maxFlows = parseInteger("--cache-max-flows", flags.cacheMaxFlows, 16, 16_777_216);
+  const minFlows = parseInteger("--cache-min-flows", flags.cacheMinFlows, 16, 16_777_216);
+  if (minFlows > maxFlows) throw new ConfigError(`--cache-min-flows ${minFlows} must be <= --cache-max-flows ${maxFlows}`);
   return {
     interfaces: flags.interfaces,
     excludeInterfaces: flags.excludeInterfaces,
     attachMode: parseChoice("--attach-mode", flags.attachMode, ["auto", "tcx", "tc"] as const),
-    maxFlows: parseInteger("--cache-max-flows", flags.cacheMaxFlows, 1, 16_777_216),
+    maxFlows,
+    minFlows,
     activeTimeoutMs: parseDuration("--cache-active-timeout", flags.cacheActiveTimeout, 100, 3_600_000),
     interfacePollMs: parseDuration("--interface-poll-interval", flags.interfacePollInterval, 100, 600_000),
     output: parseChoice("--output", flags.output, ["json", "text"] as const),

@@ -25,7 +25,7 @@ export type EventFold = (words: Uint32Array, at: number) => void;
 
 export class OverflowRing implements Disposable {
   private readonly ring: MappedRing;
-  private readonly headers: Int32Array;
+  private readonly headers: BigInt64Array;
   private readonly words: Uint32Array;
   /** Records of an unexpected size, skipped (a kernel/user mismatch: never, with the loader's checks). */
   malformed = 0;
@@ -33,7 +33,7 @@ export class OverflowRing implements Disposable {
   constructor(fd: number, dataBytes: number) {
     this.ring = mapRingBuffer(fd, dataBytes);
     const { data } = this.ring;
-    this.headers = new Int32Array(data.buffer, data.byteOffset, data.byteLength / 4);
+    this.headers = new BigInt64Array(data.buffer, data.byteOffset, data.byteLength / 8);
     this.words = new Uint32Array(data.buffer, data.byteOffset, data.byteLength / 4);
   }
 
@@ -46,7 +46,7 @@ export class OverflowRing implements Disposable {
     let sincePublish = 0;
     while (consumer < producer) {
       const at = consumer % dataBytes;
-      const header = Atomics.load(this.headers, at / 4);
+      const header = Number(BigInt.asUintN(32, Atomics.load(this.headers, at / 8)));
       if (header & BUSY) break; // reserved, not submitted yet: the next read gets it
       const length = header & LENGTH_MASK;
       if (!(header & DISCARD)) {

@@ -84,28 +84,36 @@ function u64(words: Uint32Array, at: number): number {
   return words[at]! + words[at + 1]! * TWO_32;
 }
 
-function setU64(words: Uint32Array, at: number, value: number) {
-  const high = Math.floor(value / TWO_32);
-  words[at] = value - high * TWO_32;
-  words[at + 1] = high;
+/** target[to..to+1] += source[from..from+1], as little-endian 64-bit words. */
+function addU64(target: Uint32Array, to: number, source: Uint32Array, from: number) {
+  const low = target[to]! + source[from]!;
+  target[to] = low; // Uint32Array stores keep the low 32 bits
+  target[to + 1] = target[to + 1]! + source[from + 1]! + (low > 0xffffffff ? 1 : 0);
+}
+
+/** Compares the 64-bit words at a[i] and b[j]: negative, zero or positive. */
+function compareU64(a: Uint32Array, i: number, b: Uint32Array, j: number): number {
+  return a[i + 1]! - b[j + 1]! || a[i]! - b[j]!;
 }
 
 /**
  * Adds the flow_metrics at `from` (word index into `source`) to the row at
  * `to` (word index into `target`): counts summed, the time span widened,
  * flags ORed; the first-packet fields (DSCP, ICMP, MACs) come from whichever
- * saw the flow first.
+ * saw the flow first. Integer word arithmetic: no doubles, no allocation.
  */
 export function addMetrics(target: Uint32Array, to: number, source: Uint32Array, from: number) {
-  setU64(target, to + PACKETS, u64(target, to + PACKETS) + u64(source, from + PACKETS));
-  setU64(target, to + BYTES, u64(target, to + BYTES) + u64(source, from + BYTES));
-  const first = u64(source, from + FIRST);
-  if (first < u64(target, to + FIRST)) {
-    setU64(target, to + FIRST, first);
+  addU64(target, to + PACKETS, source, from + PACKETS);
+  addU64(target, to + BYTES, source, from + BYTES);
+  if (compareU64(source, from + FIRST, target, to + FIRST) < 0) {
+    target[to + FIRST] = source[from + FIRST]!;
+    target[to + FIRST + 1] = source[from + FIRST + 1]!;
     for (let w = 0; w < 4; w++) target[to + FIRST_PACKET + w] = source[from + FIRST_PACKET + w]!;
   }
-  const last = u64(source, from + LAST);
-  if (last > u64(target, to + LAST)) setU64(target, to + LAST, last);
+  if (compareU64(source, from + LAST, target, to + LAST) > 0) {
+    target[to + LAST] = source[from + LAST]!;
+    target[to + LAST + 1] = source[from + LAST + 1]!;
+  }
   target[to + TCP_FLAGS] = target[to + TCP_FLAGS]! | source[from + TCP_FLAGS]!;
   target[to + FLAGS] = target[to + FLAGS]! | source[from + FLAGS]!;
 }

@@ -479,8 +479,15 @@ export function tcQuery(ifindex: number, attachPoint: number, handle: number, pr
 
 // ---- test runs -----------------------------------------------------------------
 
+/** Fields of struct __sk_buff a test run may set (the kernel refuses the others when non-zero). */
+export interface TestRunContext {
+  /** skb_shinfo(skb)->gso_segs: a GSO skb of that many segments. */
+  gsoSegs?: number;
+  gsoSize?: number;
+}
+
 /** BPF_PROG_TEST_RUN: runs the program `repeat` times on `packet`. */
-export function progTestRun(progFd: number, packet: Uint8Array, repeat = 1): { retval: number; durationNs: number } {
+export function progTestRun(progFd: number, packet: Uint8Array, repeat = 1, context?: TestRunContext): { retval: number; durationNs: number } {
   // struct bpf_test_run_opts: sz@0 data_in@8 data_out@16 data_size_in@24 data_size_out@28
   // ctx_in@32 ctx_out@40 ctx_size_in@48 ctx_size_out@52 retval@56 repeat@60 duration@64 ... = 80 bytes
   const opts = new Uint8Array(80);
@@ -489,7 +496,17 @@ export function progTestRun(progFd: number, packet: Uint8Array, repeat = 1): { r
   v.setBigUint64(8, BigInt(ptr(packet)), true);
   v.setUint32(24, packet.byteLength, true);
   v.setInt32(60, repeat, true);
+  // struct __sk_buff (192 bytes): gso_segs@164, gso_size@176 (UAPI offsets, checked against BTF by test/bpf/gso.test.ts).
+  const ctx = new Uint8Array(192);
+  if (context) {
+    const c = new DataView(ctx.buffer);
+    c.setUint32(164, context.gsoSegs ?? 0, true);
+    c.setUint32(176, context.gsoSize ?? 0, true);
+    v.setBigUint64(32, BigInt(ptr(ctx)), true);
+    v.setUint32(48, ctx.byteLength, true);
+  }
   check(bpf().bpf_prog_test_run_opts(progFd, opts), "running a program with BPF_PROG_TEST_RUN");
+  if (ctx.byteLength === 0) throw new Error("unreachable"); // keeps ctx referenced until the call returned
   return { retval: v.getInt32(56, true), durationNs: v.getUint32(64, true) };
 }
 

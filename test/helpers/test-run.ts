@@ -28,9 +28,9 @@ export class ProgramUnderTest implements Disposable {
   }
 
   /** Runs the ingress (or egress) program `times` times on the packet; returns its verdict. */
-  run(packet: Uint8Array, { times = 1, egress = false } = {}): number {
+  run(packet: Uint8Array, { times = 1, egress = false, gsoSegs = 0, gsoSize = 0 } = {}): number {
     const fd = egress ? this.object.egressFd : this.object.ingressFd;
-    return progTestRun(fd, packet, times).retval;
+    return progTestRun(fd, packet, times, gsoSegs ? { gsoSegs, gsoSize } : undefined).retval;
   }
 
   /** Everything accounted since the last call. */

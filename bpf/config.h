@@ -19,9 +19,30 @@
 /* Linear bytes wanted before parsing; skbs with less are pulled once. */
 #define PULL_BYTES 128
 
-/* Set by the loader before load (const volatile: read-only, known to the verifier). */
-const volatile __u8 use_coarse_clock = 1;
-/* BPF_ATOMIC_OR (kernel 5.12): TCP flags and flow flags are ORed atomically; before, a plain OR. */
-const volatile __u8 use_atomic_or = 1;
+/*
+ * The knobs the loader sets before load, in one struct so that user space
+ * writes .rodata by a layout it knows (src/bpf/flow-object.ts, checked
+ * against this struct's BTF). const volatile: read-only, and the verifier
+ * knows the values, so it never visits the branches a knob turns off.
+ */
+struct netflow_knobs {
+	/* bpf_ktime_get_coarse_ns (kernel 5.11+) instead of the precise clock. */
+	__u8 use_coarse_clock;
+	/*
+	 * The flows maps hold one value per CPU (BPF_MAP_TYPE_PERCPU_HASH: plain
+	 * adds, ~6 ns a packet cheaper) or one shared value (BPF_MAP_TYPE_HASH:
+	 * atomic adds, memory independent of the CPU count). The loader sets the
+	 * inner map type and this knob together.
+	 */
+	__u8 percpu_values;
+	/* BPF_ATOMIC_OR (kernel 5.12): flags ORed atomically into shared values; before, a plain OR. */
+	__u8 use_atomic_or;
+};
+
+const volatile struct netflow_knobs knobs = {
+	.use_coarse_clock = 1,
+	.percpu_values = 0,
+	.use_atomic_or = 1,
+};
 
 #endif /* NETFLOW_CONFIG_H */

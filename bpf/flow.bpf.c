@@ -4,9 +4,10 @@
  *
  * Algorithm: parse the packet's headers into a struct flow_key, then add the
  * packet to that key's value in the active flows map (the inner map of
- * `flows`, see maps.h): atomic adds of packets and bytes to the one shared
- * value, a plain store of the time, an atomic OR of flags only when they add
- * a bit. A new flow is inserted with BPF_NOEXIST. When the map is full the
+ * `flows`, see maps.h): with shared values, atomic adds of packets and bytes,
+ * a plain store of the time, an atomic OR of flags only when they add a bit;
+ * with per-CPU values (few CPUs: the loader's choice), plain adds to this
+ * CPU's copy. A new flow is inserted with BPF_NOEXIST. When the map is full the
  * packet goes to user space as a flow_event through the flow_overflow ring
  * buffer (without a wakeup: user space drains it on a timer), and only when
  * that is full too is the packet dropped from accounting, counted in
@@ -45,7 +46,7 @@ static __always_inline void or_bits(__u32 *word, __u32 bits)
 {
 	if (!(bits & ~*word))
 		return;
-	if (use_atomic_or)
+	if (knobs.use_atomic_or)
 		__sync_fetch_and_or(word, bits);
 	else
 		*word |= bits;
@@ -67,10 +68,28 @@ static __always_inline void fill_metrics(struct flow_metrics *m, struct __sk_buf
 		read_macs(skb, m->src_mac, m->dst_mac);
 }
 
-/* The hot path: a packet of a known flow. Two atomic adds and one store. */
-static __always_inline void add_packet(struct flow_metrics *m, const struct packet *pkt, __u64 segs,
-				       __u64 len, __u64 now)
+/*
+ * The hot path: a packet of a known flow. Shared values: two atomic adds and
+ * a store. Per-CPU values (percpu_values): this CPU's copy, written only
+ * here with migration disabled, so plain adds; a copy still zero belongs to
+ * a CPU that sees the flow for the first time (the insert zeroed it) and is
+ * filled like a new flow's.
+ */
+static __always_inline void add_packet(struct flow_metrics *m, struct __sk_buff *skb,
+				       const struct packet *pkt, __u64 segs, __u64 len, __u64 now)
 {
+	if (knobs.percpu_values) {
+		if (m->packets == 0) {
+			fill_metrics(m, skb, pkt, segs, len, now);
+			return;
+		}
+		m->packets += segs;
+		m->bytes += len;
+		m->last_seen_ns = now;
+		m->tcp_flags |= pkt->tcp_flags;
+		m->flags |= pkt->flags;
+		return;
+	}
 	__sync_fetch_and_add(&m->packets, segs);
 	__sync_fetch_and_add(&m->bytes, len);
 	m->last_seen_ns = now;
@@ -113,7 +132,7 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 	 * Kernels before 5.11 lack it: the loader clears the knob there, and
 	 * the verifier never visits the branch it turns off.
 	 */
-	__u64 now = use_coarse_clock ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
+	__u64 now = knobs.use_coarse_clock ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
 
 	__u32 zero = 0;
 	void *active = bpf_map_lookup_elem(&flows, &zero);
@@ -126,7 +145,7 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 	}
 	struct flow_metrics *m = bpf_map_lookup_elem(active, &pkt->key);
 	if (m) {
-		add_packet(m, pkt, segs, len, now);
+		add_packet(m, skb, pkt, segs, len, now);
 		return;
 	}
 
@@ -144,7 +163,7 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 		/* Another CPU inserted the flow between our lookup and update. */
 		m = bpf_map_lookup_elem(active, &pkt->key);
 		if (m) {
-			add_packet(m, pkt, segs, len, now);
+			add_packet(m, skb, pkt, segs, len, now);
 			return;
 		}
 	} else if (err != -E2BIG) {

@@ -10,7 +10,9 @@
 
 /*
  * The flows map the programs write: the one inner map of `flows`. Key: struct
- * flow_key. Value: struct flow_metrics, one shared copy (atomic adds).
+ * flow_key. Value: struct flow_metrics, one shared copy (atomic adds), or one
+ * per CPU when the loader turns this template into BPF_MAP_TYPE_PERCPU_HASH
+ * (with the percpu_values knob, config.h).
  *
  * User space creates the inner maps (bpf_map_create, sized from the fill it
  * sees) and swaps them by updating flows[0]. The kernel returns from that

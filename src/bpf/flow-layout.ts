@@ -70,6 +70,16 @@ export const FLOW_COUNTERS = {
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 
+/** struct netflow_knobs (bpf/config.h): the whole of .rodata, set before load. */
+export const NETFLOW_KNOBS = {
+  size: 3,
+  fields: {
+    use_coarse_clock: { offset: 0, size: 1 },
+    percpu_values: { offset: 1, size: 1 },
+    use_atomic_or: { offset: 2, size: 1 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
 /** Per-CPU values are laid out in 8-byte slots, one per possible CPU. */
 export function perCpuStride(valueSize: number): number {
   return Math.ceil(valueSize / 8) * 8;

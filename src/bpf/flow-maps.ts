@@ -11,13 +11,16 @@
  *
  * Drains read every (key, value) pair in a handful of
  * lookup_and_delete_batch calls into FlowRows, never one FFI call per flow
- * (iterate-then-delete only where the kernel lacks batch operations).
+ * (iterate-then-delete only where the kernel lacks batch operations). With
+ * per-CPU values the batch lands in a scratch buffer (one 56-byte slot per
+ * possible CPU) and each flow's copies are merged into its row.
  */
-import type { FlowRows } from "../flow/flow-rows.ts";
-import { FLOW_KEY, FLOW_METRICS } from "./flow-layout.ts";
+import { addMetrics, METRIC_WORDS, type FlowRows } from "../flow/flow-rows.ts";
+import { FLOW_KEY, FLOW_METRICS, perCpuStride } from "./flow-layout.ts";
 import {
   BPF_F_NO_PREALLOC,
   BPF_MAP_TYPE_HASH,
+  BPF_MAP_TYPE_PERCPU_HASH,
   closeFd,
   mapCreate,
   mapDelete,
@@ -28,8 +31,9 @@ import {
   mapUpdate,
 } from "./libbpf.ts";
 
-/** Keys and values moved per batch call. */
-const BATCH_ENTRIES = 65536;
+/** Keys and values moved per batch call: at most 65,536 flows, at most 16 MiB of values. */
+const MAX_BATCH_ENTRIES = 65536;
+const BATCH_VALUE_BYTES = 16 * 1024 * 1024;
 
 export interface FlowMap {
   readonly fd: number;
@@ -45,13 +49,24 @@ export class FlowMaps implements Disposable {
   private readonly slotKey = new Uint8Array(4);
   private batchSupported = true;
   private closed = false;
+  private readonly batchEntries: number;
+  /** Bytes of one flow's value as the syscalls move it: 56, or 56 × CPUs for per-CPU values. */
+  private readonly valueBytes: number;
+  /** Per-CPU values of one batch, merged into rows after each call. */
+  private scratch = new Uint8Array(0);
 
-  /** Creates the first inner map and installs it: call before any program is attached. */
+  /**
+   * Creates the first inner map and installs it: call before any program is
+   * attached. `percpuCpus`: possible CPUs when the maps hold per-CPU values, else 0.
+   */
   constructor(
     private readonly outerFd: number,
     capacity: number,
+    private readonly percpuCpus = 0,
   ) {
-    this.activeMap = createFlowMap(capacity);
+    this.valueBytes = percpuCpus ? perCpuStride(FLOW_METRICS.size) * percpuCpus : FLOW_METRICS.size;
+    this.batchEntries = Math.max(1024, Math.min(MAX_BATCH_ENTRIES, Math.floor(BATCH_VALUE_BYTES / this.valueBytes)));
+    this.activeMap = this.create(capacity);
     try {
       this.install(this.activeMap);
     } catch (error) {
@@ -74,7 +89,7 @@ export class FlowMaps implements Disposable {
     this.spare = undefined;
     if (!next || next.capacity !== capacity) {
       if (next) closeFd(next.fd);
-      next = createFlowMap(capacity);
+      next = this.create(capacity);
     }
     try {
       this.install(next);
@@ -99,33 +114,31 @@ export class FlowMaps implements Disposable {
     if (this.batchSupported) {
       let first = true;
       for (;;) {
-        rows.reserve(rows.count + BATCH_ENTRIES);
-        const result = mapLookupAndDeleteBatch(
-          map.fd,
-          first,
-          this.token,
-          rows.keys.subarray(rows.count * FLOW_KEY.size),
-          rows.metrics.subarray(rows.count * FLOW_METRICS.size),
-          BATCH_ENTRIES,
-        );
+        rows.reserve(rows.count + this.batchEntries);
+        const values = this.percpuCpus ? this.scratchFor(this.batchEntries) : rows.metrics.subarray(rows.count * FLOW_METRICS.size);
+        const result = mapLookupAndDeleteBatch(map.fd, first, this.token, rows.keys.subarray(rows.count * FLOW_KEY.size), values, this.batchEntries);
         if (result === null) {
           this.batchSupported = false;
           break;
         }
         first = false;
+        if (this.percpuCpus) this.mergeCopies(rows, rows.count, result.copied);
         rows.count += result.copied;
         if (result.done) return rows.count - start;
       }
     }
     // Fallback for kernels without batch operations on hash maps (before 5.6).
     const key = new Uint8Array(FLOW_KEY.size);
+    const value = new Uint8Array(this.valueBytes);
     let previous: Uint8Array | null = null;
     const found = rows.count;
     while (mapNextKey(map.fd, previous, key)) {
       rows.reserve(rows.count + 1);
       const at = rows.count;
-      if (mapLookup(map.fd, key, rows.metrics.subarray(at * FLOW_METRICS.size, (at + 1) * FLOW_METRICS.size))) {
+      if (mapLookup(map.fd, key, this.percpuCpus ? this.scratchFor(1) : value)) {
         rows.keys.set(key, at * FLOW_KEY.size);
+        if (this.percpuCpus) this.mergeCopies(rows, at, 1);
+        else rows.metrics.set(value, at * FLOW_METRICS.size);
         rows.count++;
       }
       previous = key.slice();
@@ -134,9 +147,43 @@ export class FlowMaps implements Disposable {
     return rows.count - start;
   }
 
+  private scratchFor(entries: number): Uint8Array {
+    const bytes = entries * this.valueBytes;
+    if (this.scratch.byteLength < bytes) this.scratch = new Uint8Array(bytes);
+    return this.scratch;
+  }
+
+  /**
+   * Rows from..from+count get the merge of their flows' per-CPU copies from
+   * the scratch buffer; a CPU that never saw the flow left its copy zero.
+   */
+  private mergeCopies(rows: FlowRows, from: number, count: number) {
+    const copies = new Uint32Array(this.scratch.buffer, 0, (count * this.valueBytes) / 4);
+    const slotWords = perCpuStride(FLOW_METRICS.size) / 4;
+    const target = rows.metric32;
+    for (let i = 0; i < count; i++) {
+      const to = (from + i) * METRIC_WORDS;
+      let filled = false;
+      for (let cpu = 0, at = (i * this.valueBytes) / 4; cpu < this.percpuCpus; cpu++, at += slotWords) {
+        if (copies[at] === 0 && copies[at + 1] === 0) continue; // packets == 0: not this CPU's flow
+        if (filled) addMetrics(target, to, copies, at);
+        else {
+          for (let w = 0; w < METRIC_WORDS; w++) target[to + w] = copies[at + w]!;
+          filled = true;
+        }
+      }
+      if (!filled) for (let w = 0; w < METRIC_WORDS; w++) target[to + w] = 0;
+    }
+  }
+
   /** Kernel memory of the flows maps held now (memlock of each fd). */
   memoryBytes(): number {
     return mapMemoryBytes(this.activeMap.fd) + (this.spare ? mapMemoryBytes(this.spare.fd) : 0);
+  }
+
+  private create(capacity: number): FlowMap {
+    const type = this.percpuCpus ? BPF_MAP_TYPE_PERCPU_HASH : BPF_MAP_TYPE_HASH;
+    return { fd: mapCreate(type, "flows_inner", FLOW_KEY.size, FLOW_METRICS.size, capacity, BPF_F_NO_PREALLOC), capacity };
   }
 
   private install(map: FlowMap) {
@@ -157,7 +204,4 @@ export class FlowMaps implements Disposable {
   }
 }
 
-function createFlowMap(capacity: number): FlowMap {
-  const fd = mapCreate(BPF_MAP_TYPE_HASH, "flows_inner", FLOW_KEY.size, FLOW_METRICS.size, capacity, BPF_F_NO_PREALLOC);
-  return { fd, capacity };
-}
+

@@ -11,8 +11,9 @@ import flowObjectPath from "../../bpf/flow.bpf.o" with { type: "file" };
 import type { FlowPrograms, ProgramFds } from "./attachments.ts";
 import { BpfError } from "./errors.ts";
 import type { LinkLayer } from "./interfaces.ts";
-import { FLOW_COUNTERS, FLOW_KEY, FLOW_METRICS } from "./flow-layout.ts";
+import { FLOW_COUNTERS, FLOW_KEY, FLOW_METRICS, NETFLOW_KNOBS } from "./flow-layout.ts";
 import { FlowMaps } from "./flow-maps.ts";
+import { explainLoadFailure } from "./verifier-log.ts";
 import {
   closeObject,
   findMap,
@@ -29,6 +30,8 @@ import {
   programFd,
   innerMap,
   setMapInitialValue,
+  setMapType,
+  BPF_MAP_TYPE_PERCPU_HASH,
   tcHelperSupported,
   BPF_FUNC_ktime_get_coarse_ns,
   type MapHandle,
@@ -39,8 +42,26 @@ import type { KernelCounters } from "../flow/flow-record.ts";
 export interface FlowObjectOptions {
   /** Entries of the first flows map; later ones are sized by the evictor. */
   initialFlows: number;
+  /**
+   * One value per CPU (plain adds, cheaper per packet, memory × CPUs) or one
+   * shared value (atomic adds). Default: per CPU up to PERCPU_VALUES_MAX_CPUS.
+   */
+  values?: FlowValues;
   /** The ELF bytes; defaults to the object embedded in the executable. */
   objectBytes?: Uint8Array;
+}
+
+export type FlowValues = "per-cpu" | "shared";
+
+/**
+ * Up to this many possible CPUs the flows maps hold per-CPU values: ~6 ns a
+ * packet cheaper (no atomic adds), at 56 B × CPUs a flow instead of 56 B
+ * (bench/bpf-cost.ts, README "Kernel memory"). Above, one shared value.
+ */
+export const PERCPU_VALUES_MAX_CPUS = 4;
+
+export function defaultFlowValues(cpus: number): FlowValues {
+  return cpus <= PERCPU_VALUES_MAX_CPUS ? "per-cpu" : "shared";
 }
 
 export async function embeddedFlowObject(): Promise<Uint8Array> {
@@ -64,6 +85,8 @@ export class FlowObject implements Disposable, FlowPrograms {
     readonly overflowBytes: number,
     private readonly countersFd: number,
     readonly cpus: number,
+    /** What the flows maps hold: one value per CPU, or one shared. */
+    readonly values: FlowValues,
   ) {}
 
   static async load(options: FlowObjectOptions): Promise<FlowObject> {
@@ -91,9 +114,19 @@ export class FlowObject implements Disposable, FlowPrograms {
       checkSizes(template, "flows (inner)", FLOW_KEY.size, FLOW_METRICS.size);
       const counters = requireMap(handle, "counters");
       checkSizes(counters, "counters", 4, FLOW_COUNTERS.size);
-      // .rodata holds the knobs of bpf/config.h, in order: use_coarse_clock (kernel 5.11+), use_atomic_or (5.12+).
-      const coarseClock = tcHelperSupported(BPF_FUNC_ktime_get_coarse_ns);
-      setMapInitialValue(requireMap(handle, ".rodata"), new Uint8Array([coarseClock ? 1 : 0, kernelAtLeast(5, 12) ? 1 : 0]), ".rodata");
+      const cpus = possibleCpus();
+      const values = options.values ?? defaultFlowValues(cpus);
+      if (values === "per-cpu") setMapType(template, BPF_MAP_TYPE_PERCPU_HASH, "flows (inner)");
+      // .rodata is struct netflow_knobs (bpf/config.h), whole.
+      const rodata = requireMap(handle, ".rodata");
+      if (mapGeometry(rodata).valueSize !== NETFLOW_KNOBS.size)
+        throw new BpfError("map .rodata", `size ${mapGeometry(rodata).valueSize}, expected ${NETFLOW_KNOBS.size}`, "rebuild bpf/ and src/ together");
+      const knobs = new Uint8Array(NETFLOW_KNOBS.size);
+      const K = NETFLOW_KNOBS.fields;
+      knobs[K.use_coarse_clock.offset] = tcHelperSupported(BPF_FUNC_ktime_get_coarse_ns) ? 1 : 0;
+      knobs[K.percpu_values.offset] = values === "per-cpu" ? 1 : 0;
+      knobs[K.use_atomic_or.offset] = kernelAtLeast(5, 12) ? 1 : 0;
+      setMapInitialValue(rodata, knobs, ".rodata");
 
       const mark = libbpfLogMark();
       try {
@@ -110,7 +143,7 @@ export class FlowObject implements Disposable, FlowPrograms {
         return programFd(prog);
       };
       const overflow = requireMap(handle, "flow_overflow");
-      const flowMaps = new FlowMaps(mapFd(flows), options.initialFlows);
+      const flowMaps = new FlowMaps(mapFd(flows), options.initialFlows, values === "per-cpu" ? cpus : 0);
       return new FlowObject(
         handle,
         program("flow_ingress"),
@@ -121,7 +154,8 @@ export class FlowObject implements Disposable, FlowPrograms {
         mapFd(overflow),
         mapGeometry(overflow).maxEntries,
         mapFd(counters),
-        possibleCpus(),
+        cpus,
+        values,
       );
     } catch (error) {
       closeObject(handle);
@@ -197,23 +231,4 @@ function checkSizes(map: MapHandle, name: string, key: number, value: number) {
 export function kernelAtLeast(major: number, minor: number, release = readFileSync("/proc/sys/kernel/osrelease", "utf8")): boolean {
   const [a = 0, b = 0] = release.split(/[.-]/).map(Number);
   return a > major || (a === major && b >= minor);
-}
-
-function explainLoadFailure(error: unknown, log: string[]): unknown {
-  if (!(error instanceof BpfError)) return error;
-  const verifier = log.filter((l) => !l.startsWith("libbpf:")).slice(-20);
-  const btfMissing = log.some((l) => /vmlinux BTF|kernel BTF/i.test(l));
-  if (btfMissing)
-    return new BpfError(error.doing, "the kernel has no BTF (/sys/kernel/btf/vmlinux)", "use a kernel built with CONFIG_DEBUG_INFO_BTF=y", {
-      cause: error,
-      details: log.slice(-20),
-    });
-  if (error.errno === 1) return error;
-  if (verifier.length > 0)
-    return new BpfError(error.doing, `${error.why}; verifier log ends: ${verifier.at(-1)}`, error.hint, {
-      cause: error,
-      errno: error.errno,
-      details: log.slice(-40),
-    });
-  return error;
 }

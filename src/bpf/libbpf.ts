@@ -30,6 +30,7 @@ const libbpfSymbols = {
   libbpf_probe_bpf_helper: { args: [i32, i32, p], returns: i32 },
   bpf_map__max_entries: { args: [p], returns: u32 },
   bpf_map__inner_map: { args: [p], returns: p },
+  bpf_map__set_type: { args: [p, i32], returns: i32 },
   bpf_map__key_size: { args: [p], returns: u32 },
   bpf_map__value_size: { args: [p], returns: u32 },
   bpf_map_lookup_elem: { args: [i32, p, p], returns: i32 },
@@ -243,6 +244,10 @@ export function innerMap(map: MapHandle): MapHandle | null {
   return (bpf().bpf_map__inner_map(map) as MapHandle) || null;
 }
 
+export function setMapType(map: MapHandle, type: number, name: string) {
+  check(bpf().bpf_map__set_type(map, type), `setting the type of map ${name}`);
+}
+
 export function setMapMaxEntries(map: MapHandle, entries: number, name: string) {
   check(bpf().bpf_map__set_max_entries(map, entries), `sizing map ${name} to ${entries} entries`);
 }
@@ -316,6 +321,7 @@ export function mapLookupAndDeleteBatch(
 }
 
 export const BPF_MAP_TYPE_HASH = 1;
+export const BPF_MAP_TYPE_PERCPU_HASH = 5;
 export const BPF_F_NO_PREALLOC = 1;
 
 /**

@@ -7,7 +7,7 @@
 import { $ } from "bun";
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { FLOW_COUNTERS, FLOW_EVENT, FLOW_KEY, FLOW_METRICS, FlowDirection, FlowFlag } from "../../src/bpf/flow-layout.ts";
+import { FLOW_COUNTERS, FLOW_EVENT, FLOW_KEY, FLOW_METRICS, FlowDirection, FlowFlag, NETFLOW_KNOBS } from "../../src/bpf/flow-layout.ts";
 
 interface BtfType {
   id: number;
@@ -57,6 +57,7 @@ describe("flow.h ⇄ flow-layout.ts", () => {
   test("struct flow_event", () => expect(layoutOf("flow_event")).toEqual(FLOW_EVENT));
 
   test("struct flow_counters", () => expect(layoutOf("flow_counters")).toEqual(FLOW_COUNTERS));
+  test("struct netflow_knobs (all of .rodata)", () => expect(layoutOf("netflow_knobs")).toEqual(NETFLOW_KNOBS));
 
   test("enum flow_direction and enum flow_flag", () => {
     expect(enumOf("flow_direction", "FLOW_DIRECTION_")).toEqual({ INGRESS: FlowDirection.ingress, EGRESS: FlowDirection.egress });

@@ -3,7 +3,7 @@
  * its flows read back through the real eviction path (swap, batch drain,
  * overflow ring, merge).
  */
-import { FlowObject } from "../../src/bpf/flow-object.ts";
+import { FlowObject, type FlowValues } from "../../src/bpf/flow-object.ts";
 import { progTestRun } from "../../src/bpf/libbpf.ts";
 import { FlowEvictor } from "../../src/flow/evict-flows.ts";
 import type { FlowBatch, FlowRecord } from "../../src/flow/flow-record.ts";
@@ -15,10 +15,13 @@ export type TestBatch = FlowBatch & { records: FlowRecord[] };
 export class ProgramUnderTest implements Disposable {
   private constructor(readonly object: FlowObject, readonly evictor: FlowEvictor) {}
 
-  /** `maxFlows`: a fixed map size (floor = ceiling), unless `sizing` says otherwise. */
-  static async load(maxFlows = 1024, sizing?: Partial<MapSizingOptions>): Promise<ProgramUnderTest> {
+  /**
+   * `maxFlows`: a fixed map size (floor = ceiling), unless `sizing` says
+   * otherwise; `values`: per-CPU or shared values (default: this machine's).
+   */
+  static async load(maxFlows = 1024, sizing?: Partial<MapSizingOptions>, values?: FlowValues): Promise<ProgramUnderTest> {
     const options = { minimum: maxFlows, ceiling: maxFlows, highWater: 0.75, shrinkAfter: 3, ...sizing };
-    const object = await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(options) });
+    const object = await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(options), values });
     try {
       return new ProgramUnderTest(object, new FlowEvictor(object, { names: (i) => `if${i}`, sizing: options }));
     } catch (error) {
@@ -44,3 +47,6 @@ export class ProgramUnderTest implements Disposable {
     this.object.close();
   }
 }
+
+/** Both kinds of flows map values: kernel tests run against each. */
+export const FLOW_VALUES: FlowValues[] = ["per-cpu", "shared"];

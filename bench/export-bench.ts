@@ -1,132 +1,138 @@
 #!/usr/bin/env bun
 /**
  * Export path figures (not a test; prints them):
- *  1. memory held per queued FlowRecord (sizes the --export-queue-records default);
- *  2. encode only, one FlowBatch of 1,000 flows at a time: @bufbuild/protobuf
- *     (our generated code) vs protobufjs (reflection from the same .proto),
- *     with and without building the messages from FlowRecords, and the
- *     hand-written encoder the exporter uses (src/export/flow-wire.ts);
- *  3. the whole export path (enqueue → convert → encode → gRPC over h2c) to a
- *     `netflow-agent collect` child process on 127.0.0.1, for netflow.v1 and
- *     pbflow: records/s (wall) and this process's CPU ms per 100k records,
- *     with the lean unary transport (default) and connect-node's.
+ *  1. encode from FlowColumns, the way export() does it (encodeRecordBlocks:
+ *     rows → netflow.v1 / pbflow records in reused 256 KiB blocks), records/s
+ *     and ms per 100k rows, IPv4 and IPv6 rows; the same into fresh memory
+ *     (the first burst, before buffers are reused); and @bufbuild/protobuf's
+ *     create() + toBinary() of the same rows for reference;
+ *  2. one eviction of a full map (1,048,576 flows) handed to export() while
+ *     the collector is away: the time export() takes, bytes queued per record,
+ *     heap and RSS growth;
+ *  3. the whole export path (export() → encode → queue → gRPC over h2c) to a
+ *     counting receiver in a child process on 127.0.0.1, netflow.v1 and
+ *     pbflow: records/s (wall) and this process's CPU ms per 100k records.
  *     Numbers vary by ±30% on a busy machine: run it alone.
  *
  *   bun bench/export-bench.ts            (RECORDS=1000000 by default)
  */
 import { create, toBinary } from "@bufbuild/protobuf";
-import protobuf from "protobufjs";
-import { join } from "node:path";
-import { toFlowMessage, msToTimestamp } from "../src/api/flow-message.ts";
-import { writeFlowBatch } from "../src/export/flow-wire.ts";
+import { toFlowMessage } from "../src/api/flow-message.ts";
+import { BlockBuffers, type EncodedRecords, encodeRecordBlocks, type WriteRecord } from "../src/export/encoded-records.ts";
+import { writeFlowEntry, writePbflowRecord } from "../src/export/flow-wire.ts";
 import { GrpcExporter } from "../src/export/grpc-exporter.ts";
-import { WireWriter } from "../src/export/wire-writer.ts";
-import type { FlowBatch, FlowRecord } from "../src/flow/flow-record.ts";
+import { FlowColumns } from "../src/flow/flow-columns.ts";
+import type { FlowBatch, FlowRecord, KernelCounters } from "../src/flow/flow-record.ts";
 import { FlowBatchSchema } from "../src/gen/netflow/v1/flow_pb.ts";
 import { createLogger } from "../src/log.ts";
+import { tiledColumns } from "../test/export/export-fixtures.ts";
 
 /** A multiple of 100,000. */
 const RECORDS = Number(process.env.RECORDS ?? 1_000_000);
-const BATCH = 1000;
-const root = join(import.meta.dir, "..");
+const MAP_CEILING = 1_048_576;
+const counters: KernelCounters = { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0, flowsInserted: 0 };
+const agentIp = Uint8Array.of(0x0d, 1, 0, 0, 10); // pbflow.IP{ipv4: 10.0.0.1}, encoded
+const writePbflow: WriteRecord = (w, flows, i, names) => writePbflowRecord(w, flows, i, agentIp, names);
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
-/** Varied records built the way decode-flows builds them (fresh small arrays per record). */
-function makeRecords(count: number, offset = 0): FlowRecord[] {
-  const out: FlowRecord[] = new Array(count);
-  for (let n = 0; n < count; n++) {
+/** Varied busy-node rows: TCP/UDP, 8 interfaces, counters and times of a 5 s eviction. */
+function makeRecords(count: number, ipv6: boolean, offset = 0): FlowRecord[] {
+  return Array.from({ length: count }, (_, n) => {
     const i = n + offset;
     const src = new Uint8Array(16);
     const dst = new Uint8Array(16);
-    src[10] = src[11] = dst[10] = dst[11] = 0xff;
-    src.set([10, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff], 12);
-    dst.set([10, 200, (i >> 8) & 0xff, i & 0xff], 12);
-    out[n] = {
-      ifindex: 2 + (i % 8), interface: `veth${i % 8}`, direction: i % 2 ? "egress" : "ingress", ethType: 0x0800,
+    if (ipv6) {
+      src.set([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, (i >> 24) & 0xff, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff]);
+      dst.set([0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, (i >> 8) & 0xff, i & 0xff]);
+    } else {
+      src[10] = src[11] = dst[10] = dst[11] = 0xff;
+      src.set([10, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff], 12);
+      dst.set([10, 200, (i >> 8) & 0xff, i & 0xff], 12);
+    }
+    return {
+      ifindex: 2 + (i % 8), interface: `veth${i % 8}`, direction: i % 2 ? "egress" : "ingress", ethType: ipv6 ? 0x86dd : 0x0800,
       protocol: i % 3 ? 6 : 17, srcAddr: src, dstAddr: dst, srcPort: 1024 + (i % 60000), dstPort: 443,
-      packets: 1 + (i % 100), bytes: 64 + (i % 100) * 1400, startMs: 1_764_000_000_000 + i, endMs: 1_764_000_004_000 + i,
+      packets: 1 + (i % 100), bytes: 64 + (i % 100) * 1400, startMs: 1_764_000_000_000 + i + 0.123, endMs: 1_764_000_004_000 + i + 0.456,
       tcpFlags: i % 3 ? 0x18 : 0, dscp: 0, icmpType: 0, icmpCode: 0,
       srcMac: Uint8Array.of(2, 0, 0, 0, 0, i & 0xff), dstMac: Uint8Array.of(2, 0, 0, 0, 1, i & 0xff), flags: 0,
     };
+  });
+}
+
+/** ms to encode every row of `flows` into blocks; `fresh`: new buffers each time (no reuse). */
+function encodeMs(flows: FlowColumns, write: WriteRecord, buffers: BlockBuffers, fresh: boolean): { ms: number; bytes: number } {
+  const blocks: EncodedRecords[] = [];
+  const t0 = performance.now();
+  encodeRecordBlocks(flows, write, fresh ? new BlockBuffers() : buffers, (b) => blocks.push(b));
+  const ms = performance.now() - t0;
+  buffers.keepFor(blocks.length); // as export() does, before any of them is delivered
+  let bytes = 0;
+  for (const b of blocks) {
+    bytes += b.size(0, b.count);
+    b.settle(b.count); // as the queue does once they are delivered: their buffers go back for the next run
   }
-  return out;
+  return { ms, bytes };
 }
 
-function rate(records: number, ms: number) {
-  return Math.round((records / ms) * 1000);
-}
-
-function memoryPerRecord() {
-  Bun.gc(true);
-  const before = process.memoryUsage().heapUsed;
-  const held = makeRecords(100_000);
-  Bun.gc(true);
-  const after = process.memoryUsage().heapUsed;
-  return Math.round((after - before) / held.length);
-}
-
-/** Best of `rounds` timings of fn over all batches; returns records/s. */
-function bestRate(batches: FlowRecord[][], rounds: number, fn: (batch: FlowRecord[], i: number) => number): number {
+function encodeFigures() {
+  console.log("encode from FlowColumns, 100,000 rows (best of 15 after 5 warm-up runs):");
+  console.log("  rows   protocol    steady (reused blocks)          new buffers every run        bytes/record");
+  for (const ipv6 of [false, true]) {
+    const flows = FlowColumns.fromRecords(makeRecords(100_000, ipv6));
+    for (const [name, write] of [["netflow.v1", writeFlowEntry], ["pbflow", writePbflow]] as const) {
+      const buffers = new BlockBuffers();
+      for (let r = 0; r < 5; r++) encodeMs(flows, write, buffers, false);
+      const steady = Math.min(...Array.from({ length: 15 }, () => encodeMs(flows, write, buffers, false).ms));
+      const fresh = Math.min(...Array.from({ length: 5 }, () => encodeMs(flows, write, buffers, true).ms));
+      const { bytes } = encodeMs(flows, write, buffers, false);
+      console.log(
+        `  ${ipv6 ? "IPv6" : "IPv4"}   ${name.padEnd(10)}  ${steady.toFixed(1).padStart(5)} ms  (${fmt((100_000 / steady) * 1000).padStart(10)} records/s)` +
+          `  ${fresh.toFixed(1).padStart(5)} ms  (${fmt((100_000 / fresh) * 1000).padStart(10)}/s)   ${(bytes / 100_000).toFixed(1)}`,
+      );
+    }
+  }
+  // Reference: what the hand-written encoder replaces (a message object per flow, reflection).
+  const records = FlowColumns.fromRecords(makeRecords(10_000, false)).records();
   let best = Infinity;
-  let sink = 0;
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < 5; r++) {
     const t0 = performance.now();
-    batches.forEach((b, i) => (sink += fn(b, i)));
+    toBinary(FlowBatchSchema, create(FlowBatchSchema, { flows: records.map(toFlowMessage) }));
     best = Math.min(best, performance.now() - t0);
   }
-  if (sink < 0) console.log(sink);
-  return rate(batches.length * BATCH, best);
+  console.log(`  reference: @bufbuild create()+toBinary() from FlowRecords, IPv4: ${(best * 10).toFixed(0)} ms per 100k (${fmt((10_000 / best) * 1000)} records/s)`);
 }
 
-async function encodeComparison() {
-  const batches = Array.from({ length: 200 }, (_, i) => makeRecords(BATCH, i * BATCH));
-  // @bufbuild/protobuf
-  const es = {
-    convertAndEncode: bestRate(batches, 5, (b) => toBinary(FlowBatchSchema, create(FlowBatchSchema, { flows: b.map(toFlowMessage) })).length),
-    encodeOnly: 0,
-  };
-  const built = batches.map((b) => create(FlowBatchSchema, { flows: b.map(toFlowMessage) }));
-  es.encodeOnly = bestRate(batches, 5, (_, i) => toBinary(FlowBatchSchema, built[i]!).length);
-  const bytesPerRecord = toBinary(FlowBatchSchema, built[0]!).length / BATCH;
-
-  // protobufjs, reflection from the same .proto (google/* from its bundled common types)
-  const pbRoot = new protobuf.Root();
-  pbRoot.resolvePath = (_origin, target) => (target.startsWith("google/protobuf/") ? target : join(root, "proto", target));
-  pbRoot.loadSync("netflow/v1/flow.proto");
-  const PbBatch = pbRoot.lookupType("netflow.v1.FlowBatch");
-  const toPlain = (r: FlowRecord) => {
-    const start = msToTimestamp(r.startMs);
-    const end = msToTimestamp(r.endMs);
-    return {
-      interface: r.interface, ifindex: r.ifindex, direction: r.direction === "egress" ? 2 : 1, ethType: r.ethType,
-      srcMac: r.srcMac, dstMac: r.dstMac, srcAddr: r.srcAddr.subarray(12), dstAddr: r.dstAddr.subarray(12),
-      srcPort: r.srcPort, dstPort: r.dstPort, protocol: r.protocol, packets: r.packets, bytes: r.bytes,
-      start: { seconds: Number(start.seconds), nanos: start.nanos }, end: { seconds: Number(end.seconds), nanos: end.nanos },
-      tcpFlags: r.tcpFlags, dscp: r.dscp, icmpType: r.icmpType, icmpCode: r.icmpCode, flags: r.flags,
-    };
-  };
-  const pbjs = {
-    convertAndEncode: bestRate(batches, 5, (b) => PbBatch.encode({ flows: b.map(toPlain) }).finish().length),
-    encodeOnly: 0,
-  };
-  const plain = batches.map((b) => ({ flows: b.map(toPlain) }));
-  pbjs.encodeOnly = bestRate(batches, 5, (_, i) => PbBatch.encode(plain[i]!).finish().length);
-  const pbjsBytes = PbBatch.encode(plain[0]!).finish().length / BATCH;
-  // The exporter's encoder: FlowRecords straight to bytes, no message objects.
-  const writer = new WireWriter();
-  const names = new Map<string, Uint8Array>();
-  const eviction = { evictedAtMs: 1_764_000_000_000, evictionMs: 1, counters: { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0 } };
-  const direct = bestRate(batches, 5, (b) => {
-    writeFlowBatch(writer, b, eviction, names);
-    return writer.takeView().length;
-  });
-  return { es, pbjs, bytesPerRecord, pbjsBytes, direct };
+/** export() of one full map while nobody listens: the burst the queue default is sized for. */
+async function fullMapBurst(protocol: "netflow" | "netobserv") {
+  const flows = tiledColumns(FlowColumns.fromRecords(makeRecords(65_536, false)), MAP_CEILING);
+  const exporter = GrpcExporter.connect(
+    { target: { host: "127.0.0.1", port: 9 }, protocol, queueBytes: 256 * 2 ** 20, batchRecords: 5000, batchIntervalMs: 1000, flushTimeoutMs: 0, agentIp: Uint8Array.of(10, 0, 0, 1) },
+    createLogger("error"),
+  );
+  Bun.gc(true);
+  const heap0 = process.memoryUsage().heapUsed;
+  const rss0 = process.memoryUsage().rss;
+  const t0 = performance.now();
+  exporter.export({ flows, evictedAtMs: Date.now(), evictionMs: 1, counters });
+  const ms = performance.now() - t0;
+  const s = exporter.stats();
+  Bun.gc(true);
+  const mem = process.memoryUsage();
+  console.log(
+    `  ${protocol.padEnd(9)}: export() ${fmt(ms)} ms (${(ms / (MAP_CEILING / 100_000)).toFixed(1)} ms per 100k); queued ${fmt(s.queuedRecords)} records, ` +
+      `${(s.queuedBytes / s.queuedRecords).toFixed(1)} B each (${fmt(s.queuedBytes / 2 ** 20)} MiB); dropped ${s.droppedRecords}; ` +
+      `heap +${fmt((mem.heapUsed - heap0) / 2 ** 20)} MiB, RSS +${fmt((mem.rss - rss0) / 2 ** 20)} MiB`,
+  );
+  await exporter[Symbol.asyncDispose]();
+  // The next eviction of the same size, once the first has drained: into the same block buffers.
+  const buffers = new BlockBuffers();
+  const write = protocol === "netflow" ? writeFlowEntry : writePbflow;
+  encodeMs(flows, write, buffers, false);
+  const again = encodeMs(flows, write, buffers, false).ms;
+  console.log(`             the next full map, into the buffers the first one drained from: ${fmt(again)} ms (${(again / (MAP_CEILING / 100_000)).toFixed(1)} ms per 100k)`);
 }
 
-/**
- * `sink` mode (a child of this bench): the same Connect server and services
- * as `collect`, with a sink that only counts, so the figures show what the
- * agent side can do rather than collect's JSON printing.
- */
+/** `sink` mode (a child of this bench): collect's Connect services with a sink that only counts. */
 async function runSink() {
   const { startConnectServer } = await import("../src/net/connect-server.ts");
   const { collectorService } = await import("../src/collect/collector-service.ts");
@@ -135,7 +141,8 @@ async function runSink() {
   const { CollectorService } = await import("../src/gen/netflow/v1/collector_pb.ts");
   const { Collector } = await import("../src/gen/pbflow/flow_pb.ts");
   const ledger = new BatchLedger();
-  const sink = { name: "count", export() {}, async [Symbol.asyncDispose]() {} };
+  const stats = () => ({ queuedRecords: 0, queuedBytes: 0, sentRecords: 0, droppedRecords: 0, sendErrors: 0 });
+  const sink = { name: "count", export() {}, stats, async [Symbol.asyncDispose]() {} };
   const server = await startConnectServer({
     listen: { host: "127.0.0.1", port: 0 },
     routes: (router) => {
@@ -151,25 +158,19 @@ async function runSink() {
   });
 }
 
-async function startCollect(protocol: string, collector: "collect" | "sink"): Promise<{ port: number; stop(): Promise<string> }> {
-  const command =
-    collector === "sink"
-      ? [process.execPath, import.meta.path, "sink"]
-      : [process.execPath, join(root, "src/cli/main.ts"), "collect", "--listen", "127.0.0.1:0", "--output-file", "/dev/null", "--protocol", protocol];
-  const proc = Bun.spawn(command, { stdout: "ignore", stderr: "pipe" });
+async function startSink(): Promise<{ port: number; stop(): Promise<string> }> {
+  const proc = Bun.spawn([process.execPath, import.meta.path, "sink"], { stdout: "ignore", stderr: "pipe" });
   let stderr = "";
-  const decoder = new TextDecoder();
   void (async () => {
-    for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) stderr += decoder.decode(chunk);
+    for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) stderr += new TextDecoder().decode(chunk);
   })();
   const deadline = Date.now() + 10_000;
   while (!/collecting on http:\/\/127\.0\.0\.1:(\d+)/.test(stderr)) {
-    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`collect did not start: ${stderr}`);
+    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`sink did not start: ${stderr}`);
     await Bun.sleep(20);
   }
-  const port = Number(/collecting on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)![1]);
   return {
-    port,
+    port: Number(/collecting on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)![1]),
     async stop() {
       proc.kill("SIGTERM");
       await proc.exited;
@@ -178,66 +179,43 @@ async function startCollect(protocol: string, collector: "collect" | "sink"): Pr
   };
 }
 
-async function exportPath(protocol: "netflow" | "netobserv", batchRecords: number, transport: "lean" | "connect-node", collector: "collect" | "sink") {
-  if (transport === "connect-node") process.env.NETFLOW_GRPC_TRANSPORT = "connect-node";
-  else delete process.env.NETFLOW_GRPC_TRANSPORT;
-  const collect = await startCollect(protocol, collector);
-  // 100,000 distinct records (a full default queue's worth of heap), exported RECORDS / 100,000 times over.
-  const distinct: FlowBatch[] = [];
-  for (let i = 0; i < 100_000; i += 10_000)
-    distinct.push({ records: makeRecords(10_000, i), evictedAtMs: Date.now(), evictionMs: 1, counters: { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0 } });
-  const evictions = Array.from({ length: RECORDS / 10_000 }, (_, i) => distinct[i % distinct.length]!);
+async function exportPath(protocol: "netflow" | "netobserv", batchRecords: number) {
+  const sink = await startSink();
+  // 100,000 distinct rows as 10 evictions of 10,000, exported RECORDS / 100,000 times over.
+  const evictions: FlowBatch[] = Array.from({ length: 10 }, (_, e) => ({
+    flows: FlowColumns.fromRecords(makeRecords(10_000, false, e * 10_000)),
+    evictedAtMs: Date.now(),
+    evictionMs: 1,
+    counters,
+  }));
   Bun.gc(true);
   const exporter = GrpcExporter.connect(
-    {
-      target: { host: "127.0.0.1", port: collect.port },
-      protocol,
-      queueRecords: RECORDS,
-      batchRecords,
-      batchIntervalMs: 100,
-      flushTimeoutMs: 600_000,
-    },
+    { target: { host: "127.0.0.1", port: sink.port }, protocol, queueBytes: 2 ** 30, batchRecords, batchIntervalMs: 100, flushTimeoutMs: 600_000, agentIp: Uint8Array.of(10, 0, 0, 1) },
     createLogger("warn"),
   );
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  for (const e of evictions) exporter.export(e);
+  for (let n = 0; n < RECORDS / 10_000; n++) exporter.export(evictions[n % evictions.length]!);
   await exporter[Symbol.asyncDispose]();
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  const cpuMs = (cpu.user + cpu.system) / 1000;
-  const delivered = exporter.stats().deliveredRecords;
-  const totals = await collect.stop();
-  return { protocol, transport, collector, batchRecords, delivered, wallMs, recordsPerSec: rate(delivered, wallMs), cpuMsPer100k: (cpuMs / delivered) * 100_000, totals };
+  const sent = exporter.stats().sentRecords;
+  const totals = await sink.stop();
+  const cpuMsPer100k = ((cpu.user + cpu.system) / 1000 / sent) * 100_000;
+  console.log(
+    `  ${protocol.padEnd(9)} batch ${String(batchRecords).padStart(5)}: ${fmt((sent / wallMs) * 1000).padStart(9)} records/s wall, ` +
+      `${cpuMsPer100k.toFixed(0).padStart(4)} CPU ms per 100k (= ${fmt((100_000 / cpuMsPer100k) * 1000)} records/s per core); ` +
+      `sent ${fmt(sent)}; ${totals.includes(` ${sent} flows`) ? "receiver totals match" : `receiver: ${totals}`}`,
+  );
 }
-
-const fmt = (n: number) => n.toLocaleString("en-US");
 
 if (process.argv[2] === "sink") {
   await runSink();
 } else {
-  console.log(`export bench: ${fmt(RECORDS)} records, bun ${Bun.version}, ${navigator.hardwareConcurrency} cores`);
-  console.log(`memory per queued FlowRecord: ~${memoryPerRecord()} bytes`);
-  const enc = await encodeComparison();
-  console.log(`encode FlowBatch of ${BATCH} (records/s, best of 5, 200k records):`);
-  console.log(`  @bufbuild/protobuf  convert+encode ${fmt(enc.es.convertAndEncode)}  encode only ${fmt(enc.es.encodeOnly)}  (${enc.bytesPerRecord.toFixed(1)} B/record)`);
-  console.log(`  protobufjs          convert+encode ${fmt(enc.pbjs.convertAndEncode)}  encode only ${fmt(enc.pbjs.encodeOnly)}  (${enc.pbjsBytes.toFixed(1)} B/record)`);
-  console.log(`  flow-wire (ours)    FlowRecords → bytes ${fmt(enc.direct)}  (same bytes as @bufbuild)`);
-  const runs = [
-    ["netflow", 1000, "lean", "sink"],
-    ["netflow", 5000, "lean", "sink"],
-    ["netflow", 10_000, "lean", "sink"],
-    ["netobserv", 5000, "lean", "sink"],
-    ["netflow", 5000, "connect-node", "sink"],
-    ["netflow", 5000, "lean", "collect"],
-    ["netobserv", 5000, "lean", "collect"],
-  ] as const;
-  for (const [protocol, batch, transport, collector] of runs) {
-    const r = await exportPath(protocol, batch, transport, collector);
-    console.log(
-      `export ${r.protocol.padEnd(9)} batch ${String(r.batchRecords).padStart(5)} ${r.transport.padEnd(12)} → ${r.collector.padEnd(7)}: ` +
-        `${fmt(r.recordsPerSec).padStart(9)} records/s wall, ${r.cpuMsPer100k.toFixed(0).padStart(4)} CPU ms per 100k ` +
-        `(= ${fmt(Math.round((100_000 / r.cpuMsPer100k) * 1000))} records/s per core); delivered ${fmt(r.delivered)}; ${r.totals.includes(`${fmt(r.delivered).replaceAll(",", "")} flows`) ? "collector totals match" : `collector: ${r.totals}`}`,
-    );
-  }
+  console.log(`export bench: bun ${Bun.version}, ${navigator.hardwareConcurrency} cores, RECORDS=${fmt(RECORDS)}`);
+  encodeFigures();
+  console.log(`one eviction of a full map (${fmt(MAP_CEILING)} IPv4 rows) to export(), collector away, --export-queue-bytes 256MiB:`);
+  for (const protocol of ["netflow", "netobserv"] as const) await fullMapBurst(protocol);
+  console.log(`whole export path, evictions of 10,000 rows → gRPC h2c → counting receiver (child process):`);
+  for (const [protocol, batch] of [["netflow", 5000], ["netflow", 10_000], ["netobserv", 5000]] as const) await exportPath(protocol, batch);
 }

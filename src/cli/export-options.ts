@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { Option } from "commander";
 import { parseIpAddress } from "../api/ip-prefix.ts";
-import type { GrpcExportSettings } from "../export/grpc-exporter.ts";
+import { type GrpcExportSettings, sizeText } from "../export/grpc-exporter.ts";
 import { parseHostPort } from "../net/listen-address.ts";
 import { ConfigError, parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
 
@@ -28,29 +28,49 @@ export interface ExportFlags {
   tlsKey?: string;
   tlsServerName?: string;
   agentIp?: string;
-  exportQueueRecords: string;
+  /** Unset: derived from the flows map's ceiling (defaultQueueBytes). */
+  exportQueueBytes?: string;
+  /** Unset: no bound in records, only in bytes. */
+  exportQueueRecords?: string;
   exportBatchRecords: string;
   exportBatchInterval: string;
   exportFlushTimeout: string;
 }
 
 /**
- * Defaults. The queue holds ~1 minute of a busy node: 8,000 flows per 5 s
- * eviction is 96,000 records a minute; at ~520 bytes of heap per queued
- * FlowRecord (bench/RESULTS-export.md) 100,000 records cost ~52 MB at most.
- * A batch of 5,000 records is ~440 KB (netflow.v1) to ~560 KB (pbflow) on
- * the wire: well below gRPC's usual 4 MiB limit (netobserv's own agent sends
- * up to 10,000), and large enough that the per-call cost stays small
- * (bench: ~630k records/s per core at 1,000 per call, ~900k at 10,000).
+ * Defaults. A batch of 5,000 records is ~440 KB (netflow.v1) to ~560 KB
+ * (pbflow) on the wire: well below gRPC's usual 4 MiB limit (netobserv's own
+ * agent sends up to 10,000), and large enough that the per-call cost stays
+ * small (bench/RESULTS-export.md). The queue's default is derived from the
+ * map's ceiling: see defaultQueueBytes.
  */
 export const EXPORT_DEFAULTS = {
   export: "stdout",
   protocol: "netflow",
-  exportQueueRecords: "100000",
   exportBatchRecords: "5000",
   exportBatchInterval: "1s",
   exportFlushTimeout: "5s",
 } as const;
+
+/**
+ * --export-queue-bytes's default: two evictions at the map's ceiling, so a
+ * collector that keeps up on average never loses records to the burst of one
+ * eviction (the next one may arrive before the first has drained). 128 bytes
+ * a record covers netflow.v1 (~88 B IPv4, ~113 B IPv6) and pbflow IPv4
+ * (~108 B); all-IPv6 pbflow (~136 B) fits 1.9 evictions (bench/RESULTS-export.md).
+ * The floor lets a small map's agent ride out a collector restart. The memory
+ * is taken as records wait, not up front (plus about one eviction's worth of
+ * block buffers kept for reuse, see encoded-records.ts).
+ */
+export const QUEUE_BYTES_PER_FLOW = 128;
+export const MIN_DEFAULT_QUEUE_BYTES = 64 * 2 ** 20;
+
+export function defaultQueueBytes(mapCeilingFlows: number): number {
+  // A programming error, not a user's: run-config passes the validated --cache-max-flows.
+  if (!Number.isInteger(mapCeilingFlows) || mapCeilingFlows < 1)
+    throw new RangeError(`defaultQueueBytes: mapCeilingFlows ${mapCeilingFlows} must be a whole number >= 1 (RunConfig.maxFlows)`);
+  return Math.max(MIN_DEFAULT_QUEUE_BYTES, 2 * mapCeilingFlows * QUEUE_BYTES_PER_FLOW);
+}
 
 export function exportOptions(): Option[] {
   return [
@@ -67,9 +87,13 @@ export function exportOptions(): Option[] {
     new Option("--tls-key <file>", "PEM private key of --tls-cert").env("NETFLOW_TLS_KEY"),
     new Option("--tls-server-name <name>", "name to expect in the collector's certificate (default: the --target host)").env("NETFLOW_TLS_SERVER_NAME"),
     new Option("--agent-ip <address>", "agent_ip sent with --protocol netobserv (default: the host's first non-loopback address)").env("NETFLOW_AGENT_IP"),
-    new Option("--export-queue-records <n>", "records held while the collector is slow or away; beyond, the oldest are dropped (counted, logged)")
-      .default(EXPORT_DEFAULTS.exportQueueRecords)
-      .env("NETFLOW_EXPORT_QUEUE_RECORDS"),
+    new Option(
+      "--export-queue-bytes <size>",
+      "encoded records held while the collector is slow or away; beyond, the oldest are dropped (counted, logged). " +
+        `Bytes, or KiB/MiB/GiB (default: room for 2 evictions at --cache-max-flows, ${QUEUE_BYTES_PER_FLOW} B a record, ` +
+        `at least ${sizeText(MIN_DEFAULT_QUEUE_BYTES)}: ${sizeText(defaultQueueBytes(2 ** 20))} at 1048576 flows; taken as records wait, not up front)`,
+    ).env("NETFLOW_EXPORT_QUEUE_BYTES"),
+    new Option("--export-queue-records <n>", "also bound the queue in records (default: bounded in bytes only)").env("NETFLOW_EXPORT_QUEUE_RECORDS"),
     new Option("--export-batch-records <n>", "most records per request")
       .default(EXPORT_DEFAULTS.exportBatchRecords)
       .env("NETFLOW_EXPORT_BATCH_RECORDS"),
@@ -125,15 +149,39 @@ function parseTarget(text: string) {
   }
 }
 
-export function buildExportConfig(flags: ExportFlags): ExportConfig {
+const SIZE_UNITS: Record<string, number> = { "": 1, B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30 };
+const MIN_QUEUE_BYTES = 2 ** 20;
+const MAX_QUEUE_BYTES = 64 * 2 ** 30;
+
+/** "268435456", "256MiB", "1GiB": a whole number of bytes. */
+function parseSize(flag: string, text: string, min: number, max: number): number {
+  const match = /^(\d+)(B|KiB|MiB|GiB)?$/.exec(text.trim());
+  if (!match) throw new ConfigError(`${flag} "${text}" is not a size (examples: 268435456, 256MiB, 1GiB)`);
+  const bytes = Number(match[1]) * SIZE_UNITS[match[2] ?? ""]!;
+  if (bytes < min || bytes > max) throw new ConfigError(`${flag} ${text} must be >= ${sizeText(min)} and <= ${sizeText(max)}`);
+  return bytes;
+}
+
+/**
+ * `mapCeilingFlows`: the flows map's ceiling (RunConfig.maxFlows, from
+ * --cache-max-flows), which sizes the queue's default.
+ */
+export function buildExportConfig(flags: ExportFlags, mapCeilingFlows: number): ExportConfig {
   const sinks = parseSinks(flags.export);
   if (!sinks.includes("grpc")) return { sinks };
   if (!flags.target) throw new ConfigError("--target is required with --export grpc (example: --target 127.0.0.1:9999)");
   const target = parseTarget(flags.target);
-  const queueRecords = parseInteger("--export-queue-records", flags.exportQueueRecords, 1, 10_000_000);
   const batchRecords = parseInteger("--export-batch-records", flags.exportBatchRecords, 1, 100_000);
-  if (queueRecords < batchRecords)
-    throw new ConfigError(`--export-queue-records ${queueRecords} must be >= --export-batch-records ${batchRecords}`);
+  let queueRecords: number | undefined;
+  if (flags.exportQueueRecords !== undefined) {
+    queueRecords = parseInteger("--export-queue-records", flags.exportQueueRecords, 1, 10_000_000);
+    if (queueRecords < batchRecords)
+      throw new ConfigError(`--export-queue-records ${queueRecords} must be >= --export-batch-records ${batchRecords}`);
+  }
+  const queueBytes =
+    flags.exportQueueBytes === undefined
+      ? defaultQueueBytes(mapCeilingFlows)
+      : parseSize("--export-queue-bytes", flags.exportQueueBytes, MIN_QUEUE_BYTES, MAX_QUEUE_BYTES);
   let agentIp: Uint8Array | undefined;
   if (flags.agentIp !== undefined) {
     agentIp = parseIpAddress(flags.agentIp.trim());
@@ -145,6 +193,7 @@ export function buildExportConfig(flags: ExportFlags): ExportConfig {
       target,
       protocol: parseChoice("--protocol", flags.protocol, ["netflow", "netobserv"] as const),
       tls: parseTls(flags),
+      queueBytes,
       queueRecords,
       batchRecords,
       batchIntervalMs: parseDuration("--export-batch-interval", flags.exportBatchInterval, 10, 60_000),

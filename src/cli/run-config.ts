@@ -64,7 +64,7 @@ export function buildRunConfig(flags: RunFlags): RunConfig {
     interfacePollMs: parseDuration("--interface-poll-interval", flags.interfacePollInterval, 100, 600_000),
     output: parseChoice("--output", flags.output, ["json", "text"] as const),
     logLevel: parseChoice("--log-level", flags.logLevel, ["error", "warn", "info", "debug"] as const),
-    export: buildExportConfig(flags),
+    export: buildExportConfig(flags, maxFlows),
     api: flags.api === "off" ? undefined : parseHostPort("--api", flags.api),
   };
 }

@@ -1,21 +1,57 @@
 /**
- * FlowRecords straight to protobuf bytes, for the export hot path: the
+ * FlowColumns straight to protobuf bytes, for the export hot path: the
  * netflow.v1 FlowBatch of an ExportRequest and the pbflow Records entries.
+ * Fields are read in place from the eviction's rows (no JS object per flow).
  *
  * Why not create() + toBinary(): building one message object per flow and
- * encoding it by reflection costs ~3-5 µs per flow in Bun (bench/RESULTS-export.md),
- * more than the whole budget at 500k flows/s. These functions follow the same
- * rules as toFlowMessage (src/api/flow-message.ts) and toNetobservRecord, field
- * by field in field-number order, omitting proto3 defaults, so the bytes are
- * identical to toBinary's; test/export/flow-wire.test.ts checks that byte for byte.
+ * encoding it by reflection costs 1.5-4 µs per flow in Bun, against ~0.2 µs
+ * here (bench/RESULTS-export.md). These functions follow the same rules as
+ * toFlowMessage (src/api/flow-message.ts) and toNetobservRecord, field by
+ * field in field-number order, omitting proto3 defaults, so the bytes are
+ * identical to toBinary's of the same rows (test/export/flow-wire.test.ts).
+ *
+ * Both messages start each record with the same key: FlowBatch.flows and
+ * Records.entries are field 1, length-delimited. An encoded record is thus a
+ * self-contained run of bytes (0x0a, length, body) and any run of them, back
+ * to back, is a valid repeated field: the export queue stores and cuts them
+ * as bytes.
  */
-import type { EvictionInfo } from "./collector-senders.ts";
-import type { FlowRecord, KernelCounters } from "../flow/flow-record.ts";
-import { hasPorts, ipv4Integer, isIcmp, isIp, isIpv4MappedNonZero, macNumber, TCP_HEADER_FLAGS } from "./netobserv-record.ts";
+import type { FlowColumns } from "../flow/flow-columns.ts";
+import type { KernelCounters } from "../flow/flow-record.ts";
+import { hasPorts, ipv4Integer, isIcmp, isIp, isIpv4MappedNonZero, pbflowTcpFlags } from "./netobserv-record.ts";
 import { FIXED32, LENGTH_DELIMITED, VARINT, type WireWriter } from "./wire-writer.ts";
 
 const ETH_P_IPV4 = 0x0800;
 const ETH_P_IPV6 = 0x86dd;
+
+/** What a netflow.v1 FlowBatch says besides its flows: the eviction's time, duration and kernel counters. */
+export interface EvictionInfo {
+  evictedAtMs: number;
+  evictionMs: number;
+  counters: KernelCounters;
+}
+
+/**
+ * The UTF-8 of each interface's name, encoded once per ifindex for one
+ * eviction's columns (a name may change between evictions: make one per batch).
+ */
+export class InterfaceNameBytes {
+  private static readonly utf8 = new TextEncoder();
+  /** Keyed by the name, not the ifindex: decoded batches (pbflow) may give one ifindex several names. */
+  private readonly byName = new Map<string, Uint8Array>();
+
+  constructor(private readonly flows: FlowColumns) {}
+
+  of(i: number): Uint8Array {
+    const name = this.flows.interfaceName(i);
+    let encoded = this.byName.get(name);
+    if (!encoded) {
+      encoded = InterfaceNameBytes.utf8.encode(name);
+      this.byName.set(name, encoded);
+    }
+    return encoded;
+  }
+}
 
 /** google.protobuf.Timestamp / Duration from ms, with msToTimestamp's rounding (ns kept, capped below 1 s). */
 function writeTime(w: WireWriter, field: number, ms: number) {
@@ -40,55 +76,58 @@ function writeUint(w: WireWriter, field: number, value: number) {
   w.varint(value);
 }
 
-function isZero(addr: Uint8Array): boolean {
-  for (let i = 0; i < 16; i++) if (addr[i] !== 0) return false;
+function isZero(bytes: Uint8Array, at: number): boolean {
+  for (let i = at; i < at + 16; i++) if (bytes[i] !== 0) return false;
   return true;
 }
 
 /** As addressToWire: 4 bytes for IPv4 flows, none for a non-IP all-zero address, else 16. */
-function writeAddress(w: WireWriter, field: number, addr: Uint8Array, ethType: number) {
+function writeAddress(w: WireWriter, field: number, keys: Uint8Array, at: number, ethType: number) {
   if (ethType === ETH_P_IPV4) {
     w.tag(field, LENGTH_DELIMITED);
-    w.bytes(addr, 12, 16);
-  } else if (ethType === ETH_P_IPV6 || !isZero(addr)) {
+    w.bytes(keys, at + 12, at + 16);
+  } else if (ethType === ETH_P_IPV6 || !isZero(keys, at)) {
     w.tag(field, LENGTH_DELIMITED);
-    w.bytes(addr);
+    w.bytes(keys, at, at + 16);
   }
 }
 
-/** One netflow.v1.Flow, as FlowBatch field `field`. */
-export function writeFlow(w: WireWriter, field: number, r: FlowRecord, names: Map<string, Uint8Array>) {
+function writeName(w: WireWriter, field: number, name: Uint8Array) {
+  if (name.length === 0) return;
   w.tag(field, LENGTH_DELIMITED);
+  w.bytes(name);
+}
+
+/** Row i as one netflow.v1.Flow entry of FlowBatch.flows (field 1): key, length, body. */
+export function writeFlowEntry(w: WireWriter, flows: FlowColumns, i: number, names: InterfaceNameBytes) {
+  const ethType = flows.ethType(i);
+  const macs = flows.metrics;
+  w.tag(1, LENGTH_DELIMITED);
   const body = w.beginMessage();
-  if (r.interface !== "") {
-    w.tag(1, LENGTH_DELIMITED);
-    w.string(r.interface, names);
-  }
-  writeUint(w, 2, r.ifindex);
-  writeUint(w, 3, r.direction === "egress" ? 2 : 1);
-  writeUint(w, 4, r.ethType);
-  if (r.srcMac.length > 0) {
-    w.tag(5, LENGTH_DELIMITED);
-    w.bytes(r.srcMac);
-  }
-  if (r.dstMac.length > 0) {
-    w.tag(6, LENGTH_DELIMITED);
-    w.bytes(r.dstMac);
-  }
-  writeAddress(w, 7, r.srcAddr, r.ethType);
-  writeAddress(w, 8, r.dstAddr, r.ethType);
-  writeUint(w, 9, r.srcPort);
-  writeUint(w, 10, r.dstPort);
-  writeUint(w, 11, r.protocol);
-  writeUint(w, 12, r.packets);
-  writeUint(w, 13, r.bytes);
-  writeTime(w, 14, r.startMs);
-  writeTime(w, 15, r.endMs);
-  writeUint(w, 16, r.tcpFlags);
-  writeUint(w, 17, r.dscp);
-  writeUint(w, 18, r.icmpType);
-  writeUint(w, 19, r.icmpCode);
-  writeUint(w, 20, r.flags);
+  writeName(w, 1, names.of(i));
+  writeUint(w, 2, flows.ifindex(i));
+  w.tag(3, VARINT);
+  w.varint32(flows.direction(i) === 1 ? 2 : 1); // netflow.v1.Direction: INGRESS 1, EGRESS 2
+  writeUint(w, 4, ethType);
+  // MACs are always 6 bytes in the rows (zero on L3 devices): a non-empty bytes field.
+  w.tag(5, LENGTH_DELIMITED);
+  w.bytes(macs, flows.srcMacAt(i), flows.srcMacAt(i) + 6);
+  w.tag(6, LENGTH_DELIMITED);
+  w.bytes(macs, flows.dstMacAt(i), flows.dstMacAt(i) + 6);
+  writeAddress(w, 7, flows.keys, flows.srcAddrAt(i), ethType);
+  writeAddress(w, 8, flows.keys, flows.dstAddrAt(i), ethType);
+  writeUint(w, 9, flows.srcPort(i));
+  writeUint(w, 10, flows.dstPort(i));
+  writeUint(w, 11, flows.protocol(i));
+  writeUint(w, 12, flows.packets(i));
+  writeUint(w, 13, flows.bytes(i));
+  writeTime(w, 14, flows.startMs[i]!);
+  writeTime(w, 15, flows.endMs[i]!);
+  writeUint(w, 16, flows.tcpFlags(i));
+  writeUint(w, 17, flows.dscp(i));
+  writeUint(w, 18, flows.icmpType(i));
+  writeUint(w, 19, flows.icmpCode(i));
+  writeUint(w, 20, flows.flags(i));
   w.endMessage(body);
 }
 
@@ -103,80 +142,92 @@ function writeKernel(w: WireWriter, field: number, c: KernelCounters) {
   w.endMessage(body);
 }
 
-/** The body of a netflow.v1.FlowBatch (no tag or length of its own). */
-export function writeFlowBatch(w: WireWriter, records: readonly FlowRecord[], eviction: EvictionInfo, names: Map<string, Uint8Array>) {
-  for (const r of records) writeFlow(w, 1, r, names);
+/** FlowBatch fields 2-4, which follow the flows: evicted_at, eviction_duration, kernel. */
+export function writeEvictionFields(w: WireWriter, eviction: EvictionInfo) {
   writeTime(w, 2, eviction.evictedAtMs);
   writeTime(w, 3, eviction.evictionMs);
   writeKernel(w, 4, eviction.counters);
 }
 
+/** The body of a netflow.v1.FlowBatch holding every row (no key or length of its own). */
+export function writeFlowBatch(w: WireWriter, flows: FlowColumns, eviction: EvictionInfo) {
+  const names = new InterfaceNameBytes(flows);
+  for (let i = 0; i < flows.count; i++) writeFlowEntry(w, flows, i, names);
+  writeEvictionFields(w, eviction);
+}
+
+/** A MAC as netobserv's uint64 (macNumber's value), from its 6 bytes at `at`, without going through a double. */
+function writeMac(w: WireWriter, field: number, bytes: Uint8Array, at: number) {
+  const hi = (bytes[at]! << 8) | bytes[at + 1]!;
+  const lo = ((bytes[at + 2]! << 24) | (bytes[at + 3]! << 16) | (bytes[at + 4]! << 8) | bytes[at + 5]!) >>> 0;
+  if (hi === 0 && lo === 0) return;
+  w.tag(field, VARINT);
+  w.varint64(hi, lo);
+}
+
 /** pbflow.IP: ipv4 as a fixed32 big-endian integer, or ipv6 as 16 bytes; nothing when pbflowIp gives none. */
-function writePbflowIp(w: WireWriter, field: number, addr: Uint8Array, ethType: number) {
+function writePbflowIp(w: WireWriter, field: number, keys: Uint8Array, at: number, ethType: number) {
   const v6 = ethType === ETH_P_IPV6;
-  if (!v6 && ethType !== ETH_P_IPV4 && !isIpv4MappedNonZero(addr)) return;
+  if (!v6 && ethType !== ETH_P_IPV4 && !isIpv4MappedNonZero(keys, at)) return;
   w.tag(field, LENGTH_DELIMITED);
   const body = w.beginMessage();
   if (v6) {
     w.tag(2, LENGTH_DELIMITED);
-    w.bytes(addr);
+    w.bytes(keys, at, at + 16);
   } else {
     w.tag(1, FIXED32);
-    w.fixed32(ipv4Integer(addr));
+    w.fixed32(ipv4Integer(keys, at + 12));
   }
   w.endMessage(body);
 }
 
 /**
- * One pbflow.Record (as Records.entries, field 1), by toNetobservRecord's rules.
- * `agentIp` is the encoded pbflow.IP body of the agent's address.
+ * Row i as one pbflow.Record entry of Records.entries (field 1), by
+ * toNetobservRecord's rules. `agentIp` is the encoded pbflow.IP body of the agent's address.
  */
-export function writePbflowRecord(w: WireWriter, r: FlowRecord, agentIp: Uint8Array, names: Map<string, Uint8Array>) {
-  const ip = isIp(r.ethType);
-  const ports = hasPorts(r);
-  const icmp = isIcmp(r);
-  const egress = r.direction === "egress";
+export function writePbflowRecord(w: WireWriter, flows: FlowColumns, i: number, agentIp: Uint8Array, names: InterfaceNameBytes) {
+  const ethType = flows.ethType(i);
+  const protocol = flows.protocol(i);
+  const ip = isIp(ethType);
+  const ports = hasPorts(ethType, protocol);
+  const icmp = isIcmp(ethType, protocol);
+  const direction = flows.direction(i); // pbflow.Direction: INGRESS 0, EGRESS 1, as ours
+  const name = names.of(i);
   w.tag(1, LENGTH_DELIMITED);
   const body = w.beginMessage();
-  writeUint(w, 1, r.ethType);
-  writeUint(w, 2, egress ? 1 : 0);
-  writeTime(w, 3, r.startMs);
-  writeTime(w, 4, r.endMs);
+  writeUint(w, 1, ethType);
+  writeUint(w, 2, direction);
+  writeTime(w, 3, flows.startMs[i]!);
+  writeTime(w, 4, flows.endMs[i]!);
   w.tag(5, LENGTH_DELIMITED);
   const link = w.beginMessage();
-  writeUint(w, 1, macNumber(r.srcMac));
-  writeUint(w, 2, macNumber(r.dstMac));
+  writeMac(w, 1, flows.metrics, flows.srcMacAt(i));
+  writeMac(w, 2, flows.metrics, flows.dstMacAt(i));
   w.endMessage(link);
   w.tag(6, LENGTH_DELIMITED);
   const network = w.beginMessage();
-  writePbflowIp(w, 1, r.srcAddr, r.ethType);
-  writePbflowIp(w, 2, r.dstAddr, r.ethType);
-  writeUint(w, 3, ip ? r.dscp : 0);
+  writePbflowIp(w, 1, flows.keys, flows.srcAddrAt(i), ethType);
+  writePbflowIp(w, 2, flows.keys, flows.dstAddrAt(i), ethType);
+  writeUint(w, 3, ip ? flows.dscp(i) : 0);
   w.endMessage(network);
   w.tag(7, LENGTH_DELIMITED);
   const transport = w.beginMessage();
-  writeUint(w, 1, ports ? r.srcPort : 0);
-  writeUint(w, 2, ports ? r.dstPort : 0);
-  writeUint(w, 3, ip ? r.protocol : 0);
+  writeUint(w, 1, ports ? flows.srcPort(i) : 0);
+  writeUint(w, 2, ports ? flows.dstPort(i) : 0);
+  writeUint(w, 3, ip ? protocol : 0);
   w.endMessage(transport);
-  writeUint(w, 8, r.bytes);
-  writeUint(w, 9, r.packets);
-  if (r.interface !== "") {
-    w.tag(10, LENGTH_DELIMITED);
-    w.string(r.interface, names);
-  }
+  writeUint(w, 8, flows.bytes(i));
+  writeUint(w, 9, flows.packets(i));
+  writeName(w, 10, name);
   w.tag(12, LENGTH_DELIMITED);
   w.bytes(agentIp);
-  writeUint(w, 13, ip && r.protocol === 6 ? r.tcpFlags & TCP_HEADER_FLAGS : 0);
-  writeUint(w, 14, icmp ? r.icmpType : 0);
-  writeUint(w, 15, icmp ? r.icmpCode : 0);
+  writeUint(w, 13, pbflowTcpFlags(ethType, protocol, flows.tcpFlags(i)));
+  writeUint(w, 14, icmp ? flows.icmpType(i) : 0);
+  writeUint(w, 15, icmp ? flows.icmpCode(i) : 0);
   w.tag(26, LENGTH_DELIMITED);
   const dup = w.beginMessage();
-  if (r.interface !== "") {
-    w.tag(1, LENGTH_DELIMITED);
-    w.string(r.interface, names);
-  }
-  writeUint(w, 2, egress ? 1 : 0);
+  writeName(w, 1, name);
+  writeUint(w, 2, direction);
   w.endMessage(dup);
   w.endMessage(body);
 }

@@ -1,9 +1,11 @@
 /**
  * `run --export grpc`: flows to a collector over gRPC (HTTP/2, h2c or TLS).
  *
- * export() only enqueues, so a slow or absent collector never blocks the
- * agent. One send loop drains the ExportQueue: a batch at a time, retried
- * with backoff (same sequence, same records) until the collector takes it.
+ * export() encodes the eviction's rows into the protocol's bytes (the
+ * columns are reused by the next eviction) and enqueues them, so a slow or
+ * absent collector never blocks the agent. One send loop drains the
+ * ExportQueue: a batch at a time, retried with backoff (same sequence, same
+ * records) until the collector takes it.
  * State changes are logged once ("failing", "recovered"), not every retry;
  * drops (queue full) are logged as they start and then at most every 10 s.
  *
@@ -15,15 +17,16 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { agentIdentity } from "../api/agent-identity.ts";
 import { parseIpAddress } from "../api/ip-prefix.ts";
-import type { FlowBatch, FlowRecord } from "../flow/flow-record.ts";
+import type { FlowBatch } from "../flow/flow-record.ts";
 import type { Logger } from "../log.ts";
 import { hostPortText, type HostPort } from "../net/listen-address.ts";
 import { createClosableClientTransport } from "../net/transport.ts";
 import { hostAddress } from "./agent-address.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { type BatchSender, type EvictionInfo, type ExportProtocol, type FlowExportBatch, netflowSender, netobservSender } from "./collector-senders.ts";
-import { ExportQueue, type ExportQueueStats } from "./export-queue.ts";
-import type { Exporter } from "./exporter.ts";
+import { BlockBuffers, encodeRecordBlocks } from "./encoded-records.ts";
+import { ExportQueue } from "./export-queue.ts";
+import type { Exporter, SinkStats } from "./exporter.ts";
 
 /** What `run` configures (RunConfig.export.grpc, built in src/cli/export-options.ts). */
 export interface GrpcExportSettings {
@@ -31,7 +34,10 @@ export interface GrpcExportSettings {
   protocol: ExportProtocol;
   /** Undefined: h2c (cleartext HTTP/2). */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; serverName?: string };
-  queueRecords: number;
+  /** Most bytes of encoded records held (--export-queue-bytes). */
+  queueBytes: number;
+  /** Most records held, when --export-queue-records is given. */
+  queueRecords?: number;
   batchRecords: number;
   batchIntervalMs: number;
   flushTimeoutMs: number;
@@ -47,7 +53,7 @@ export interface GrpcExporterOptions {
   sender: BatchSender;
   /** Closes the connection (called once, at the end of dispose). */
   close?: () => void;
-  queue: { capacityRecords: number; batchRecords: number; batchIntervalMs: number };
+  queue: { capacityBytes: number; capacityRecords?: number; batchRecords: number; batchIntervalMs: number };
   flushTimeoutMs: number;
   backoff?: BackoffOptions;
   /** Deadline of one call; a slower collector is retried like an absent one. */
@@ -56,8 +62,17 @@ export interface GrpcExporterOptions {
   now?: () => number;
 }
 
-export interface GrpcExporterStats extends ExportQueueStats {
-  state: CollectorState;
+/** stats() and what is behind its totals, for tests, the bench and the exit report. */
+export interface GrpcExportDetails extends SinkStats {
+  acceptedRecords: number;
+  /** Dropped because the queue was full (the rest of droppedRecords: refused, or not flushed at exit). */
+  queueFullRecords: number;
+  /** Refused by the collector for good (INVALID_ARGUMENT…), not resent. */
+  refusedRecords: number;
+  /** Still queued when the flush at exit gave up. */
+  notFlushedRecords: number;
+  sentBatches: number;
+  collector: CollectorState;
 }
 
 /** "unknown" until the first call ends. */
@@ -74,7 +89,8 @@ const REFUSED = new Set([Code.InvalidArgument, Code.ResourceExhausted, Code.OutO
 
 export class GrpcExporter implements Exporter {
   readonly name = "grpc";
-  private readonly queue: ExportQueue<FlowRecord, EvictionInfo>;
+  private readonly queue: ExportQueue<EvictionInfo>;
+  private readonly buffers = new BlockBuffers();
   private readonly backoff: Backoff;
   private readonly stop = new AbortController();
   private readonly loop: Promise<void>;
@@ -106,31 +122,55 @@ export class GrpcExporter implements Exporter {
       settings.protocol === "netobserv"
         ? netobservSender(transport, settings.agentIp ?? parseIpAddress(hostAddress())!)
         : netflowSender(transport, agentIdentity());
-    log.info(`exporting flows to ${target} (${sender.method}, ${tls ? "TLS" : "h2c"}), batches of up to ${settings.batchRecords} records, queue of ${settings.queueRecords}`);
+    log.info(
+      `exporting flows to ${target} (${sender.method}, ${tls ? "TLS" : "h2c"}), batches of up to ${settings.batchRecords} records, ` +
+        `queue of up to ${queueBound(settings.queueBytes, settings.queueRecords)}`,
+    );
     return new GrpcExporter({
       target,
       sender,
       close,
-      queue: { capacityRecords: settings.queueRecords, batchRecords: settings.batchRecords, batchIntervalMs: settings.batchIntervalMs },
+      queue: { capacityBytes: settings.queueBytes, capacityRecords: settings.queueRecords, batchRecords: settings.batchRecords, batchIntervalMs: settings.batchIntervalMs },
       flushTimeoutMs: settings.flushTimeoutMs,
       backoff: settings.backoff,
       log,
     });
   }
 
-  /** Enqueues the batch's records (kept by reference, not copied) and returns at once. */
+  /** Encodes the batch's rows, enqueues the bytes and returns (the columns are not kept). */
   export(batch: FlowBatch) {
-    if (this.disposed) throw new Error(`exporter grpc to ${this.options.target} is closed: ${batch.records.length} records not accepted`);
-    if (batch.records.length === 0) return;
-    const { records, ...eviction } = batch;
-    const dropped = this.queue.push(records, eviction);
+    const { flows } = batch;
+    if (this.disposed) throw new Error(`exporter grpc to ${this.options.target} is closed: ${flows.count} records not accepted`);
+    if (flows.count === 0) return;
+    const eviction: EvictionInfo = { evictedAtMs: batch.evictedAtMs, evictionMs: batch.evictionMs, counters: { ...batch.counters } };
+    let dropped = 0;
+    const blocks = encodeRecordBlocks(flows, this.options.sender.writeRecord, this.buffers, (block) => (dropped += this.queue.push(block, eviction)));
+    this.buffers.keepFor(blocks);
     if (dropped > 0) this.reportDrops(false);
     // The loop recomputes when the next batch is due (now, or after the interval).
     this.wakeIdle?.();
   }
 
-  stats(): GrpcExporterStats {
-    return { ...this.queue.stats(), state: this.state };
+  stats(): SinkStats {
+    const { queuedRecords, queuedBytes, sentRecords, droppedRecords, sendErrors } = this.details();
+    return { queuedRecords, queuedBytes, sentRecords, droppedRecords, sendErrors };
+  }
+
+  details(): GrpcExportDetails {
+    const q = this.queue.stats();
+    return {
+      queuedRecords: q.heldRecords,
+      queuedBytes: q.heldBytes,
+      sentRecords: q.deliveredRecords,
+      droppedRecords: q.droppedRecords + q.rejectedRecords + q.abandonedRecords,
+      sendErrors: q.failedAttempts + q.rejectedBatches,
+      acceptedRecords: q.acceptedRecords,
+      queueFullRecords: q.droppedRecords,
+      refusedRecords: q.rejectedRecords,
+      notFlushedRecords: q.abandonedRecords,
+      sentBatches: q.deliveredBatches,
+      collector: this.state,
+    };
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -146,17 +186,19 @@ export class GrpcExporter implements Exporter {
     clearTimeout(deadline);
     this.stop.abort();
     this.options.close?.();
-    const s = this.queue.stats();
     this.reportDrops(true);
-    if (s.heldRecords > 0)
+    // What the flush could not send is let go of now and counted as dropped (SinkStats).
+    const notFlushed = this.queue.abandon().records;
+    const s = this.details();
+    if (notFlushed > 0)
       this.options.log.error(
-        `export to ${this.options.target}: ${s.heldRecords} records not delivered within --export-flush-timeout ${this.options.flushTimeoutMs} ms ` +
-          `(${s.deliveredRecords} of ${s.acceptedRecords} delivered, ${s.droppedRecords} dropped, ${s.rejectedRecords} refused)`,
+        `export to ${this.options.target}: ${notFlushed} records not delivered within --export-flush-timeout ${this.options.flushTimeoutMs} ms ` +
+          `(${s.sentRecords} of ${s.acceptedRecords} delivered, ${s.queueFullRecords} dropped, ${s.refusedRecords} refused)`,
       );
     else if (s.acceptedRecords > 0)
       this.options.log.info(
-        `export to ${this.options.target}: ${s.deliveredRecords} of ${s.acceptedRecords} records delivered in ${s.deliveredBatches} batches` +
-          (s.droppedRecords + s.rejectedRecords > 0 ? ` (${s.droppedRecords} dropped, ${s.rejectedRecords} refused)` : ""),
+        `export to ${this.options.target}: ${s.sentRecords} of ${s.acceptedRecords} records delivered in ${s.sentBatches} batches` +
+          (s.queueFullRecords + s.refusedRecords > 0 ? ` (${s.queueFullRecords} dropped, ${s.refusedRecords} refused)` : ""),
       );
   }
 
@@ -184,7 +226,7 @@ export class GrpcExporter implements Exporter {
       }
       if (REFUSED.has(reason.code)) {
         this.queue.rejected(batch);
-        this.options.log.error(`export to ${this.options.target}: batch ${batch.sequence} of ${batch.records.length} records refused, not resent: ${reason.message}`);
+        this.options.log.error(`export to ${this.options.target}: batch ${batch.sequence} of ${batch.records} records refused, not resent: ${reason.message}`);
         return true;
       }
       this.queue.failed(batch);
@@ -205,7 +247,8 @@ export class GrpcExporter implements Exporter {
     this.state = "down";
     this.downSinceMs = this.now();
     this.options.log.warn(
-      `export to ${this.options.target} failing: ${reason.message}; retrying with backoff, holding up to ${this.options.queue.capacityRecords} records meanwhile`,
+      `export to ${this.options.target} failing: ${reason.message}; retrying with backoff, ` +
+        `holding up to ${queueBound(this.options.queue.capacityBytes, this.options.queue.capacityRecords)} meanwhile`,
     );
   }
 
@@ -226,8 +269,10 @@ export class GrpcExporter implements Exporter {
     if (fresh === 0 || (!final && this.now() - this.drops.lastReportMs < DROP_REPORT_INTERVAL_MS)) return;
     this.drops.reportedTotal = total;
     this.drops.lastReportMs = this.now();
+    const { capacityBytes, capacityRecords } = this.options.queue;
+    const flags = `--export-queue-bytes ${sizeText(capacityBytes)}` + (capacityRecords === undefined ? "" : `, --export-queue-records ${capacityRecords}`);
     this.options.log.warn(
-      `export queue full (--export-queue-records ${this.options.queue.capacityRecords}): dropped the ${fresh} oldest records ` +
+      `export queue full (${flags}): dropped the ${fresh} oldest records ` +
         `(${total} since start) while ${this.options.target} was ${this.state === "down" ? "unreachable" : "slower than the agent"}`,
     );
   }
@@ -256,4 +301,15 @@ export class GrpcExporter implements Exporter {
       if (wakeable) this.wakeIdle = done;
     });
   }
+}
+
+/** 268435456 → "256MiB", 1500 → "1500B": sizes as --export-queue-bytes accepts them. */
+export function sizeText(bytes: number): string {
+  for (const [unit, size] of [["GiB", 2 ** 30], ["MiB", 2 ** 20], ["KiB", 2 ** 10]] as const) if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  return `${bytes}B`;
+}
+
+/** "256MiB of records", or "256MiB or 1000 records" when both bounds are set. */
+function queueBound(bytes: number, records: number | undefined): string {
+  return records === undefined ? `${sizeText(bytes)} of records` : `${sizeText(bytes)} or ${records} records`;
 }

@@ -1,7 +1,9 @@
 /**
  * FlowRecord → pbflow.Record, the shape netobserv's flowlogs-pipeline (FLP)
  * reads. Each rule below is one FLP relies on; proto/pbflow/README.md has the
- * field-for-field table.
+ * field-for-field table. The exporter encodes pbflow straight from FlowColumns
+ * (flow-wire.ts, with the helpers below); toNetobservRecord is the reference
+ * it must match byte for byte, and fromNetobservRecord is `collect`'s decoder.
  *
  * One record maps to one pbflow.Record whose dup_list holds its own
  * (interface, direction): we key flows by interface and direction, so a flow
@@ -73,9 +75,13 @@ export function pbflowIp(addr: Uint8Array, ethType: number): IP | undefined {
   return undefined;
 }
 
-/** An IPv4-mapped address other than ::ffff:0.0.0.0 (what a non-IP flow such as ARP may carry). */
-export function isIpv4MappedNonZero(addr: Uint8Array): boolean {
-  return isIpv4Mapped(addr) && ipv4Integer(addr) !== 0;
+/**
+ * An IPv4-mapped address other than ::ffff:0.0.0.0 (what a non-IP flow such
+ * as ARP may carry), of the 16 bytes at `offset` (FlowColumns keys are read in place).
+ */
+export function isIpv4MappedNonZero(bytes: Uint8Array, offset = 0): boolean {
+  for (let i = offset; i < offset + 10; i++) if (bytes[i] !== 0) return false;
+  return bytes[offset + 10] === 0xff && bytes[offset + 11] === 0xff && ipv4Integer(bytes, offset + 12) !== 0;
 }
 
 /** The agent's own address for Record.agent_ip: 4 bytes (IPv4) or 16 (IPv6). */
@@ -90,20 +96,24 @@ export function isIp(ethType: number) {
 }
 
 /** Ports only for TCP, UDP and SCTP over IP. */
-export function hasPorts(r: FlowRecord) {
-  return isIp(r.ethType) && (r.protocol === IPPROTO_TCP || r.protocol === IPPROTO_UDP || r.protocol === IPPROTO_SCTP);
+export function hasPorts(ethType: number, protocol: number) {
+  return isIp(ethType) && (protocol === IPPROTO_TCP || protocol === IPPROTO_UDP || protocol === IPPROTO_SCTP);
 }
 
 /** ICMP type/code only for ICMP over IPv4 and ICMPv6 over IPv6. */
-export function isIcmp(r: FlowRecord) {
-  return (r.ethType === ETH_P_IPV4 && r.protocol === IPPROTO_ICMP) || (r.ethType === ETH_P_IPV6 && r.protocol === IPPROTO_ICMPV6);
+export function isIcmp(ethType: number, protocol: number) {
+  return (ethType === ETH_P_IPV4 && protocol === IPPROTO_ICMP) || (ethType === ETH_P_IPV6 && protocol === IPPROTO_ICMPV6);
+}
+
+/** TCP flags for pbflow: only for TCP over IP, only the header's bits (see TCP_HEADER_FLAGS). */
+export function pbflowTcpFlags(ethType: number, protocol: number, tcpFlags: number) {
+  return isIp(ethType) && protocol === IPPROTO_TCP ? tcpFlags & TCP_HEADER_FLAGS : 0;
 }
 
 export function toNetobservRecord(r: FlowRecord, agentIp: IP): PbflowRecord {
   const direction = r.direction === "egress" ? Direction.EGRESS : Direction.INGRESS;
-  const ports = hasPorts(r);
-  const icmp = isIcmp(r);
-  const tcp = isIp(r.ethType) && r.protocol === IPPROTO_TCP;
+  const ports = hasPorts(r.ethType, r.protocol);
+  const icmp = isIcmp(r.ethType, r.protocol);
   return create(RecordSchema, {
     ethProtocol: r.ethType,
     direction,
@@ -124,7 +134,7 @@ export function toNetobservRecord(r: FlowRecord, agentIp: IP): PbflowRecord {
     packets: BigInt(r.packets),
     interface: r.interface,
     agentIp,
-    flags: tcp ? r.tcpFlags & TCP_HEADER_FLAGS : 0,
+    flags: pbflowTcpFlags(r.ethType, r.protocol, r.tcpFlags),
     icmpType: icmp ? r.icmpType : 0,
     icmpCode: icmp ? r.icmpCode : 0,
     dupList: [create(DupMapEntrySchema, { interface: r.interface, direction })],

@@ -15,7 +15,8 @@ async function cli(args: string[], env: Record<string, string> = {}, prefix: str
 describe("bad flags: one line, exit 2", () => {
   const cases: [string[], string][] = [
     [["run", "--bogus"], "netflow-agent: error: unknown option '--bogus'"],
-    [["run", "--cache-max-flows", "0"], "netflow-agent: error: --cache-max-flows 0 must be >= 1 and <= 16777216"],
+    [["run", "--cache-max-flows", "0"], "netflow-agent: error: --cache-max-flows 0 must be >= 16 and <= 16777216"],
+    [["run", "--cache-min-flows", "8192", "--cache-max-flows", "4096"], "netflow-agent: error: --cache-min-flows 8192 must be <= --cache-max-flows 4096"],
     [["run", "--cache-max-flows", "many"], 'netflow-agent: error: --cache-max-flows "many" is not a whole number'],
     [["run", "--cache-active-timeout", "5 parsecs"], 'netflow-agent: error: --cache-active-timeout "5 parsecs" is not a duration (examples: 500ms, 5s, 1m)'],
     [["run", "--cache-active-timeout", "10ms"], "netflow-agent: error: --cache-active-timeout 10ms must be >= 100ms and <= 3600000ms"],

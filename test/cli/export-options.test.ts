@@ -2,9 +2,11 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildExportConfig, EXPORT_DEFAULTS, type ExportFlags } from "../../src/cli/export-options.ts";
+import { buildExportConfig as buildWithCeiling, EXPORT_DEFAULTS, type ExportFlags } from "../../src/cli/export-options.ts";
 
 const flags = (overrides: Partial<ExportFlags>): ExportFlags => ({ ...EXPORT_DEFAULTS, ...overrides });
+/** At the default map ceiling (--cache-max-flows 1048576), which sizes the queue's default. */
+const buildExportConfig = (f: ExportFlags) => buildWithCeiling(f, 1_048_576);
 
 describe("--export and its flags", () => {
   test("stdout by default, nothing else configured", () => {
@@ -18,7 +20,8 @@ describe("--export and its flags", () => {
         target: { host: "::1", port: 9999 },
         protocol: "netflow",
         tls: undefined,
-        queueRecords: 100_000,
+        queueBytes: 256 * 2 ** 20,
+        queueRecords: undefined,
         batchRecords: 5000,
         batchIntervalMs: 1000,
         flushTimeoutMs: 5000,
@@ -29,11 +32,18 @@ describe("--export and its flags", () => {
 
   test("grpc only, netobserv, agent ip, tuned queue", () => {
     const config = buildExportConfig(
-      flags({ export: "grpc", target: "flp.example:2055", protocol: "netobserv", agentIp: "192.0.2.7", exportQueueRecords: "5000", exportBatchRecords: "5000", exportBatchInterval: "250ms", exportFlushTimeout: "0" }),
+      flags({ export: "grpc", target: "flp.example:2055", protocol: "netobserv", agentIp: "192.0.2.7", exportQueueBytes: "1GiB", exportQueueRecords: "5000", exportBatchRecords: "5000", exportBatchInterval: "250ms", exportFlushTimeout: "0" }),
     );
     expect(config.sinks).toEqual(["grpc"]);
-    expect(config.grpc).toMatchObject({ target: { host: "flp.example", port: 2055 }, protocol: "netobserv", queueRecords: 5000, batchRecords: 5000, batchIntervalMs: 250, flushTimeoutMs: 0 });
+    expect(config.grpc).toMatchObject({ target: { host: "flp.example", port: 2055 }, protocol: "netobserv", queueBytes: 2 ** 30, queueRecords: 5000, batchRecords: 5000, batchIntervalMs: 250, flushTimeoutMs: 0 });
     expect([...config.grpc!.agentIp!]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 7]);
+  });
+
+  test("--export-queue-bytes: bytes or KiB/MiB/GiB; its default follows the map ceiling", () => {
+    const bytes = (exportQueueBytes: string) => buildExportConfig(flags({ export: "grpc", target: "h:1", exportQueueBytes })).grpc!.queueBytes;
+    expect([bytes("1048576"), bytes("512MiB"), bytes("2048KiB"), bytes("3GiB")]).toEqual([2 ** 20, 512 * 2 ** 20, 2 * 2 ** 20, 3 * 2 ** 30]);
+    const byCeiling = (ceiling: number) => buildWithCeiling(flags({ export: "grpc", target: "h:1" }), ceiling).grpc!.queueBytes;
+    expect([byCeiling(32_768), byCeiling(1_048_576), byCeiling(4_194_304)]).toEqual([64 * 2 ** 20, 256 * 2 ** 20, 2 ** 30]);
   });
 
   test.each([
@@ -47,6 +57,9 @@ describe("--export and its flags", () => {
     [{ export: "grpc", target: "h:1", exportQueueRecords: "0" }, "--export-queue-records 0 must be >= 1 and <= 10000000"],
     [{ export: "grpc", target: "h:1", exportBatchRecords: "100001" }, "--export-batch-records 100001 must be >= 1 and <= 100000"],
     [{ export: "grpc", target: "h:1", exportQueueRecords: "4999" }, "--export-queue-records 4999 must be >= --export-batch-records 5000"],
+    [{ export: "grpc", target: "h:1", exportQueueBytes: "lots" }, `--export-queue-bytes "lots" is not a size (examples: 268435456, 256MiB, 1GiB)`],
+    [{ export: "grpc", target: "h:1", exportQueueBytes: "512KiB" }, "--export-queue-bytes 512KiB must be >= 1MiB and <= 64GiB"],
+    [{ export: "grpc", target: "h:1", exportQueueBytes: "65GiB" }, "--export-queue-bytes 65GiB must be >= 1MiB and <= 64GiB"],
     [{ export: "grpc", target: "h:1", exportBatchInterval: "2m" }, "--export-batch-interval 2m must be >= 10ms and <= 60000ms"],
     [{ export: "grpc", target: "h:1", exportFlushTimeout: "soon" }, `--export-flush-timeout "soon" is not a duration (examples: 500ms, 5s, 1m)`],
     [{ export: "grpc", target: "h:1", agentIp: "10.0.0.256" }, `--agent-ip "10.0.0.256" is not an IPv4 or IPv6 address`],

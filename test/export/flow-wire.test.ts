@@ -1,20 +1,24 @@
 /**
  * The hand-written encoders must produce exactly the bytes @bufbuild/protobuf's
- * toBinary produces from the reference conversions (toBatchMessage,
- * toNetobservRecords), for every kind of record.
+ * toBinary produces from the reference conversions (toFlowMessage,
+ * toNetobservRecords) of the same rows, for every kind of record. Inputs are
+ * built as the eviction hands them over: FlowColumns (fromRecords), and the
+ * references are computed from what the columns hold (columns.records()).
  */
 import { describe, expect, test } from "bun:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { toBatchMessage } from "../../src/api/flow-message.ts";
-import { writeFlowBatch, writePbflowRecord } from "../../src/export/flow-wire.ts";
+import { msToDuration, msToTimestamp, toFlowMessage, toKernelCountersMessage } from "../../src/api/flow-message.ts";
+import { BlockBuffers, type EncodedRecords, encodeRecordBlocks } from "../../src/export/encoded-records.ts";
+import { type EvictionInfo, InterfaceNameBytes, writeFlowBatch, writeFlowEntry, writePbflowRecord } from "../../src/export/flow-wire.ts";
 import { agentIpMessage, toNetobservRecords } from "../../src/export/netobserv-record.ts";
 import { WireWriter } from "../../src/export/wire-writer.ts";
+import { FlowColumns } from "../../src/flow/flow-columns.ts";
 import type { FlowRecord } from "../../src/flow/flow-record.ts";
 import { ExportRequestSchema } from "../../src/gen/netflow/v1/collector_pb.ts";
-import { FlowBatchSchema } from "../../src/gen/netflow/v1/flow_pb.ts";
+import { FlowBatchSchema, FlowSchema } from "../../src/gen/netflow/v1/flow_pb.ts";
 import { IPSchema, RecordsSchema } from "../../src/gen/pbflow/flow_pb.ts";
-import { batchOf, ipv4, ipv6, mac, udpFlow } from "../api/flow-fixtures.ts";
+import { ipv4, ipv6, mac, udpFlow } from "../api/flow-fixtures.ts";
 
 /** Deterministic pseudo-random numbers (mulberry32). */
 function random(seed: number) {
@@ -30,13 +34,14 @@ const edgeRecords: FlowRecord[] = [
   udpFlow(),
   udpFlow({ direction: "ingress", ifindex: 0, interface: "", packets: 0, bytes: 0, srcPort: 0, dstPort: 0, dscp: 0 }),
   udpFlow({ packets: 2 ** 53 - 1, bytes: 2 ** 32, ifindex: 2 ** 32 - 1, tcpFlags: 0x1ff, protocol: 6 }),
+  udpFlow({ packets: 2 ** 60, bytes: 2 ** 63 + 2 ** 11 }), // u64 counters past 2^53 (exact doubles)
   udpFlow({ ethType: 0x86dd, protocol: 58, srcAddr: ipv6("fd00:0:0:0:0:0:0:1"), dstAddr: ipv6("ff02:0:0:0:0:0:0:1"), icmpType: 135, icmpCode: 0 }),
   udpFlow({ ethType: 0x86dd, protocol: 6, srcAddr: new Uint8Array(16), dstAddr: new Uint8Array(16) }),
   udpFlow({ ethType: 0x0806, protocol: 0, srcAddr: ipv4("198.18.0.1"), dstAddr: ipv4("0.0.0.0"), srcPort: 0, dstPort: 0 }),
   udpFlow({ ethType: 0x88cc, protocol: 0, srcAddr: new Uint8Array(16), dstAddr: new Uint8Array(16), srcMac: new Uint8Array(0), dstMac: mac("ff:ff:ff:ff:ff:ff") }),
   udpFlow({ protocol: 1, icmpType: 3, icmpCode: 13, startMs: 0, endMs: 999.9999999 }),
-  udpFlow({ protocol: 132, interface: "vethé-ü-🙂", startMs: 1_764_000_000_000.000_4, endMs: 1_764_000_000_999.999_9 }),
-  udpFlow({ protocol: 47, flags: 3, interface: "x".repeat(300) }), // a Flow longer than 127 bytes
+  udpFlow({ protocol: 132, ifindex: 8, interface: "vethé-ü-🙂", startMs: 1_764_000_000_000.000_4, endMs: 1_764_000_000_999.999_9 }),
+  udpFlow({ protocol: 47, flags: 3, ifindex: 9, interface: "x".repeat(300) }), // a Flow longer than 127 bytes
 ];
 
 function randomRecords(count: number, seed: number): FlowRecord[] {
@@ -81,12 +86,18 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 describe("WireWriter", () => {
   test("varints and fixed32 as @bufbuild's BinaryWriter writes them", () => {
-    const values = [0, 1, 127, 128, 300, 16383, 16384, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 35 + 5, 2 ** 53 - 1];
+    const values = [0, 1, 127, 128, 300, 16383, 16384, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 35 + 5, 0xffffffffffff, 2 ** 53 - 1];
+    // u64 counters past 2^53: the doubles that hold them exactly.
+    const beyond = [2 ** 53, 2 ** 60 + 2 ** 8, 2 ** 63 + 2 ** 11, 2 ** 64 - 2 ** 11];
     const ours = new WireWriter(4);
     const theirs = new BinaryWriter();
     for (const v of values) {
       ours.varint(v);
       theirs.uint64(v);
+    }
+    for (const v of beyond) {
+      ours.varint(v);
+      theirs.uint64(BigInt(v));
     }
     ours.fixed32(0xc6120001);
     theirs.fixed32(0xc6120001);
@@ -107,45 +118,87 @@ describe("WireWriter", () => {
   });
 });
 
-describe("netflow.v1 FlowBatch", () => {
+const eviction: EvictionInfo = {
+  evictedAtMs: 1_764_000_002_000.5,
+  evictionMs: 1.25,
+  counters: { ringbufPackets: 2 ** 40, droppedPackets: 0, droppedBytes: 7, mapErrors: 1, truncated: 2 ** 32, flowsInserted: 9 },
+};
+
+/** The reference: @bufbuild's message for the rows the columns hold. */
+function referenceBatch(flows: FlowColumns, e: EvictionInfo) {
+  return create(FlowBatchSchema, {
+    flows: flows.records().map(toFlowMessage),
+    evictedAt: msToTimestamp(e.evictedAtMs),
+    evictionDuration: msToDuration(e.evictionMs),
+    kernel: toKernelCountersMessage(e.counters),
+  });
+}
+
+describe("netflow.v1 FlowBatch from FlowColumns", () => {
   test.each([
     ["edge cases", edgeRecords],
     ["2,000 random records", randomRecords(2000, 7)],
-  ])("%s: identical to toBinary(toBatchMessage(...))", (_, records) => {
-    const batch = { ...batchOf(records, 1_764_000_002_000.5), counters: { ringbufPackets: 2 ** 40, droppedPackets: 0, droppedBytes: 7, mapErrors: 1, truncated: 2 ** 32 } };
+  ])("%s: identical to toBinary of the reference message", (_, records) => {
+    const flows = FlowColumns.fromRecords(records);
     const w = new WireWriter(16);
-    const { records: _r, ...eviction } = batch;
-    writeFlowBatch(w, records, eviction, new Map());
-    expect(hex(w.take())).toBe(hex(toBinary(FlowBatchSchema, toBatchMessage(batch))));
+    writeFlowBatch(w, flows, eviction);
+    expect(hex(w.take())).toBe(hex(toBinary(FlowBatchSchema, referenceBatch(flows, eviction))));
   });
 
   test("as an already-encoded field 3, the ExportRequest equals the one with batch set", () => {
-    const batch = batchOf(randomRecords(300, 11));
+    const flows = FlowColumns.fromRecords(randomRecords(300, 11));
     const w = new WireWriter();
     const body = w.beginMessage();
-    writeFlowBatch(w, batch.records, batch, new Map());
+    writeFlowBatch(w, flows, eviction);
     w.endMessage(body);
     const agent = { hostname: "node-1", agentId: "5f0c2d4e-0000-4000-8000-000000000001", agentVersion: "0.1.0" };
     const fast = create(ExportRequestSchema, { agent, sequence: 42n });
     fast.$unknown = [{ no: 3, wireType: WireType.LengthDelimited, data: w.take() }];
-    const reference = create(ExportRequestSchema, { agent, sequence: 42n, batch: toBatchMessage(batch) });
+    const reference = create(ExportRequestSchema, { agent, sequence: 42n, batch: referenceBatch(flows, eviction) });
     const bytes = toBinary(ExportRequestSchema, fast);
     expect(hex(bytes)).toBe(hex(toBinary(ExportRequestSchema, reference)));
     expect(fromBinary(ExportRequestSchema, bytes).batch!.flows).toHaveLength(300);
   });
+
+  test("each record of an encoded block is one whole FlowBatch.flows entry, at the offsets the block gives", () => {
+    const flows = FlowColumns.fromRecords(randomRecords(500, 17));
+    const blocks: EncodedRecords[] = [];
+    encodeRecordBlocks(flows, writeFlowEntry, new BlockBuffers(4096), (block) => blocks.push(block));
+    expect(blocks.reduce((n, b) => n + b.count, 0)).toBe(500);
+    let row = 0;
+    for (const block of blocks) {
+      expect(block.size(0, block.count)).toBeLessThanOrEqual(block.bytes.length);
+      for (let k = 0; k < block.count; k++, row++) {
+        const expected = new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(toBinary(FlowSchema, toFlowMessage(flows.record(row)))).finish();
+        expect(hex(block.view(k, k + 1))).toBe(hex(expected));
+      }
+    }
+  });
+
+  test("a renamed interface is read per batch: the names of one eviction do not leak into the next", () => {
+    const before = FlowColumns.fromRecords([udpFlow({ ifindex: 5, interface: "eth0" })]);
+    const after = FlowColumns.fromRecords([udpFlow({ ifindex: 5, interface: "wan0" })]);
+    const decoded = [before, after].map((flows) => {
+      const w = new WireWriter();
+      writeFlowBatch(w, flows, eviction);
+      return fromBinary(FlowBatchSchema, w.take()).flows[0]!.interface;
+    });
+    expect(decoded).toEqual(["eth0", "wan0"]);
+  });
 });
 
-describe("pbflow Records", () => {
+describe("pbflow Records from FlowColumns", () => {
   test.each([
     ["edge cases", edgeRecords],
     ["2,000 random records", randomRecords(2000, 13)],
   ])("%s: identical to toBinary(toNetobservRecords(...))", (_, records) => {
+    const flows = FlowColumns.fromRecords(records);
     for (const agent of [new Uint8Array([192, 0, 2, 7]), ipv6("fd00:0:0:0:0:0:0:9")]) {
       const agentIp = agentIpMessage(agent);
       const w = new WireWriter(16);
-      const names = new Map<string, Uint8Array>();
-      for (const r of records) writePbflowRecord(w, r, toBinary(IPSchema, agentIp), names);
-      expect(hex(w.take())).toBe(hex(toBinary(RecordsSchema, toNetobservRecords(records, agentIp))));
+      const names = new InterfaceNameBytes(flows);
+      for (let i = 0; i < flows.count; i++) writePbflowRecord(w, flows, i, toBinary(IPSchema, agentIp), names);
+      expect(hex(w.take())).toBe(hex(toBinary(RecordsSchema, toNetobservRecords(flows.records(), agentIp))));
     }
   });
 });

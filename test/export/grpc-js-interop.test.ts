@@ -59,7 +59,7 @@ async function grpcJsServer(credentials = grpc.ServerCredentials.createInsecure(
 }
 
 function settings(port: number, overrides: Partial<GrpcExportSettings> = {}): GrpcExportSettings {
-  return { target: { host: "127.0.0.1", port }, protocol: "netflow", queueRecords: 1000, batchRecords: 1000, batchIntervalMs: 20, flushTimeoutMs: 3000, ...overrides };
+  return { target: { host: "127.0.0.1", port }, protocol: "netflow", queueBytes: 2 ** 20, batchRecords: 1000, batchIntervalMs: 20, flushTimeoutMs: 3000, ...overrides };
 }
 
 describe("grpc-js server receives from our exporter (h2c)", () => {
@@ -167,7 +167,7 @@ describe("mutual TLS", () => {
         const exporter = GrpcExporter.connect(settings(server.port, { tls, flushTimeoutMs: 1000 }), log);
         exporter.export(numberedBatch(0, 5));
         await exporter[Symbol.asyncDispose]();
-        expect(exporter.stats()).toMatchObject({ deliveredRecords: 0, heldRecords: 5, state: "down" });
+        expect(exporter.details()).toMatchObject({ sentRecords: 0, notFlushedRecords: 5, collector: "down" });
         const failing = lines.filter((l) => l.includes(" failing: "));
         expect(failing).toHaveLength(1);
         expect(failing[0]).toContain(reason);

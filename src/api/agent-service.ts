@@ -2,23 +2,25 @@
  * netflow.v1.AgentService over a running agent: Watch streams every eviction
  * (filtered here, on the server), Status reports agent.status().
  *
- * Each Watch stream subscribes to the agent with a BatchBuffer: the agent's
- * listener only pushes a reference, filtering and encoding happen at the
- * client's pace, and a client slower than the evictions loses the oldest
- * batches (counted in WatchResponse.dropped_batches) instead of slowing the agent.
+ * Watch streams are fed by WatchStreams: each eviction's matching rows are
+ * encoded from the columns into bytes while the agent's listener runs, and
+ * sent at the client's pace; a client slower than the evictions loses the
+ * oldest batches (counted in WatchResponse.dropped_batches) instead of
+ * slowing the agent.
  */
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AgentStatus, BatchListener } from "../agent/agent.ts";
-import type { FlowBatch } from "../flow/flow-record.ts";
 import { AgentService, AttachKind, type StatusResponse, StatusResponseSchema } from "../gen/netflow/v1/agent_pb.ts";
 import type { AgentIdentity } from "./agent-identity.ts";
-import { BatchBuffer } from "./batch-buffer.ts";
 import { compileFlowFilter } from "./flow-filter.ts";
-import { msToDuration, msToTimestamp, toBatchMessage, toKernelCountersMessage } from "./flow-message.ts";
+import { msToDuration, msToTimestamp, toKernelCountersMessage } from "./flow-message.ts";
+import { wantsJson, watchResponse } from "./watch-response.ts";
+import { WatchStreams } from "./watch-streams.ts";
 
 /** What the service needs of the agent (the Agent class provides it). */
 export interface FlowSource {
+  /** `listener` gets each eviction; its columns are valid only during the call. */
   subscribe(listener: BatchListener): () => void;
   status(): AgentStatus;
 }
@@ -44,6 +46,7 @@ export interface AgentApi {
 
 export function statusResponse(status: AgentStatus, identity: AgentIdentity, watchers: number): StatusResponse {
   const last = status.lastEviction;
+  const maps = status.flowMaps;
   return create(StatusResponseSchema, {
     agent: identity,
     startedAt: msToTimestamp(status.startedAtMs),
@@ -62,44 +65,51 @@ export function statusResponse(status: AgentStatus, identity: AgentIdentity, wat
     },
     kernel: toKernelCountersMessage(status.kernel),
     watchers,
+    evictionInterval: msToDuration(status.evictionIntervalMs),
+    flowMaps: {
+      capacity: maps.capacity,
+      fill: BigInt(maps.fill),
+      ceiling: status.maxFlows,
+      kernelMemoryBytes: BigInt(maps.kernelMemoryBytes),
+      resizes: BigInt(maps.resizes),
+      earlyEvictions: BigInt(maps.earlyEvictions),
+      flowsInserted: BigInt(status.kernel.flowsInserted),
+    },
+    sinks: status.sinks.map((sink) => ({
+      name: sink.name,
+      queuedRecords: BigInt(sink.queuedRecords),
+      queuedBytes: BigInt(sink.queuedBytes),
+      sentRecords: BigInt(sink.sentRecords),
+      droppedRecords: BigInt(sink.droppedRecords),
+      sendErrors: BigInt(sink.sendErrors),
+    })),
   });
 }
 
 export function createAgentApi(source: FlowSource, identity: AgentIdentity, options: AgentApiOptions = {}): AgentApi {
-  const buffers = new Set<BatchBuffer<FlowBatch>>();
-  let ended = false;
+  const streams = new WatchStreams(source, options.watchBufferBatches ?? DEFAULT_WATCH_BUFFER_BATCHES);
   const implementation: ServiceImpl<typeof AgentService> = {
     async *watch(request, context) {
-      const matches = compileFlowFilter(request.filter); // throws INVALID_ARGUMENT before the stream starts
-      const buffer = new BatchBuffer<FlowBatch>(options.watchBufferBatches ?? DEFAULT_WATCH_BUFFER_BATCHES);
-      if (ended) buffer.end();
-      buffers.add(buffer);
-      const unsubscribe = source.subscribe((batch) => buffer.push(batch));
-      try {
-        for await (const { item, dropped } of buffer.drain(context.signal)) {
-          yield { batch: toBatchMessage(item, item.records.filter(matches)), droppedBatches: BigInt(dropped) };
-        }
-        // Server shutdown aborts with UNAVAILABLE: tell the client, do not end as if done.
-        if (context.signal.aborted) throw context.signal.reason;
-      } finally {
-        unsubscribe();
-        buffers.delete(buffer);
-      }
+      const filter = compileFlowFilter(request.filter); // throws INVALID_ARGUMENT before the stream starts
+      const json = wantsJson(context.requestHeader.get("content-type"));
+      using stream = streams.open(filter);
+      for await (const { item, dropped } of stream.buffer.drain(context.signal)) yield watchResponse(item, dropped, json);
+      // Server shutdown aborts with UNAVAILABLE: tell the client, do not end as if done.
+      if (context.signal.aborted) throw context.signal.reason;
     },
     status() {
-      return statusResponse(source.status(), identity, buffers.size);
+      return statusResponse(source.status(), identity, streams.size);
     },
   };
   return {
     implementation,
     get watchers() {
-      return buffers.size;
+      return streams.size;
     },
     async endStreams(timeoutMs = 1000) {
-      ended = true;
-      for (const buffer of buffers) buffer.end();
+      streams.endAll();
       const deadline = Date.now() + timeoutMs;
-      while (buffers.size > 0 && Date.now() < deadline) await Bun.sleep(10);
+      while (streams.size > 0 && Date.now() < deadline) await Bun.sleep(10);
     },
   };
 }

@@ -14,6 +14,7 @@ export class BatchBuffer<T> {
   private readonly items: T[] = [];
   private dropped = 0;
   private ended = false;
+  private failure: Error | undefined;
   private wake: (() => void) | undefined;
 
   constructor(readonly capacity: number) {
@@ -31,9 +32,14 @@ export class BatchBuffer<T> {
     this.wakeReader();
   }
 
-  /** No more items: the reader gets what is buffered, then stops. */
-  end() {
+  /**
+   * No more items: the reader gets what is buffered, then stops, or throws
+   * `error` when one is given (the producer failed). The first end() counts.
+   */
+  end(error?: Error) {
+    if (this.ended) return;
     this.ended = true;
+    this.failure = error;
     this.wakeReader();
   }
 
@@ -50,7 +56,10 @@ export class BatchBuffer<T> {
           yield { item, dropped };
           continue;
         }
-        if (this.ended) return;
+        if (this.ended) {
+          if (this.failure) throw this.failure;
+          return;
+        }
         await new Promise<void>((resolve) => (this.wake = resolve));
       }
     } finally {

@@ -1,15 +1,27 @@
 /**
  * The Watch filter (netflow.v1.FlowFilter) checked once and compiled into a
- * predicate over FlowRecords. Each non-empty list must match (AND), any entry
- * of a list matches (OR); an empty filter matches every flow. An invalid entry
- * is a ConnectError INVALID_ARGUMENT naming the field, the value and what is allowed.
+ * predicate over rows of FlowColumns: it reads the fields it needs in place,
+ * no object per flow. Each non-empty list must match (AND), any entry of a
+ * list matches (OR); an empty filter matches every flow. An invalid entry is a
+ * ConnectError INVALID_ARGUMENT naming the field, the value and what is allowed.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { FlowRecord } from "../flow/flow-record.ts";
+import type { FlowColumns } from "../flow/flow-columns.ts";
 import type { FlowFilter } from "../gen/netflow/v1/agent_pb.ts";
 import { parseIpPrefix, prefixContains, type IpPrefix } from "./ip-prefix.ts";
 
-export type FlowPredicate = (record: FlowRecord) => boolean;
+/** Whether row `row` of `flows` matches. */
+export type RowPredicate = (flows: FlowColumns, row: number) => boolean;
+
+export interface CompiledFlowFilter {
+  matches: RowPredicate;
+  /**
+   * Equal for filters that match the same flows however they were written
+   * (order, case, "17" or "udp", host bits): Watch streams with equal keys
+   * share one encoding of each batch.
+   */
+  key: string;
+}
 
 /** The filter as plain lists: what `top` and other clients build. */
 export interface FlowFilterSpec {
@@ -56,16 +68,30 @@ function checkInterface(name: string): string {
   return name;
 }
 
+function anyPrefixContains(prefixes: readonly IpPrefix[], keys: Uint8Array, src: number, dst: number): boolean {
+  for (const p of prefixes) if (prefixContains(p, keys, src) || prefixContains(p, keys, dst)) return true;
+  return false;
+}
+
+const sorted = <T extends string | number>(values: Iterable<T>) => [...values].sort();
+
 /** Validates `filter` and returns its predicate; no filter matches everything. */
-export function compileFlowFilter(filter: FlowFilter | FlowFilterSpec | undefined): FlowPredicate {
+export function compileFlowFilter(filter: FlowFilter | FlowFilterSpec | undefined): CompiledFlowFilter {
   const prefixes = (filter?.cidrs ?? []).map(parseCidr);
   const ports = new Set((filter?.ports ?? []).map(checkPort));
   const protocols = new Set((filter?.protocols ?? []).map(parseProtocol));
   const interfaces = new Set((filter?.interfaces ?? []).map(checkInterface));
-  const checks: FlowPredicate[] = [];
-  if (prefixes.length > 0) checks.push((r) => prefixes.some((p) => prefixContains(p, r.srcAddr) || prefixContains(p, r.dstAddr)));
-  if (ports.size > 0) checks.push((r) => ports.has(r.srcPort) || ports.has(r.dstPort));
-  if (protocols.size > 0) checks.push((r) => protocols.has(r.protocol));
-  if (interfaces.size > 0) checks.push((r) => interfaces.has(r.interface));
-  return (r) => checks.every((check) => check(r));
+  const prefixTexts = new Set(prefixes.map((p) => `${Buffer.from(p.bytes).toString("hex")}/${p.bits}`));
+  const key = JSON.stringify([sorted(prefixTexts), sorted(ports), sorted(protocols), sorted(interfaces)]);
+  return {
+    key,
+    // The cheap checks first; the interface name is a lookup, the prefixes a byte compare each.
+    matches(flows, i) {
+      if (protocols.size > 0 && !protocols.has(flows.protocol(i))) return false;
+      if (ports.size > 0 && !ports.has(flows.srcPort(i)) && !ports.has(flows.dstPort(i))) return false;
+      if (interfaces.size > 0 && !interfaces.has(flows.interfaceName(i))) return false;
+      if (prefixes.length > 0 && !anyPrefixContains(prefixes, flows.keys, flows.srcAddrAt(i), flows.dstAddrAt(i))) return false;
+      return true;
+    },
+  };
 }

@@ -1,6 +1,8 @@
 /**
- * FlowRecord ⇄ netflow.v1.Flow, FlowBatch ⇄ netflow.v1.FlowBatch: the one place
- * where the agent's records meet the protocol.
+ * FlowRecord ⇄ netflow.v1.Flow, FlowBatch ⇄ netflow.v1.FlowBatch through the
+ * generated messages: what arrives decoded (the collector, `top --connect`),
+ * and the reference that the hot-path encoders, which write the same bytes
+ * straight from FlowColumns (src/export/flow-wire.ts), are tested against.
  *
  * Addresses: a FlowRecord always holds 16 bytes (IPv4 as IPv4-mapped IPv6);
  * on the wire an IPv4 flow carries 4 bytes, IPv6 16, a non-IP flow none.
@@ -8,6 +10,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { type Duration, DurationSchema, type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt";
+import { FlowColumns } from "../flow/flow-columns.ts";
 import type { FlowBatch, FlowRecord, KernelCounters } from "../flow/flow-record.ts";
 import {
   Direction,
@@ -144,6 +147,10 @@ export function toKernelCountersMessage(c: KernelCounters): KernelCountersMessag
   });
 }
 
+/**
+ * `flowsInserted` is not part of netflow.v1.KernelCounters: it is 0 here, and
+ * Status carries it in FlowMapsState.flows_inserted.
+ */
 export function fromKernelCountersMessage(m: KernelCountersMessage | undefined): KernelCounters {
   return {
     ringbufPackets: Number(m?.ringbufPackets ?? 0n),
@@ -151,11 +158,16 @@ export function fromKernelCountersMessage(m: KernelCountersMessage | undefined):
     droppedBytes: Number(m?.droppedBytes ?? 0n),
     mapErrors: Number(m?.mapErrors ?? 0n),
     truncated: Number(m?.truncated ?? 0n),
+    flowsInserted: 0,
   };
 }
 
-/** A batch on the wire; `records` replaces batch.records when given (a filtered subset). */
-export function toBatchMessage(batch: FlowBatch, records: readonly FlowRecord[] = batch.records): FlowBatchMessage {
+/**
+ * A batch on the wire, through one object per flow (tests and references; the
+ * agent encodes from the columns). `records` replaces the batch's rows when
+ * given (a filtered subset).
+ */
+export function toBatchMessage(batch: FlowBatch, records: readonly FlowRecord[] = batch.flows.records()): FlowBatchMessage {
   return create(FlowBatchSchema, {
     flows: records.map(toFlowMessage),
     evictedAt: msToTimestamp(batch.evictedAtMs),
@@ -164,7 +176,7 @@ export function toBatchMessage(batch: FlowBatch, records: readonly FlowRecord[] 
   });
 }
 
-/** The batch a message describes; a bad flow throws FlowMessageError naming its index. */
+/** The batch a message describes, as columns; a bad flow throws FlowMessageError naming its index. */
 export function fromBatchMessage(m: FlowBatchMessage): FlowBatch {
   const records = m.flows.map((flow, index) => {
     try {
@@ -175,7 +187,7 @@ export function fromBatchMessage(m: FlowBatchMessage): FlowBatch {
     }
   });
   return {
-    records,
+    flows: FlowColumns.fromRecords(records),
     evictedAtMs: timestampToMs(m.evictedAt),
     evictionMs: durationToMs(m.evictionDuration),
     counters: fromKernelCountersMessage(m.kernel),

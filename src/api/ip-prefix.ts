@@ -1,6 +1,6 @@
 /**
- * IP addresses and CIDR prefixes as 16 bytes, the way FlowRecord holds
- * addresses (IPv4 as IPv4-mapped IPv6), so matching a flow is a byte compare.
+ * IP addresses and CIDR prefixes as 16 bytes, the way the kernel's flow keys
+ * (and FlowRecord) hold addresses (IPv4 as IPv4-mapped IPv6), so matching a flow is a byte compare.
  */
 import { isIPv4, isIPv6 } from "node:net";
 
@@ -63,11 +63,15 @@ export function parseIpPrefix(text: string): IpPrefix | undefined {
   return { bytes, bits };
 }
 
-export function prefixContains(prefix: IpPrefix, addr: Uint8Array): boolean {
+/**
+ * Whether the 16-byte address at `bytes[at]` is inside `prefix`. `at` lets a
+ * filter read addresses in place from a table of rows (FlowColumns.keys).
+ */
+export function prefixContains(prefix: IpPrefix, bytes: Uint8Array, at = 0): boolean {
   const whole = prefix.bits >> 3;
-  for (let i = 0; i < whole; i++) if (addr[i] !== prefix.bytes[i]) return false;
+  for (let i = 0; i < whole; i++) if (bytes[at + i] !== prefix.bytes[i]) return false;
   const rest = prefix.bits & 7;
   if (rest === 0) return true;
   const mask = (0xff << (8 - rest)) & 0xff;
-  return (addr[whole]! & mask) === prefix.bytes[whole];
+  return (bytes[at + whole]! & mask) === prefix.bytes[whole];
 }

@@ -1,6 +1,6 @@
 /**
  * Client side of netflow.v1.AgentService for `top` and scripts: flows as
- * FlowBatches (FlowRecords, as the agent's own exporters see them) and the
+ * FlowBatches (FlowColumns, as the agent's own exporters see them) and the
  * agent's status, from an agent run with `--api`.
  *
  * `target` is "host:port" (e.g. "127.0.0.1:9990") or an http(s):// URL. One
@@ -11,6 +11,7 @@
  */
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import type { AgentStatus } from "../agent/agent.ts";
+import { FlowColumns } from "../flow/flow-columns.ts";
 import type { FlowBatch } from "../flow/flow-record.ts";
 import { AgentService, AttachKind, type StatusResponse } from "../gen/netflow/v1/agent_pb.ts";
 import { createClientTransport, targetUrl } from "../net/transport.ts";
@@ -20,7 +21,10 @@ import { durationToMs, fromBatchMessage, fromKernelCountersMessage, timestampToM
 
 export type { FlowFilterSpec } from "./flow-filter.ts";
 
-/** One eviction as seen through Watch: only the flows that matched the filter. */
+/**
+ * One eviction as seen through Watch: only the flows that matched the filter.
+ * Unlike the agent's own batches, its columns are the client's to keep.
+ */
 export interface WatchedBatch extends FlowBatch {
   /** Batches the agent dropped for this stream before this one (the client read too slowly). */
   droppedBatches: number;
@@ -69,16 +73,35 @@ export async function* watchFlows(target: string, filter: FlowFilterSpec = {}, s
 }
 
 function emptyBatch(): FlowBatch {
-  return { records: [], evictedAtMs: 0, evictionMs: 0, counters: fromKernelCountersMessage(undefined) };
+  return { flows: FlowColumns.empty, evictedAtMs: 0, evictionMs: 0, counters: fromKernelCountersMessage(undefined) };
 }
 
+/** An agent of 0.1 sends neither flow_maps nor sinks: their figures are then 0 (and the ceiling its max_flows). */
 export function statusFromResponse(r: StatusResponse): AgentStatusReport {
   const last = r.lastEviction;
+  const maps = r.flowMaps;
+  const maxFlows = maps?.ceiling || r.maxFlows;
   return {
     agent: { hostname: r.agent?.hostname ?? "", agentId: r.agent?.agentId ?? "", agentVersion: r.agent?.agentVersion ?? "" },
     startedAtMs: timestampToMs(r.startedAt),
     interfaces: r.interfaces.map((i) => ({ name: i.name, ifindex: i.ifindex, kind: i.kind === AttachKind.TC ? ("tc" as const) : ("tcx" as const) })),
-    maxFlows: r.maxFlows,
+    maxFlows,
+    evictionIntervalMs: durationToMs(r.evictionInterval),
+    flowMaps: {
+      capacity: maps?.capacity ?? 0,
+      fill: Number(maps?.fill ?? 0n),
+      kernelMemoryBytes: Number(maps?.kernelMemoryBytes ?? 0n),
+      resizes: Number(maps?.resizes ?? 0n),
+      earlyEvictions: Number(maps?.earlyEvictions ?? 0n),
+    },
+    sinks: r.sinks.map((s) => ({
+      name: s.name,
+      queuedRecords: Number(s.queuedRecords),
+      queuedBytes: Number(s.queuedBytes),
+      sentRecords: Number(s.sentRecords),
+      droppedRecords: Number(s.droppedRecords),
+      sendErrors: Number(s.sendErrors),
+    })),
     lastEviction: last && { atMs: timestampToMs(last.at), flows: Number(last.flows), durationMs: durationToMs(last.duration) },
     totals: {
       evictions: Number(r.totals?.evictions ?? 0n),
@@ -86,7 +109,7 @@ export function statusFromResponse(r: StatusResponse): AgentStatusReport {
       packets: Number(r.totals?.packets ?? 0n),
       bytes: Number(r.totals?.bytes ?? 0n),
     },
-    kernel: fromKernelCountersMessage(r.kernel),
+    kernel: { ...fromKernelCountersMessage(r.kernel), flowsInserted: Number(maps?.flowsInserted ?? 0n) },
     watchers: r.watchers,
   };
 }

@@ -1,5 +1,5 @@
 /** Per-agent accounting of what a collector received: batches, flows, packets, bytes, duplicates. */
-import type { FlowRecord } from "../flow/flow-record.ts";
+import type { FlowColumns } from "../flow/flow-columns.ts";
 import { SeenSequences } from "./seen-sequences.ts";
 
 export interface AgentLedger {
@@ -22,7 +22,7 @@ export class BatchLedger {
    * Counts a batch once per (agentId, sequence). Returns false for a
    * duplicate, which is counted but whose flows must not be stored again.
    */
-  accept(agent: { agentId: string; hostname: string; agentVersion: string }, sequence: bigint, records: readonly FlowRecord[]): boolean {
+  accept(agent: { agentId: string; hostname: string; agentVersion: string }, sequence: bigint, flows: FlowColumns): boolean {
     let entry = this.agents.get(agent.agentId);
     if (!entry) {
       const totals = { ...agent, batches: 0, flows: 0, packets: 0, bytes: 0, duplicateBatches: 0 };
@@ -36,10 +36,10 @@ export class BatchLedger {
       return false;
     }
     totals.batches++;
-    totals.flows += records.length;
-    for (const r of records) {
-      totals.packets += r.packets;
-      totals.bytes += r.bytes;
+    totals.flows += flows.count;
+    for (let i = 0; i < flows.count; i++) {
+      totals.packets += flows.packets(i);
+      totals.bytes += flows.bytes(i);
     }
     return true;
   }
@@ -49,16 +49,16 @@ export class BatchLedger {
    * its totals are uncounted and its resend will be accepted, not dropped as
    * a duplicate, so the agent's retry delivers it.
    */
-  release(agentId: string, sequence: bigint, records: readonly FlowRecord[]) {
+  release(agentId: string, sequence: bigint, flows: FlowColumns) {
     const entry = this.agents.get(agentId);
     if (!entry) return;
     entry.released.add(sequence);
     const totals = entry.totals;
     totals.batches--;
-    totals.flows -= records.length;
-    for (const r of records) {
-      totals.packets -= r.packets;
-      totals.bytes -= r.bytes;
+    totals.flows -= flows.count;
+    for (let i = 0; i < flows.count; i++) {
+      totals.packets -= flows.packets(i);
+      totals.bytes -= flows.bytes(i);
     }
   }
 

@@ -1,7 +1,8 @@
 /**
  * netflow.v1.CollectorService, the reference implementation: validate the
  * request, drop it if its (agent_id, sequence) was seen, else count it and
- * hand its flows to the sink. Invalid requests get INVALID_ARGUMENT naming
+ * hand its flows to the sink as FlowColumns (fromBatchMessage), the batches
+ * every sink takes. Invalid requests get INVALID_ARGUMENT naming
  * the field and value; nothing of them is stored.
  */
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
@@ -39,12 +40,12 @@ export function collectorService(ledger: BatchLedger, sink: Exporter): ServiceIm
         throw error;
       }
       const { agentId, hostname, agentVersion } = request.agent!;
-      if (!ledger.accept({ agentId, hostname, agentVersion }, request.sequence, batch.records)) return { duplicate: true };
+      if (!ledger.accept({ agentId, hostname, agentVersion }, request.sequence, batch.flows)) return { duplicate: true };
       try {
         await sink.export(batch);
       } catch (error) {
         // Not stored: the agent will resend it, and that resend must not count as a duplicate.
-        ledger.release(agentId, request.sequence, batch.records);
+        ledger.release(agentId, request.sequence, batch.flows);
         throw new ConnectError(`storing the batch failed: ${error instanceof Error ? error.message : String(error)}`, Code.Unavailable);
       }
       return { duplicate: false };

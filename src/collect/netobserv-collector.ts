@@ -7,6 +7,7 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Exporter } from "../export/exporter.ts";
 import { fromNetobservRecord, NetobservRecordError } from "../export/netobserv-record.ts";
+import { FlowColumns } from "../flow/flow-columns.ts";
 import { addressText } from "../flow/flow-format.ts";
 import type { FlowRecord } from "../flow/flow-record.ts";
 import { Collector, type IP, type Records } from "../gen/pbflow/flow_pb.ts";
@@ -21,8 +22,9 @@ function agentName(ip: IP | undefined): string {
   return "unknown";
 }
 
-function readRecords(request: Records): FlowRecord[] {
-  return request.entries.map((entry, index) => {
+/** The request's entries as columns, the batches sinks take; an invalid entry is INVALID_ARGUMENT naming its index. */
+function readFlows(request: Records): FlowColumns {
+  const records = request.entries.map((entry, index): FlowRecord => {
     try {
       return fromNetobservRecord(entry);
     } catch (error) {
@@ -30,15 +32,16 @@ function readRecords(request: Records): FlowRecord[] {
       throw error;
     }
   });
+  return FlowColumns.fromRecords(records);
 }
 
 export function netobservCollector(ledger: BatchLedger, sink: Exporter): ServiceImpl<typeof Collector> {
   const requestsPerAgent = new Map<string, bigint>();
   return {
     async send(request) {
-      let records: FlowRecord[];
+      let flows: FlowColumns;
       try {
-        records = readRecords(request);
+        flows = readFlows(request);
       } catch (error) {
         ledger.rejected++;
         throw error;
@@ -47,16 +50,17 @@ export function netobservCollector(ledger: BatchLedger, sink: Exporter): Service
       // Counted per agent_ip; a running count stands in for the sequence pbflow lacks.
       const sequence = (requestsPerAgent.get(agent) ?? 0n) + 1n;
       requestsPerAgent.set(agent, sequence);
-      ledger.accept({ agentId: `pbflow@${agent}`, hostname: agent, agentVersion: "netobserv" }, sequence, records);
+      ledger.accept({ agentId: `pbflow@${agent}`, hostname: agent, agentVersion: "netobserv" }, sequence, flows);
       try {
         await sink.export({
-          records,
+          flows,
           evictedAtMs: Date.now(),
           evictionMs: 0,
-          counters: { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0 },
+          // pbflow carries no kernel counters.
+          counters: { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0, flowsInserted: 0 },
         });
       } catch (error) {
-        ledger.release(`pbflow@${agent}`, sequence, records); // not stored: not counted
+        ledger.release(`pbflow@${agent}`, sequence, flows); // not stored: not counted
         throw error;
       }
       return {};

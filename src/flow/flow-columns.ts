@@ -43,6 +43,8 @@ export class FlowColumns {
     readonly startMs: Float64Array,
     readonly endMs: Float64Array,
     private readonly names: InterfaceNamer,
+    /** A name per row, where one ifindex stands for several (decoded pbflow carries names, no ifindex). */
+    private readonly rowNames?: readonly string[],
   ) {
     if (keys.byteOffset % 4 !== 0 || metrics.byteOffset % 4 !== 0) throw new RangeError("flow rows must be 4-byte aligned");
     if (keys.byteLength < count * FLOW_KEY.size || metrics.byteLength < count * FLOW_METRICS.size || startMs.length < count || endMs.length < count)
@@ -59,7 +61,7 @@ export class FlowColumns {
   }
   /** The interface's name when the flow was evicted, else "if<index>". */
   interfaceName(i: number): string {
-    return this.names(this.ifindex(i));
+    return this.rowNames ? this.rowNames[i]! : this.names(this.ifindex(i));
   }
   /** 0 ingress, 1 egress (enum flow_direction). */
   direction(i: number): number {
@@ -175,6 +177,7 @@ export class FlowColumns {
     const startMs = new Float64Array(n);
     const endMs = new Float64Array(n);
     const names = new Map<number, string>();
+    let ambiguous = false;
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
       const k = i * FLOW_KEY.size;
@@ -198,8 +201,11 @@ export class FlowColumns {
       metrics.set(r.dstMac.subarray(0, 6), m + M.dst_mac.offset);
       startMs[i] = r.startMs;
       endMs[i] = r.endMs;
-      names.set(r.ifindex, r.interface);
+      const known = names.get(r.ifindex);
+      if (known === undefined) names.set(r.ifindex, r.interface);
+      else if (known !== r.interface) ambiguous = true;
     }
-    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`);
+    const rowNames = ambiguous ? records.map((r) => r.interface) : undefined;
+    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames);
   }
 }

@@ -5,6 +5,8 @@
  *
  * Lifetime: the source is created by the command, started once, and stopped
  * once by its creator (stop is idempotent); after stop no listener is called.
+ * A listener reads the batch's columns during the call only (a local agent
+ * reuses them for its next eviction).
  */
 import type { FlowBatch } from "../flow/flow-record.ts";
 
@@ -14,7 +16,7 @@ export interface FlowSourceStatus {
   /** The host the flows are from, when not this one. */
   host?: string;
   interfaces: string[];
-  /** How often batches arrive, ms; undefined until known. */
+  /** The agent's eviction interval (its Status), ms; undefined when the agent does not say. */
   intervalMs: number | undefined;
   /**
    * When the flows delivered began to be counted, if the source knows better

@@ -12,7 +12,7 @@ import type { BatchListener, FlowSource, FlowSourceStatus } from "./flow-source.
 export class LocalFlowSource implements FlowSource {
   private stopped: Promise<void> | undefined;
 
-  private constructor(private readonly agent: Agent, private readonly intervalMs: number) {}
+  private constructor(private readonly agent: Agent) {}
 
   /** Loads and attaches; throws (nothing left attached) when that fails. */
   static async open(options: AgentOptions, log: Logger): Promise<LocalFlowSource> {
@@ -20,7 +20,7 @@ export class LocalFlowSource implements FlowSource {
     if (missingPrivilege())
       throw new BpfError("netflow-agent top", "watching this host loads BPF programs, which needs root (or CAP_BPF and CAP_NET_ADMIN)", "run it with sudo, or watch a running agent without privileges: top --connect host:port");
     const agent = await Agent.start(options, [], log);
-    return new LocalFlowSource(agent, options.activeTimeoutMs);
+    return new LocalFlowSource(agent);
   }
 
   async start() {
@@ -35,7 +35,8 @@ export class LocalFlowSource implements FlowSource {
   }
 
   status(): FlowSourceStatus {
-    return { description: "local", interfaces: this.agent.status().interfaces.map((i) => i.name), intervalMs: this.intervalMs };
+    const status = this.agent.status();
+    return { description: "local", interfaces: status.interfaces.map((i) => i.name), intervalMs: status.evictionIntervalMs };
   }
 
   stop(): Promise<void> {

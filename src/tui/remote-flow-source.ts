@@ -3,7 +3,8 @@
  * connect() checks the agent answers Status (failing with a one-line reason
  * otherwise); start() watches in the background: every flow (the view
  * filters itself, as the user types), watching again after a lost stream
- * while the header says so.
+ * while the header says so. The eviction interval and the interfaces are
+ * the agent's Status, read again every few seconds.
  *
  * Timing: batches are sampled when received, not at the agent's eviction
  * time, since the rate windows run on this machine's clock, which may differ
@@ -21,7 +22,7 @@ export interface RemoteFlowSourceOptions {
   clock?: () => number;
   /** Wait before watching again after a lost stream, ms. */
   retryMs?: number;
-  /** How often the agent's status (interfaces) is read again, ms. */
+  /** How often the agent's status (interfaces, interval) is read again, ms. */
   statusRefreshMs?: number;
   /** Called once, when counting begins (the first batch of the first stream arrived). */
   onCounting?: () => void;
@@ -39,8 +40,6 @@ export class RemoteFlowSource implements FlowSource {
   private report: AgentStatusReport | undefined;
   private message: string | undefined;
   private droppedBatches = 0;
-  private lastEvictionAtMs: number | undefined;
-  private intervalMs: number | undefined;
   private watching: Promise<void> | undefined;
   private statusTimer: ReturnType<typeof setInterval> | undefined;
   private stopped: Promise<void> | undefined;
@@ -79,7 +78,8 @@ export class RemoteFlowSource implements FlowSource {
       description: `agent ${this.target}`,
       host: this.report?.agent.hostname || undefined,
       interfaces: this.report?.interfaces.map((i) => i.name) ?? [],
-      intervalMs: this.intervalMs,
+      // 0: an agent too old to state it.
+      intervalMs: this.report?.evictionIntervalMs || undefined,
       countingSinceMs: this.countingSinceMs,
       message: this.message ?? dropped,
     };
@@ -124,9 +124,6 @@ export class RemoteFlowSource implements FlowSource {
   private deliver(batch: WatchedBatch, firstOfStream: boolean) {
     const now = this.clock();
     this.droppedBatches += batch.droppedBatches;
-    // The agent's eviction interval, as batches arrive (the API does not state it).
-    if (this.lastEvictionAtMs !== undefined && batch.evictedAtMs > this.lastEvictionAtMs) this.intervalMs = batch.evictedAtMs - this.lastEvictionAtMs;
-    this.lastEvictionAtMs = batch.evictedAtMs;
     if (firstOfStream) {
       // Traffic from before this stream: only its arrival time is used (see the file comment).
       if (this.countingSinceMs === undefined) {
@@ -137,7 +134,7 @@ export class RemoteFlowSource implements FlowSource {
       return;
     }
     this.message = undefined;
-    const received = { records: batch.records, evictedAtMs: now, evictionMs: batch.evictionMs, counters: batch.counters };
+    const received = { flows: batch.flows, evictedAtMs: now, evictionMs: batch.evictionMs, counters: batch.counters };
     for (const listener of this.listeners) listener(received);
   }
 
@@ -145,7 +142,7 @@ export class RemoteFlowSource implements FlowSource {
     try {
       this.report = await fetchStatus(this.target, { signal: this.abort.signal, timeoutMs: 2000 });
     } catch {
-      // The watch loop reports a lost agent; the last known interfaces stay shown.
+      // The watch loop reports a lost agent; the last known interfaces and interval stay shown.
     }
   }
 }

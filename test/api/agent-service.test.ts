@@ -4,12 +4,15 @@
  * a slow reader losing the oldest batches without holding the agent, shutdown.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { createAgentApi, type AgentApi } from "../../src/api/agent-service.ts";
+import { fromBatchMessage } from "../../src/api/flow-message.ts";
 import { fetchStatus, watchFlows, type WatchedBatch } from "../../src/api/watch-client.ts";
-import { AgentService } from "../../src/gen/netflow/v1/agent_pb.ts";
+import { AgentService, type WatchResponse } from "../../src/gen/netflow/v1/agent_pb.ts";
+import { FlowColumns } from "../../src/flow/flow-columns.ts";
 import { startConnectServer, type ConnectServer } from "../../src/net/connect-server.ts";
-import { batchOf, ipv4, ipv6, udpFlow } from "./flow-fixtures.ts";
+import { batchOf, ipv4, ipv6, plainBatch, udpFlow } from "./flow-fixtures.ts";
 import { PublishedFlows, until } from "./flow-source.ts";
 
 const identity = { hostname: "node-a", agentId: "3f1c0b8e-0000-4000-8000-000000000001", agentVersion: "0.1.0" };
@@ -48,15 +51,13 @@ describe("Watch", () => {
     await until(() => source.subscribers === 1, 3000, "the stream to subscribe");
     const first = batchOf([dns, tcp6, other], 1_764_000_010_000);
     const second = batchOf([], 1_764_000_015_000);
-    source.publish(first);
+    const expected = [plainBatch({ ...first, droppedBatches: 0 }), plainBatch({ ...second, droppedBatches: 0 })];
+    source.publish(first); // overwrites its columns afterwards, as the next eviction would
     source.publish(second);
     await until(() => watch.received.length === 2);
     watch.abort.abort();
     await watch.done;
-    expect(watch.received).toEqual([
-      { ...first, droppedBatches: 0 },
-      { ...second, droppedBatches: 0 },
-    ]);
+    expect(watch.received.map(plainBatch)).toEqual(expected);
     await until(() => source.subscribers === 0, 3000, "the stream to unsubscribe");
   });
 
@@ -80,7 +81,7 @@ describe("Watch", () => {
       await until(() => watch.received.length === 1);
       watch.abort.abort();
       await watch.done;
-      expect(watch.received[0]!.records).toEqual(expected);
+      expect(watch.received[0]!.flows.records()).toEqual(expected);
     });
 
   const badFilters: [object, string][] = [
@@ -133,8 +134,62 @@ describe("Watch", () => {
     expect(dropped).toBeGreaterThan(0);
     console.error(`slow reader: ${received} of ${published} batches received, ${dropped} dropped, longest publish ${publishMs.toFixed(2)} ms`);
     expect(lastEvictedAt).toBe(1_764_000_000_000 + published); // the newest is never the one dropped
-    // publish() is synchronous (the listener only pushes into the bounded buffer); the longest
-    // publish time above is a figure to read, not a timed assertion that would flake under load.
+    // publish() is synchronous (the listener encodes the batch and pushes the bytes into the bounded
+    // buffer, whatever the reader does); the longest publish time above is a figure to read, not a
+    // timed assertion that would flake under load.
+  });
+
+  test("streams with the same filter however written share one subscription; each gets its own flows", async () => {
+    const source = new PublishedFlows();
+    const { api, target } = await serve(source);
+    const udpA = collect(target, { protocols: ["udp"], ports: [53, 4321] });
+    const udpB = collect(target, { ports: [4321, 53], protocols: ["17"] });
+    const eth0 = collect(target, { interfaces: ["eth0"] });
+    await until(() => api.watchers === 3);
+    expect(source.subscribers).toBe(1);
+    source.publish(batchOf([dns, tcp6, other]));
+    await until(() => udpA.received.length + udpB.received.length + eth0.received.length === 3);
+    for (const w of [udpA, udpB, eth0]) w.abort.abort();
+    await Promise.all([udpA.done, udpB.done, eth0.done]);
+    expect([udpA, udpB, eth0].map((w) => w.received[0]!.flows.records())).toEqual([[dns, other], [dns, other], [other]]);
+    await until(() => source.subscribers === 0, 3000, "the last stream to unsubscribe");
+  });
+
+  test("a JSON client (Connect protocol, HTTP/1.1) gets the same batch", async () => {
+    const source = new PublishedFlows();
+    const { target } = await serve(source);
+    const client = createClient(AgentService, createConnectTransport({ baseUrl: `http://${target}`, httpVersion: "1.1", useBinaryFormat: false }));
+    const abort = new AbortController();
+    const responses = client.watch({ filter: { ports: [443] } }, { signal: abort.signal })[Symbol.asyncIterator]();
+    const first = responses.next();
+    await until(() => source.subscribers === 1);
+    const batch = batchOf([dns, tcp6, other], 1_764_000_020_000);
+    const expected = plainBatch(batchOf([tcp6], 1_764_000_020_000));
+    source.publish(batch);
+    const response = (await first).value as WatchResponse;
+    abort.abort();
+    expect(plainBatch(fromBatchMessage(response.batch!))).toEqual(expected);
+    expect(response.droppedBatches).toBe(0n);
+  });
+
+  test("a batch that cannot be encoded ends its streams with INTERNAL; the agent's call returns", async () => {
+    const source = new PublishedFlows();
+    const { target } = await serve(source);
+    const error = (async () => {
+      for await (const _ of watchFlows(target)) {
+      }
+    })().then(() => undefined, (e) => ConnectError.from(e));
+    await until(() => source.subscribers === 1);
+    const good = batchOf([dns]).flows;
+    const unnamed = new FlowColumns(good.keys, good.metrics, 1, good.startMs, good.endMs, () => {
+      throw new Error("no name for ifindex 7");
+    });
+    source.publish({ ...batchOf([]), flows: unnamed }); // does not throw
+    expect({ code: (await error)?.code, message: (await error)?.rawMessage }).toEqual({
+      code: Code.Internal,
+      message: "encoding an eviction for Watch: no name for ifindex 7",
+    });
+    await until(() => source.subscribers === 0);
   });
 
   test("endStreams: open streams get what is buffered, then end cleanly", async () => {
@@ -146,7 +201,7 @@ describe("Watch", () => {
     await api.endStreams();
     expect(api.watchers).toBe(0);
     await watch.done;
-    expect(watch.received.map((b) => b.records)).toEqual([[dns]]);
+    expect(watch.received.map((b) => b.flows.records())).toEqual([[dns]]);
   });
 
   test("server closing: open streams fail with UNAVAILABLE", async () => {

@@ -50,3 +50,15 @@ test("abort: the reader stops at once, even while waiting", async () => {
 test("capacity must be a whole number >= 1", () => {
   expect(() => new BatchBuffer(0)).toThrow("capacity 0 must be >= 1");
 });
+
+test("end with an error: what is buffered still comes, then the reader throws it", async () => {
+  const buffer = new BatchBuffer<number>(4);
+  buffer.push(1);
+  buffer.end(new Error("encoding failed"));
+  buffer.end(); // the first end counts
+  const items: number[] = [];
+  const error = await (async () => {
+    for await (const { item } of buffer.drain()) items.push(item);
+  })().then(() => undefined, (e: Error) => e.message);
+  expect({ items, error }).toEqual({ items: [1], error: "encoding failed" });
+});

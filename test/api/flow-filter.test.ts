@@ -1,13 +1,20 @@
 import { expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compileFlowFilter, parseProtocol } from "../../src/api/flow-filter.ts";
+import { FlowColumns } from "../../src/flow/flow-columns.ts";
 import { ipv4, ipv6, udpFlow } from "./flow-fixtures.ts";
 
-const udp4 = udpFlow(); // veth-a 198.18.0.1:40000 → 198.18.0.2:5000 UDP
-const tcp6 = udpFlow({ interface: "eth0", ethType: 0x86dd, protocol: 6, srcAddr: ipv6("fd00:0:0:0:0:0:0:1"), dstAddr: ipv6("2001:db8:0:0:0:0:0:9"), srcPort: 443, dstPort: 51000 });
+const udp4 = udpFlow(); // veth-a (ifindex 7) 198.18.0.1:40000 → 198.18.0.2:5000 UDP
+const tcp6 = udpFlow({ interface: "eth0", ifindex: 3, ethType: 0x86dd, protocol: 6, srcAddr: ipv6("fd00:0:0:0:0:0:0:1"), dstAddr: ipv6("2001:db8:0:0:0:0:0:9"), srcPort: 443, dstPort: 51000 });
 const icmp = udpFlow({ protocol: 1, srcAddr: ipv4("10.0.0.1"), dstAddr: ipv4("10.0.0.2"), srcPort: 0, dstPort: 0 });
 const all = [udp4, tcp6, icmp];
-const kept = (filter: Parameters<typeof compileFlowFilter>[0]) => all.filter(compileFlowFilter(filter));
+const rows = FlowColumns.fromRecords(all);
+/** The records whose rows match, read from the columns. */
+const kept = (filter: Parameters<typeof compileFlowFilter>[0]) => {
+  const { matches } = compileFlowFilter(filter);
+  return all.filter((_, i) => matches(rows, i));
+};
+const keyOf = (filter: Parameters<typeof compileFlowFilter>[0]) => compileFlowFilter(filter).key;
 
 test("no filter, or an empty one, keeps everything", () => {
   expect(kept(undefined)).toEqual(all);
@@ -26,6 +33,16 @@ test("each list: source or destination, any entry", () => {
 test("lists combine with AND", () => {
   expect(kept({ interfaces: ["veth-a"], protocols: ["udp"] })).toEqual([udp4]);
   expect(kept({ interfaces: ["veth-a"], ports: [443] })).toEqual([]);
+});
+
+test("a filter's key: equal for the same flows however written, different otherwise", () => {
+  expect(keyOf({ protocols: ["UDP", "tcp"], ports: [443, 53], cidrs: ["10.1.2.3/8"], interfaces: ["eth0", "eth1"] })).toBe(
+    keyOf({ protocols: ["6", "17", "udp"], ports: [53, 443], cidrs: ["10.0.0.0/8"], interfaces: ["eth1", "eth0"] }),
+  );
+  expect(keyOf(undefined)).toBe(keyOf({}));
+  expect(keyOf({ interfaces: ["eth0"] })).not.toBe(keyOf({ interfaces: ["ETH0"] })); // names are exact
+  expect(keyOf({ cidrs: ["10.0.0.0/8"] })).not.toBe(keyOf({ cidrs: ["10.0.0.0/9"] }));
+  expect(keyOf({ ports: [53] })).not.toBe(keyOf({ protocols: ["53"] }));
 });
 
 test("protocol names, any case, and numbers 0-255", () => {

@@ -12,9 +12,15 @@ export class PublishedFlows implements FlowSource {
       { name: "eth0", ifindex: 2, kind: "tc" },
     ],
     maxFlows: 32768,
+    evictionIntervalMs: 5000,
+    flowMaps: { capacity: 4096, fill: 1234, kernelMemoryBytes: 3_276_800, resizes: 2, earlyEvictions: 1 },
+    sinks: [
+      { name: "json", queuedRecords: 0, queuedBytes: 0, sentRecords: 40, droppedRecords: 0, sendErrors: 0 },
+      { name: "grpc", queuedRecords: 12, queuedBytes: 1536, sentRecords: 28, droppedRecords: 7, sendErrors: 3 },
+    ],
     lastEviction: { atMs: 1_764_000_005_000, flows: 12, durationMs: 0.75 },
     totals: { evictions: 3, flows: 40, packets: 1000, bytes: 2 ** 40 },
-    kernel: { ringbufPackets: 1, droppedPackets: 2, droppedBytes: 3, mapErrors: 4, truncated: 5 },
+    kernel: { ringbufPackets: 1, droppedPackets: 2, droppedBytes: 3, mapErrors: 4, truncated: 5, flowsInserted: 6 },
   };
 
   subscribe(listener: BatchListener) {
@@ -26,8 +32,17 @@ export class PublishedFlows implements FlowSource {
     return this.listeners.size;
   }
 
+  /**
+   * Calls every listener with `batch`, synchronously, as the agent does; then
+   * overwrites its columns, as the agent's next eviction reuses them: a
+   * listener that kept them instead of encoding or copying sees garbage.
+   */
   publish(batch: FlowBatch) {
     for (const listener of this.listeners) listener(batch);
+    batch.flows.keys.fill(0xa5);
+    batch.flows.metrics.fill(0xa5);
+    batch.flows.startMs.fill(NaN);
+    batch.flows.endMs.fill(NaN);
   }
 
   status() {

@@ -33,3 +33,13 @@ test("containment at byte and bit boundaries", () => {
   expect(prefixContains(p("fd00::/9"), ipv6("fd80:0:0:0:0:0:0:1"))).toBe(false);
   expect(prefixContains(p("::/0"), ipv6("2001:db8:0:0:0:0:0:1"))).toBe(true);
 });
+
+test("an address read in place at an offset (a row of flow keys)", () => {
+  const rows = new Uint8Array(40);
+  rows.set(ipv4("10.1.2.3"), 4);
+  rows.set(ipv6("fd00:0:0:0:0:0:0:1"), 20);
+  expect(prefixContains(parseIpPrefix("10.0.0.0/8")!, rows, 4)).toBe(true);
+  expect(prefixContains(parseIpPrefix("10.0.0.0/8")!, rows, 20)).toBe(false);
+  expect(prefixContains(parseIpPrefix("fd00::/16")!, rows, 20)).toBe(true);
+  expect(prefixContains(parseIpPrefix("fd00::/16")!, rows, 0)).toBe(false);
+});

@@ -15,5 +15,5 @@ if (mode === "status") {
   const abort = new AbortController();
   process.on("SIGTERM", () => abort.abort());
   for await (const batch of watchFlows(target!, JSON.parse(filterJson ?? "{}"), abort.signal))
-    console.log(JSON.stringify({ dropped: batch.droppedBatches, flows: batch.records.map(flowToJson) }));
+    console.log(JSON.stringify({ dropped: batch.droppedBatches, flows: batch.flows.records().map(flowToJson) }));
 }

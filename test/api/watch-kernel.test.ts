@@ -6,6 +6,7 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { RUN_DEFAULTS } from "../../src/cli/run-config.ts";
 import type { FlowJson } from "../../src/flow/flow-format.ts";
 import { AgentProcess } from "../helpers/agent-process.ts";
 import { isRoot, VethPair } from "../helpers/netns.ts";
@@ -72,8 +73,18 @@ test.if(isRoot)("Watch in the namespace: the UDP flow with exactly the packets a
   expect(report.interfaces).toEqual([{ name: a.ifname, ifindex: expect.any(Number), kind: "tcx" }]);
   expect(report.agent.agentVersion).toBe((await import("../../package.json")).version);
   expect(report.watchers).toBe(1);
-  expect(report.maxFlows).toBe(32768);
+  expect(report.maxFlows).toBe(Number(RUN_DEFAULTS.cacheMaxFlows)); // the ceiling, by default
   expect(report.totals.packets).toBeGreaterThanOrEqual(290);
+  // Stated by the agent, not inferred: --cache-active-timeout 300ms, one sink (--output text).
+  expect(report.evictionIntervalMs).toBe(300);
+  expect(report.sinks.map((s: { name: string }) => s.name)).toEqual(["text"]);
+  expect(report.sinks[0].sentRecords).toBeGreaterThanOrEqual(2); // at least the two UDP flows
+  // The map the programs write: within its ceiling, holding what was inserted into it, in kernel memory.
+  expect(report.flowMaps.capacity).toBeGreaterThanOrEqual(1);
+  expect(report.flowMaps.capacity).toBeLessThanOrEqual(report.maxFlows);
+  expect(report.flowMaps.fill).toBeLessThanOrEqual(report.flowMaps.capacity);
+  expect(report.flowMaps.kernelMemoryBytes).toBeGreaterThan(0);
+  expect(report.kernel.flowsInserted).toBeGreaterThanOrEqual(2); // the kernel inserted at least the two UDP flows
 
   // The agent stopping ends the stream cleanly, after its final eviction.
   const evictionsSeen = batches.length;

@@ -1,4 +1,5 @@
 /** FlowRecords and batches for the view's tests, built from readable fields. */
+import { FlowColumns } from "../../src/flow/flow-columns.ts";
 import type { FlowBatch, FlowRecord, KernelCounters } from "../../src/flow/flow-record.ts";
 import type { FlowStat } from "../../src/tui/model/flow-table.ts";
 import { flowIdentity } from "../../src/tui/model/flow-table.ts";
@@ -65,10 +66,11 @@ export function record(f: RecordFields): FlowRecord {
   };
 }
 
-export const zeroCounters: KernelCounters = { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0 };
+export const zeroCounters: KernelCounters = { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0, flowsInserted: 0 };
 
+/** A batch of `records` as columns, as the agent hands them over. */
 export function batch(evictedAtMs: number, records: FlowRecord[], counters = zeroCounters): FlowBatch {
-  return { records, evictedAtMs, evictionMs: 1, counters };
+  return { flows: FlowColumns.fromRecords(records), evictedAtMs, evictionMs: 1, counters };
 }
 
 /** A FlowStat with given totals and 2 s / 10 s / 40 s byte rates (packet rates = bytes / 100). */

@@ -1,8 +1,8 @@
 /**
  * RemoteFlowSource against a real AgentService on 127.0.0.1 (ephemeral port),
  * published to by the test: the first batch of each stream is not counted,
- * batches are stamped with this side's clock, the interval is learnt, a lost
- * agent is reported and watched again, and stop() ends it all.
+ * batches are stamped with this side's clock, the interval is the agent's
+ * Status, a lost agent is reported and watched again, and stop() ends it all.
  */
 import { afterEach, expect, test } from "bun:test";
 import { createAgentApi } from "../../src/api/agent-service.ts";
@@ -28,9 +28,9 @@ afterEach(async () => {
 });
 
 const udp = record({ src: "198.18.0.1", dst: "198.18.0.2", srcPort: 40001, dstPort: 5001, bytes: 1042, packets: 1 });
-const shape = (b: FlowBatch) => b.records.map((r) => [r.interface, r.srcPort, r.dstPort, r.bytes, r.packets]);
+const shape = (b: FlowBatch) => b.flows.records().map((r) => [r.interface, r.srcPort, r.dstPort, r.bytes, r.packets]);
 
-test("first batch of a stream not counted, local time stamps, interval learnt, reconnects after a lost agent, stop", async () => {
+test("first batch of a stream not counted, local time stamps, interval from Status, reconnects after a lost agent, stop", async () => {
   const published = new PublishedFlows();
   const server = await serve(published);
   const target = `127.0.0.1:${server.address.port}`;
@@ -38,7 +38,7 @@ test("first batch of a stream not counted, local time stamps, interval learnt, r
   const countingStarted: number[] = [];
   const source = await RemoteFlowSource.connect(target, { clock: () => now, retryMs: 50, onCounting: () => countingStarted.push(now) });
   expect(source.status()).toEqual({
-    description: `agent ${target}`, host: "node-a", interfaces: ["veth-a", "eth0"], intervalMs: undefined, countingSinceMs: undefined, message: undefined,
+    description: `agent ${target}`, host: "node-a", interfaces: ["veth-a", "eth0"], intervalMs: 5000, countingSinceMs: undefined, message: undefined,
   });
   const received: FlowBatch[] = [];
   source.onBatch((b) => received.push(b));
@@ -56,7 +56,8 @@ test("first batch of a stream not counted, local time stamps, interval learnt, r
   await until(() => received.length === 1, 3000, "the second batch");
   expect(received[0]!.evictedAtMs).toBe(11_000);
   expect(shape(received[0]!)).toEqual([["eth0", 40001, 5001, 1042, 1], ["eth0", 40002, 5001, 1042, 1]]);
-  expect(source.status()).toMatchObject({ intervalMs: 1000, countingSinceMs: 10_000, message: undefined });
+  // The agent's configured interval, not the 1 s between these two evictions.
+  expect(source.status()).toMatchObject({ intervalMs: 5000, countingSinceMs: 10_000, message: undefined });
 
   // The agent goes away: said in the status; it comes back on the same port: watched again.
   await servers.pop()!.close();
@@ -87,4 +88,17 @@ test("connect fails with one line naming the target when nothing answers", async
   const port = probe.address.port;
   await servers.pop()!.close();
   await expect(RemoteFlowSource.connect(`127.0.0.1:${port}`)).rejects.toThrow(new RegExp(`^cannot reach the agent at 127\\.0\\.0\\.1:${port}: .+ \\(is it running with --api 127\\.0\\.0\\.1:${port}\\?\\)$`));
+});
+
+test("the interval follows the agent's Status; an agent that does not state it shows none", async () => {
+  const published = new PublishedFlows();
+  const server = await serve(published);
+  const source = await RemoteFlowSource.connect(`127.0.0.1:${server.address.port}`, { statusRefreshMs: 20 });
+  await source.start();
+  expect(source.status().intervalMs).toBe(5000);
+  published.statusNow.evictionIntervalMs = 250;
+  await until(() => source.status().intervalMs === 250, 3000, "the refreshed status");
+  published.statusNow.evictionIntervalMs = 0; // what an agent of 0.1 sends: no eviction_interval
+  await until(() => source.status().intervalMs === undefined, 3000, "the refreshed status");
+  await source.stop();
 });

@@ -23,9 +23,13 @@ test.if(isRoot)("top --connect shows the agent's flows live and in --once, and l
   using screen = TmuxScreen.open(160, 40);
   try {
     screen.run(`ip netns exec ${a.ns} ${process.execPath} ${cliPath} top --connect ${API} --sort bytes; echo top-exit=$?`);
-    let s = await screen.waitFor("the header", (s) => s.includes(`· agent ${API}`) && s.includes("interfaces: veth-a"));
-    // The first batch of the stream is not counted; from the second on, the interval is known.
-    s = await screen.waitFor("the interval", (s) => /every 1s\b/.test(s), 10_000);
+    // The interval is the agent's (its Status), known before any batch arrives.
+    let s = await screen.waitFor("the header", (s) => s.includes(`· agent ${API}`) && s.includes("interfaces: veth-a") && /every 1s\b/.test(s));
+    // The first batch of the stream is not counted: send once the second has come (its notice, shown
+    // from start() until then, is gone).
+    const notice = "waiting for the agent's next eviction";
+    s = await screen.waitFor("the notice", (s) => s.includes(notice));
+    s = await screen.waitFor("counting", (s) => !s.includes(notice), 10_000);
 
     expect(await sendUdp(a, b.ipv4, 5001, 40001, 200, 1000)).toBe(200);
     expect(await sendUdp(a, b.ipv4, 5002, 40002, 50, 200)).toBe(50);

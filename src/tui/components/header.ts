@@ -14,7 +14,7 @@ export interface HeaderInput {
   /** "local" or "agent 127.0.0.1:9090". */
   source: string;
   interfaces: string[];
-  /** undefined until known (a remote agent's interval shows once two batches arrived). */
+  /** The agent's eviction interval from its Status; undefined (shown "?") when an agent does not say. */
   intervalMs: number | undefined;
   counters: KernelCounters;
   totals: TrafficTotals;

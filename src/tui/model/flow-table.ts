@@ -4,6 +4,7 @@
  * come out for a given instant. A flow with no sample inside the longest
  * window is forgotten (its rates are all zero by then).
  */
+import type { FlowColumns } from "../../flow/flow-columns.ts";
 import { addressText, macText, protocolName } from "../../flow/flow-format.ts";
 import type { FlowBatch, FlowRecord, KernelCounters } from "../../flow/flow-record.ts";
 import { RateWindows, type WindowRates } from "./rate-windows.ts";
@@ -48,10 +49,19 @@ interface FlowEntry {
   lastSeenMs: number;
 }
 
-const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+/** The 16 address bytes at `at` in hex. */
+const hex16 = (bytes: Uint8Array, at = 0) => Buffer.from(bytes.buffer, bytes.byteOffset + at, 16).toString("hex");
 
 export function flowKey(r: FlowRecord): string {
-  return `${r.ifindex}|${r.direction}|${r.ethType}|${r.protocol}|${hex(r.srcAddr)}|${r.srcPort}|${hex(r.dstAddr)}|${r.dstPort}`;
+  return `${r.ifindex}|${r.direction}|${r.ethType}|${r.protocol}|${hex16(r.srcAddr)}|${r.srcPort}|${hex16(r.dstAddr)}|${r.dstPort}`;
+}
+
+/** flowKey of row `i`, read in place (the same text as flowKey(flows.record(i))). */
+export function flowKeyAt(flows: FlowColumns, i: number): string {
+  const direction = flows.direction(i) === 1 ? "egress" : "ingress";
+  const src = hex16(flows.keys, flows.srcAddrAt(i));
+  const dst = hex16(flows.keys, flows.dstAddrAt(i));
+  return `${flows.ifindex(i)}|${direction}|${flows.ethType(i)}|${flows.protocol(i)}|${src}|${flows.srcPort(i)}|${dst}|${flows.dstPort(i)}`;
 }
 
 export function flowIdentity(r: FlowRecord, key = flowKey(r)): FlowIdentity {
@@ -73,7 +83,7 @@ export function flowIdentity(r: FlowRecord, key = flowKey(r)): FlowIdentity {
 export class FlowTable {
   private readonly entries = new Map<string, FlowEntry>();
   /** The kernel's counters at the latest batch (they only grow). */
-  counters: KernelCounters = { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0 };
+  counters: KernelCounters = { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0, flowsInserted: 0 };
   batches = 0;
   lastBatchAtMs: number | undefined;
 
@@ -85,23 +95,32 @@ export class FlowTable {
     this.observedSinceMs = ms;
   }
 
-  /** Adds one eviction's records, sampled at the eviction's time. */
+  /**
+   * Adds one eviction's flows, sampled at the eviction's time. Reads the
+   * columns during the call only (they are reused by the next eviction);
+   * only a flow seen for the first time becomes an object, for its identity.
+   */
   ingest(batch: FlowBatch) {
     const at = batch.evictedAtMs;
-    for (const r of batch.records) {
-      const key = flowKey(r);
+    const flows = batch.flows;
+    for (let i = 0; i < flows.count; i++) {
+      const key = flowKeyAt(flows, i);
+      const startMs = flows.startMs[i]!;
+      const endMs = flows.endMs[i]!;
       let entry = this.entries.get(key);
       if (!entry) {
-        entry = { id: flowIdentity(r, key), windows: new RateWindows(), bytes: 0, packets: 0, tcpFlags: 0, dscp: r.dscp, firstSeenMs: r.startMs, lastSeenMs: r.endMs };
+        entry = { id: flowIdentity(flows.record(i), key), windows: new RateWindows(), bytes: 0, packets: 0, tcpFlags: 0, dscp: 0, firstSeenMs: startMs, lastSeenMs: endMs };
         this.entries.set(key, entry);
       }
-      entry.windows.add(at, r.bytes, r.packets);
-      entry.bytes += r.bytes;
-      entry.packets += r.packets;
-      entry.tcpFlags |= r.tcpFlags;
-      entry.dscp = r.dscp;
-      entry.firstSeenMs = Math.min(entry.firstSeenMs, r.startMs);
-      entry.lastSeenMs = Math.max(entry.lastSeenMs, r.endMs);
+      const bytes = flows.bytes(i);
+      const packets = flows.packets(i);
+      entry.windows.add(at, bytes, packets);
+      entry.bytes += bytes;
+      entry.packets += packets;
+      entry.tcpFlags |= flows.tcpFlags(i);
+      entry.dscp = flows.dscp(i);
+      entry.firstSeenMs = Math.min(entry.firstSeenMs, startMs);
+      entry.lastSeenMs = Math.max(entry.lastSeenMs, endMs);
     }
     this.counters = batch.counters;
     this.batches++;

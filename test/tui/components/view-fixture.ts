@@ -14,7 +14,7 @@ export const header: Omit<HeaderInput, "state"> = {
   source: "local",
   interfaces: ["lo", "eth0"],
   intervalMs: 1000,
-  counters: { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0 },
+  counters: { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0, flowsInserted: 0 },
   totals: trafficTotals(flows),
   shownRows: 3,
   nowMs: Date.UTC(2026, 0, 2, 3, 4, 5),

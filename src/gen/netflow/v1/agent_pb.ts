@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netflow/v1/agent.proto.
  */
 export const file_netflow_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChZuZXRmbG93L3YxL2FnZW50LnByb3RvEgpuZXRmbG93LnYxIlEKCkZsb3dGaWx0ZXISDQoFY2lkcnMYASADKAkSDQoFcG9ydHMYAiADKA0SEQoJcHJvdG9jb2xzGAMgAygJEhIKCmludGVyZmFjZXMYBCADKAkiNgoMV2F0Y2hSZXF1ZXN0EiYKBmZpbHRlchgBIAEoCzIWLm5ldGZsb3cudjEuRmxvd0ZpbHRlciJOCg1XYXRjaFJlc3BvbnNlEiQKBWJhdGNoGAEgASgLMhUubmV0Zmxvdy52MS5GbG93QmF0Y2gSFwoPZHJvcHBlZF9iYXRjaGVzGAIgASgEIg8KDVN0YXR1c1JlcXVlc3QiWAoRQXR0YWNoZWRJbnRlcmZhY2USDAoEbmFtZRgBIAEoCRIPCgdpZmluZGV4GAIgASgNEiQKBGtpbmQYAyABKA4yFi5uZXRmbG93LnYxLkF0dGFjaEtpbmQidQoPRXZpY3Rpb25TdW1tYXJ5EiYKAmF0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVmbG93cxgCIAEoBBIrCghkdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJPCgtBZ2VudFRvdGFscxIRCglldmljdGlvbnMYASABKAQSDQoFZmxvd3MYAiABKAQSDwoHcGFja2V0cxgDIAEoBBINCgVieXRlcxgEIAEoBCLLAgoOU3RhdHVzUmVzcG9uc2USKAoFYWdlbnQYASABKAsyGS5uZXRmbG93LnYxLkFnZW50SWRlbnRpdHkSLgoKc3RhcnRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoKaW50ZXJmYWNlcxgDIAMoCzIdLm5ldGZsb3cudjEuQXR0YWNoZWRJbnRlcmZhY2USEQoJbWF4X2Zsb3dzGAQgASgNEjIKDWxhc3RfZXZpY3Rpb24YBSABKAsyGy5uZXRmbG93LnYxLkV2aWN0aW9uU3VtbWFyeRInCgZ0b3RhbHMYBiABKAsyFy5uZXRmbG93LnYxLkFnZW50VG90YWxzEioKBmtlcm5lbBgHIAEoCzIaLm5ldGZsb3cudjEuS2VybmVsQ291bnRlcnMSEAoId2F0Y2hlcnMYCCABKA0qUgoKQXR0YWNoS2luZBIbChdBVFRBQ0hfS0lORF9VTlNQRUNJRklFRBAAEhMKD0FUVEFDSF9LSU5EX1RDWBABEhIKDkFUVEFDSF9LSU5EX1RDEAIyjwEKDEFnZW50U2VydmljZRI+CgVXYXRjaBIYLm5ldGZsb3cudjEuV2F0Y2hSZXF1ZXN0GhkubmV0Zmxvdy52MS5XYXRjaFJlc3BvbnNlMAESPwoGU3RhdHVzEhkubmV0Zmxvdy52MS5TdGF0dXNSZXF1ZXN0GhoubmV0Zmxvdy52MS5TdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netflow_v1_flow]);
+  fileDesc("ChZuZXRmbG93L3YxL2FnZW50LnByb3RvEgpuZXRmbG93LnYxIlEKCkZsb3dGaWx0ZXISDQoFY2lkcnMYASADKAkSDQoFcG9ydHMYAiADKA0SEQoJcHJvdG9jb2xzGAMgAygJEhIKCmludGVyZmFjZXMYBCADKAkiNgoMV2F0Y2hSZXF1ZXN0EiYKBmZpbHRlchgBIAEoCzIWLm5ldGZsb3cudjEuRmxvd0ZpbHRlciJOCg1XYXRjaFJlc3BvbnNlEiQKBWJhdGNoGAEgASgLMhUubmV0Zmxvdy52MS5GbG93QmF0Y2gSFwoPZHJvcHBlZF9iYXRjaGVzGAIgASgEIg8KDVN0YXR1c1JlcXVlc3QiWAoRQXR0YWNoZWRJbnRlcmZhY2USDAoEbmFtZRgBIAEoCRIPCgdpZmluZGV4GAIgASgNEiQKBGtpbmQYAyABKA4yFi5uZXRmbG93LnYxLkF0dGFjaEtpbmQidQoPRXZpY3Rpb25TdW1tYXJ5EiYKAmF0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVmbG93cxgCIAEoBBIrCghkdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJPCgtBZ2VudFRvdGFscxIRCglldmljdGlvbnMYASABKAQSDQoFZmxvd3MYAiABKAQSDwoHcGFja2V0cxgDIAEoBBINCgVieXRlcxgEIAEoBCKfAQoNRmxvd01hcHNTdGF0ZRIQCghjYXBhY2l0eRgBIAEoDRIMCgRmaWxsGAIgASgEEg8KB2NlaWxpbmcYAyABKA0SGwoTa2VybmVsX21lbW9yeV9ieXRlcxgEIAEoBBIPCgdyZXNpemVzGAUgASgEEhcKD2Vhcmx5X2V2aWN0aW9ucxgGIAEoBBIWCg5mbG93c19pbnNlcnRlZBgHIAEoBCKMAQoKU2lua1N0YXR1cxIMCgRuYW1lGAEgASgJEhYKDnF1ZXVlZF9yZWNvcmRzGAIgASgEEhQKDHF1ZXVlZF9ieXRlcxgDIAEoBBIUCgxzZW50X3JlY29yZHMYBCABKAQSFwoPZHJvcHBlZF9yZWNvcmRzGAUgASgEEhMKC3NlbmRfZXJyb3JzGAYgASgEItoDCg5TdGF0dXNSZXNwb25zZRIoCgVhZ2VudBgBIAEoCzIZLm5ldGZsb3cudjEuQWdlbnRJZGVudGl0eRIuCgpzdGFydGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCgppbnRlcmZhY2VzGAMgAygLMh0ubmV0Zmxvdy52MS5BdHRhY2hlZEludGVyZmFjZRIVCgltYXhfZmxvd3MYBCABKA1CAhgBEjIKDWxhc3RfZXZpY3Rpb24YBSABKAsyGy5uZXRmbG93LnYxLkV2aWN0aW9uU3VtbWFyeRInCgZ0b3RhbHMYBiABKAsyFy5uZXRmbG93LnYxLkFnZW50VG90YWxzEioKBmtlcm5lbBgHIAEoCzIaLm5ldGZsb3cudjEuS2VybmVsQ291bnRlcnMSEAoId2F0Y2hlcnMYCCABKA0SNAoRZXZpY3Rpb25faW50ZXJ2YWwYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJZmxvd19tYXBzGAogASgLMhkubmV0Zmxvdy52MS5GbG93TWFwc1N0YXRlEiUKBXNpbmtzGAsgAygLMhYubmV0Zmxvdy52MS5TaW5rU3RhdHVzKlIKCkF0dGFjaEtpbmQSGwoXQVRUQUNIX0tJTkRfVU5TUEVDSUZJRUQQABITCg9BVFRBQ0hfS0lORF9UQ1gQARISCg5BVFRBQ0hfS0lORF9UQxACMo8BCgxBZ2VudFNlcnZpY2USPgoFV2F0Y2gSGC5uZXRmbG93LnYxLldhdGNoUmVxdWVzdBoZLm5ldGZsb3cudjEuV2F0Y2hSZXNwb25zZTABEj8KBlN0YXR1cxIZLm5ldGZsb3cudjEuU3RhdHVzUmVxdWVzdBoaLm5ldGZsb3cudjEuU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netflow_v1_flow]);
 
 /**
  * Which flows to send. Each non-empty list must match (AND); within a list,
@@ -214,6 +214,128 @@ export const AgentTotalsSchema: GenMessage<AgentTotals> = /*@__PURE__*/
   messageDesc(file_netflow_v1_agent, 6);
 
 /**
+ * The kernel's flows maps now. The programs write one map at a time; it
+ * starts small and is swapped for a larger one (up to `ceiling`) when it fills.
+ *
+ * @generated from message netflow.v1.FlowMapsState
+ */
+export type FlowMapsState = Message<"netflow.v1.FlowMapsState"> & {
+  /**
+   * Entries of the map the programs write now.
+   *
+   * @generated from field: uint32 capacity = 1;
+   */
+  capacity: number;
+
+  /**
+   * Flows inserted into that map since it became active, as read at the
+   * agent's last fill check (so at most `capacity`).
+   *
+   * @generated from field: uint64 fill = 2;
+   */
+  fill: bigint;
+
+  /**
+   * The largest the map may grow to (--cache-max-flows).
+   *
+   * @generated from field: uint32 ceiling = 3;
+   */
+  ceiling: number;
+
+  /**
+   * Kernel memory of every map the agent holds (the memlock the kernel
+   * reports for each map fd), bytes.
+   *
+   * @generated from field: uint64 kernel_memory_bytes = 4;
+   */
+  kernelMemoryBytes: bigint;
+
+  /**
+   * Times the map was replaced by a larger one since the agent started.
+   *
+   * @generated from field: uint64 resizes = 5;
+   */
+  resizes: bigint;
+
+  /**
+   * Evictions started before the interval was up because the map was filling.
+   *
+   * @generated from field: uint64 early_evictions = 6;
+   */
+  earlyEvictions: bigint;
+
+  /**
+   * Flows the kernel inserted into its maps since the program was loaded,
+   * as read at the last eviction (the kernel counter flows_inserted).
+   *
+   * @generated from field: uint64 flows_inserted = 7;
+   */
+  flowsInserted: bigint;
+};
+
+/**
+ * Describes the message netflow.v1.FlowMapsState.
+ * Use `create(FlowMapsStateSchema)` to create a new message.
+ */
+export const FlowMapsStateSchema: GenMessage<FlowMapsState> = /*@__PURE__*/
+  messageDesc(file_netflow_v1_agent, 7);
+
+/**
+ * One sink of the agent (--export). Records are flows. Every counter is
+ * cumulative since the agent started, except the queued ones (now).
+ *
+ * @generated from message netflow.v1.SinkStatus
+ */
+export type SinkStatus = Message<"netflow.v1.SinkStatus"> & {
+  /**
+   * The sink's name: "json", "text", "grpc", "netobserv", ...
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Records accepted and not yet written or sent, and the bytes they take while they wait.
+   *
+   * @generated from field: uint64 queued_records = 2;
+   */
+  queuedRecords: bigint;
+
+  /**
+   * @generated from field: uint64 queued_bytes = 3;
+   */
+  queuedBytes: bigint;
+
+  /**
+   * Records written or delivered.
+   *
+   * @generated from field: uint64 sent_records = 4;
+   */
+  sentRecords: bigint;
+
+  /**
+   * Records dropped: queue full, reader gone, refused by the peer, not flushed at exit.
+   *
+   * @generated from field: uint64 dropped_records = 5;
+   */
+  droppedRecords: bigint;
+
+  /**
+   * Failed writes or send attempts (each may have been retried).
+   *
+   * @generated from field: uint64 send_errors = 6;
+   */
+  sendErrors: bigint;
+};
+
+/**
+ * Describes the message netflow.v1.SinkStatus.
+ * Use `create(SinkStatusSchema)` to create a new message.
+ */
+export const SinkStatusSchema: GenMessage<SinkStatus> = /*@__PURE__*/
+  messageDesc(file_netflow_v1_agent, 8);
+
+/**
  * @generated from message netflow.v1.StatusResponse
  */
 export type StatusResponse = Message<"netflow.v1.StatusResponse"> & {
@@ -235,9 +357,11 @@ export type StatusResponse = Message<"netflow.v1.StatusResponse"> & {
   interfaces: AttachedInterface[];
 
   /**
-   * Capacity of the kernel flows map (--cache-max-flows).
+   * The ceiling of the kernel flows map (--cache-max-flows). The same as
+   * flow_maps.ceiling, which replaces it; kept for clients of agent 0.1.
    *
-   * @generated from field: uint32 max_flows = 4;
+   * @generated from field: uint32 max_flows = 4 [deprecated = true];
+   * @deprecated
    */
   maxFlows: number;
 
@@ -266,6 +390,26 @@ export type StatusResponse = Message<"netflow.v1.StatusResponse"> & {
    * @generated from field: uint32 watchers = 8;
    */
   watchers: number;
+
+  /**
+   * The configured time between evictions (--cache-active-timeout). Early
+   * evictions (flow_maps.early_evictions) come sooner.
+   *
+   * @generated from field: google.protobuf.Duration eviction_interval = 9;
+   */
+  evictionInterval?: Duration | undefined;
+
+  /**
+   * @generated from field: netflow.v1.FlowMapsState flow_maps = 10;
+   */
+  flowMaps?: FlowMapsState | undefined;
+
+  /**
+   * One entry per sink, in --export order; empty when the agent exports nothing.
+   *
+   * @generated from field: repeated netflow.v1.SinkStatus sinks = 11;
+   */
+  sinks: SinkStatus[];
 };
 
 /**
@@ -273,7 +417,7 @@ export type StatusResponse = Message<"netflow.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_agent, 7);
+  messageDesc(file_netflow_v1_agent, 9);
 
 /**
  * How a program is attached to an interface.

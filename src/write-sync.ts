@@ -1,10 +1,15 @@
 /**
- * Whole writes to stdout/stderr that are done when the call returns.
+ * Whole writes to a file descriptor that are done when the call returns.
  *
- * Bun's process.stdout.write() to a pipe buffers in the process and drops what
- * is still buffered at process.exit(), so the final eviction of `run | cat`
- * could be cut off. A blocking write is what a CLI's output should be: a slow
- * reader slows the writer down, nothing is lost, memory stays bounded.
+ * For short output whose reader is expected to read: the final error line,
+ * `version`, `top`'s batch mode, `collect` (a batch is on disk before its
+ * Export call is answered), other commands' log lines. A blocking write waits
+ * for its reader, so `run` sends neither its flows nor its log lines through
+ * here on the JS thread: both go to src/export/async-output.ts (`run | sleep`,
+ * `run 2>&1 | sleep`), whose worker thread runs `writeWhole` below.
+ *
+ * Why not process.stdout.write(): Bun's buffers in the process and drops what
+ * is still buffered at process.exit(), so the end of the output could be lost.
  */
 import { writeSync } from "node:fs";
 
@@ -13,24 +18,42 @@ export class OutputClosedError extends Error {
   override readonly name = "OutputClosedError";
 }
 
-const pause = new Int32Array(new SharedArrayBuffer(4));
+export type WriteSyncCall = (fd: number, bytes: Uint8Array, offset: number, length: number) => number;
 
-export function writeAllSync(fd: number, text: string) {
-  const bytes = Buffer.from(text);
+/**
+ * Writes all of `bytes`, retrying short writes. EAGAIN (the file description
+ * was made non-blocking by someone else, as Bun does to a stdout pipe once
+ * process.stdout is touched) waits 1, 2, 4 … 64 ms and retries: the fd offers
+ * no readiness event without an event loop. Other errors are thrown as they
+ * come (EPIPE included).
+ *
+ * Self-contained on purpose (no reference outside its parameters and JS
+ * globals): async-output.ts runs its source text in a worker.
+ */
+export function writeWhole(fd: number, bytes: Uint8Array, write: WriteSyncCall, pause: Int32Array): void {
   let offset = 0;
+  let waitMs = 1;
   while (offset < bytes.length) {
     try {
-      offset += writeSync(fd, bytes, offset, bytes.length - offset);
+      offset += write(fd, bytes, offset, bytes.length - offset);
+      waitMs = 1;
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN") {
-        // A non-blocking descriptor with a full pipe: wait a moment for the reader.
-        Atomics.wait(pause, 0, 0, 1);
-        continue;
-      }
-      if (code === "EPIPE") throw new OutputClosedError(`fd ${fd} closed by its reader (EPIPE)`);
-      throw error;
+      if ((error as { code?: string }).code !== "EAGAIN") throw error;
+      Atomics.wait(pause, 0, 0, waitMs);
+      waitMs = Math.min(waitMs * 2, 64);
     }
+  }
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks until `text` is written; EPIPE becomes OutputClosedError. */
+export function writeAllSync(fd: number, text: string | Uint8Array) {
+  try {
+    writeWhole(fd, typeof text === "string" ? Buffer.from(text) : text, writeSync, pause);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EPIPE") throw new OutputClosedError(`fd ${fd} closed by its reader (EPIPE)`);
+    throw error;
   }
 }
 

@@ -223,13 +223,16 @@ export class Agent implements AsyncDisposable {
     } catch (error) {
       this.log.error(`final eviction: ${error instanceof Error ? error.message : String(error)}`);
     }
-    for (const exporter of this.exporters) {
-      try {
-        await exporter[Symbol.asyncDispose]();
-      } catch (error) {
-        this.log.error(`closing exporter ${exporter.name}: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
+    // Together: each flushes for at most --export-flush-timeout, so shutdown takes that once, not once per sink.
+    await Promise.all(
+      this.exporters.map(async (exporter) => {
+        try {
+          await exporter[Symbol.asyncDispose]();
+        } catch (error) {
+          this.log.error(`closing exporter ${exporter.name}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }),
+    );
     this.evictor.close();
     this.object.close();
   }

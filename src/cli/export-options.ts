@@ -14,6 +14,10 @@ export type ExportSink = "stdout" | "grpc";
 export interface ExportConfig {
   /** Where flows go; stdout prints in the --output format. */
   sinks: ExportSink[];
+  /** At shutdown, how long every sink may take to deliver what it holds (--export-flush-timeout). */
+  flushTimeoutMs: number;
+  /** Bytes of formatted output stdout may hold for a slow reader (--stdout-queue-bytes). */
+  stdoutQueueBytes: number;
   /** Set when sinks has "grpc". */
   grpc?: GrpcExportSettings;
 }
@@ -35,6 +39,7 @@ export interface ExportFlags {
   exportBatchRecords: string;
   exportBatchInterval: string;
   exportFlushTimeout: string;
+  stdoutQueueBytes: string;
 }
 
 /**
@@ -50,6 +55,7 @@ export const EXPORT_DEFAULTS = {
   exportBatchRecords: "5000",
   exportBatchInterval: "1s",
   exportFlushTimeout: "5s",
+  stdoutQueueBytes: "64MiB",
 } as const;
 
 /**
@@ -100,9 +106,15 @@ export function exportOptions(): Option[] {
     new Option("--export-batch-interval <duration>", "longest a record waits for its batch to fill")
       .default(EXPORT_DEFAULTS.exportBatchInterval)
       .env("NETFLOW_EXPORT_BATCH_INTERVAL"),
-    new Option("--export-flush-timeout <duration>", "at shutdown, how long queued records may take to reach the collector")
+    new Option("--export-flush-timeout <duration>", "at shutdown, how long queued records may take to reach the collector or stdout's reader")
       .default(EXPORT_DEFAULTS.exportFlushTimeout)
       .env("NETFLOW_EXPORT_FLUSH_TIMEOUT"),
+    new Option(
+      "--stdout-queue-bytes <size>",
+      "formatted output held for a slow stdout reader; past it, whole records are dropped and counted (e.g. 64MiB)",
+    )
+      .default(EXPORT_DEFAULTS.stdoutQueueBytes)
+      .env("NETFLOW_STDOUT_QUEUE_BYTES"),
   ];
 }
 
@@ -168,7 +180,9 @@ function parseSize(flag: string, text: string, min: number, max: number): number
  */
 export function buildExportConfig(flags: ExportFlags, mapCeilingFlows: number): ExportConfig {
   const sinks = parseSinks(flags.export);
-  if (!sinks.includes("grpc")) return { sinks };
+  const flushTimeoutMs = parseDuration("--export-flush-timeout", flags.exportFlushTimeout, 0, 600_000);
+  const stdoutQueueBytes = parseSize("--stdout-queue-bytes", flags.stdoutQueueBytes ?? EXPORT_DEFAULTS.stdoutQueueBytes, MIN_QUEUE_BYTES, MAX_QUEUE_BYTES);
+  if (!sinks.includes("grpc")) return { sinks, flushTimeoutMs, stdoutQueueBytes };
   if (!flags.target) throw new ConfigError("--target is required with --export grpc (example: --target 127.0.0.1:9999)");
   const target = parseTarget(flags.target);
   const batchRecords = parseInteger("--export-batch-records", flags.exportBatchRecords, 1, 100_000);
@@ -189,6 +203,8 @@ export function buildExportConfig(flags: ExportFlags, mapCeilingFlows: number): 
   }
   return {
     sinks,
+    flushTimeoutMs,
+    stdoutQueueBytes,
     grpc: {
       target,
       protocol: parseChoice("--protocol", flags.protocol, ["netflow", "netobserv"] as const),
@@ -197,7 +213,7 @@ export function buildExportConfig(flags: ExportFlags, mapCeilingFlows: number): 
       queueRecords,
       batchRecords,
       batchIntervalMs: parseDuration("--export-batch-interval", flags.exportBatchInterval, 10, 60_000),
-      flushTimeoutMs: parseDuration("--export-flush-timeout", flags.exportFlushTimeout, 0, 600_000),
+      flushTimeoutMs,
       agentIp,
     },
   };

@@ -19,17 +19,24 @@ export function reportFailure(error: unknown, log?: Logger) {
     writeStderr(`${error.stack}\n`);
 }
 
+export const secondSignalLine = (signal: NodeJS.Signals) => `netflow-agent: ${signal} again: exiting without a clean stop\n`;
+
 /**
  * The first of `signals` calls `first` (a clean stop: detach, flush, restore);
- * another one while that runs exits at once.
+ * another one while that runs calls `again`, which exits at once (`run` passes
+ * one that does not wait for a stalled stderr).
  */
-export function onStopSignals(first: (signal: NodeJS.Signals) => void, signals: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM"]) {
+export function onStopSignals(
+  first: (signal: NodeJS.Signals) => void,
+  signals: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM"],
+  again: (signal: NodeJS.Signals) => void = (signal) => {
+    writeStderr(secondSignalLine(signal));
+    process.exit(130);
+  },
+) {
   let seen = false;
   const handler = (signal: NodeJS.Signals) => {
-    if (seen) {
-      writeStderr(`netflow-agent: ${signal} again: exiting without a clean stop\n`);
-      process.exit(130);
-    }
+    if (seen) return again(signal);
     seen = true;
     first(signal);
   };

@@ -3,13 +3,14 @@ import { Command, Option } from "commander";
 import { Agent } from "../agent/agent.ts";
 import { startAgentApiServer } from "../api/agent-api-server.ts";
 import { setLibbpfLogSink } from "../bpf/libbpf.ts";
-import { closingWriter, stdoutWriter, type Exporter } from "../export/exporter.ts";
+import { AsyncOutput } from "../export/async-output.ts";
+import type { Exporter } from "../export/exporter.ts";
 import { GrpcExporter } from "../export/grpc-exporter.ts";
 import { JsonLinesExporter } from "../export/json-lines.ts";
 import { TextTableExporter } from "../export/text-table.ts";
-import { createLogger } from "../log.ts";
+import { createLogger, type Logger } from "../log.ts";
 import { exportOptions } from "./export-options.ts";
-import { onStopSignals, reportFailure } from "./process-exit.ts";
+import { onStopSignals, reportFailure, secondSignalLine } from "./process-exit.ts";
 import { OutputClosedError } from "../write-sync.ts";
 import { buildRunConfig, RUN_DEFAULTS, type RunConfig, type RunFlags } from "./run-config.ts";
 
@@ -62,12 +63,31 @@ export function registerRun(program: Command) {
   for (const option of exportOptions()) command.addOption(option);
   command.action(async (flags: RunFlags) => {
     const config = buildRunConfig(flags);
-    await runAgent(config);
+    await runAgent(config, config.export.flushTimeoutMs);
   });
 }
 
-async function runAgent(config: RunConfig) {
-  const log = createLogger(config.logLevel);
+/** How long the last log lines may wait for stderr's reader at exit, after stdout's own flush. */
+const LOG_FLUSH_MS = 250;
+
+async function runAgent(config: RunConfig, flushTimeoutMs: number) {
+  // Log lines wait for no reader either: with `run 2>&1 | sleep` stderr is the stalled pipe, and a
+  // blocking log write would hold the JS thread (and SIGTERM) as stdout's did. Its own losses are
+  // counted, not logged: they would be more lines for the output that lost them.
+  const stderr = new AsyncOutput({ fd: 2, label: "stderr", maxQueuedBytes: 2 ** 20, flushTimeoutMs: LOG_FLUSH_MS, log: createLogger("error", () => {}) });
+  const log = createLogger(config.logLevel, (line) => stderr.write(line + "\n", 1));
+  const exitNow = (signal: NodeJS.Signals) => {
+    stderr.write(secondSignalLine(signal), 1);
+    void stderr.flush(LOG_FLUSH_MS).finally(() => process.exit(130));
+  };
+  try {
+    await runAgentLogging(config, flushTimeoutMs, log, exitNow);
+  } finally {
+    await stderr[Symbol.asyncDispose]();
+  }
+}
+
+async function runAgentLogging(config: RunConfig, flushTimeoutMs: number, log: Logger, exitNow: (signal: NodeJS.Signals) => void) {
   setLibbpfLogSink((level, line) => {
     if (config.logLevel === "debug") log.debug(line);
     else if (level === 0 && !line.includes("failed to load")) log.debug(line);
@@ -75,15 +95,25 @@ async function runAgent(config: RunConfig) {
   let stopBecause: (reason: string) => void = () => {};
   const stopRequested = new Promise<string>((resolve) => {
     stopBecause = resolve;
-    onStopSignals(resolve);
+    onStopSignals(resolve, undefined, exitNow);
   });
   let stdoutClosed = false;
-  const stdout = closingWriter(stdoutWriter, () => {
-    stdoutClosed = true;
-    stopBecause("stdout closed");
-  });
   const exporters: Exporter[] = [];
-  if (config.export.sinks.includes("stdout")) exporters.push(config.output === "text" ? new TextTableExporter(stdout) : new JsonLinesExporter(stdout));
+  if (config.export.sinks.includes("stdout")) {
+    // Never waits for the reader: a stalled one loses counted records, and shutdown waits for it at most flushTimeoutMs.
+    const stdout = new AsyncOutput({
+      fd: 1,
+      label: "stdout",
+      flushTimeoutMs,
+      maxQueuedBytes: config.export.stdoutQueueBytes,
+      log,
+      onClosed: () => {
+        stdoutClosed = true;
+        stopBecause("stdout closed");
+      },
+    });
+    exporters.push(config.output === "text" ? new TextTableExporter(stdout) : new JsonLinesExporter(stdout));
+  }
   if (config.export.grpc) exporters.push(GrpcExporter.connect(config.export.grpc, log));
   let agent: Agent;
   try {

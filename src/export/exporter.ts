@@ -3,7 +3,7 @@
  * An exporter must not throw for a bad record; it counts and skips it.
  */
 import type { FlowBatch } from "../flow/flow-record.ts";
-import { OutputClosedError, writeStdout } from "../write-sync.ts";
+import { writeStdout } from "../write-sync.ts";
 
 /**
  * A sink. `export()` reads the batch during the call only (its columns are
@@ -32,26 +32,13 @@ export interface SinkStats {
   sendErrors: number;
 }
 
-/** Where text output goes; stdout unless a test injects its own. May throw OutputClosedError. */
+/**
+ * A blocking text writer: done when the call returns; may throw
+ * OutputClosedError. For `collect`'s output (src/collect/output-file.ts); a
+ * sink takes a TextOutput (text-output.ts), which `run` backs with the
+ * non-blocking AsyncOutput.
+ */
 export type LineWriter = (text: string) => void;
 
-/** Whole, blocking writes (src/write-sync.ts says why). */
+/** Whole, blocking writes to fd 1 (src/write-sync.ts says when that is right). */
 export const stdoutWriter: LineWriter = writeStdout;
-
-/**
- * A writer that, once its reader has gone (EPIPE: `run | head`), calls
- * `onClosed` once and drops what follows instead of failing every eviction.
- */
-export function closingWriter(write: LineWriter, onClosed: () => void): LineWriter {
-  let closed = false;
-  return (text) => {
-    if (closed) return;
-    try {
-      write(text);
-    } catch (error) {
-      if (!(error instanceof OutputClosedError)) throw error;
-      closed = true;
-      onClosed();
-    }
-  };
-}

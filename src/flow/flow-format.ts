@@ -1,4 +1,10 @@
-/** Human names for the numbers in a FlowRecord: protocols, EtherTypes, flags, addresses. */
+/**
+ * Human names for the numbers of a flow: protocols, EtherTypes, flags,
+ * addresses; and the JSON line `run` prints per flow, read straight from
+ * FlowColumns (flowJsonLine) or built as an object from a FlowRecord
+ * (flowToJson, the reference shape the tests hold it to).
+ */
+import type { FlowColumns } from "./flow-columns.ts";
 import type { FlowRecord } from "./flow-record.ts";
 
 const protocolNames: Record<number, string> = {
@@ -31,18 +37,25 @@ export function tcpFlagNames(flags: number): string[] {
   return tcpFlagBits.filter(([bit]) => flags & bit).map(([, name]) => name);
 }
 
-export function isIpv4Mapped(addr: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (addr[i] !== 0) return false;
-  return addr[10] === 0xff && addr[11] === 0xff;
+/** Whether the 16 bytes at `at` are ::ffff:a.b.c.d. */
+export function isIpv4Mapped(addr: Uint8Array, at = 0): boolean {
+  for (let i = at; i < at + 10; i++) if (addr[i] !== 0) return false;
+  return addr[at + 10] === 0xff && addr[at + 11] === 0xff;
 }
 
 /** Dotted quad for IPv4-mapped addresses, RFC 5952 text for IPv6, "" for a non-IP flow. */
 export function addressText(addr: Uint8Array, ethType: number): string {
+  return addressTextAt(addr, 0, ethType);
+}
+
+/** addressText of the 16 bytes at `at` in `bytes` (FlowColumns.keys + srcAddrAt(i)), without copying them. */
+export function addressTextAt(bytes: Uint8Array, at: number, ethType: number): string {
   // The kernel leaves addresses all-zero when it could not read them (truncated, not IP).
-  if (isIpv4Mapped(addr)) return `${addr[12]}.${addr[13]}.${addr[14]}.${addr[15]}`;
-  if (ethType !== 0x86dd || addr.every((b) => b === 0)) return "";
+  if (isIpv4Mapped(bytes, at)) return `${bytes[at + 12]}.${bytes[at + 13]}.${bytes[at + 14]}.${bytes[at + 15]}`;
+  if (ethType !== 0x86dd) return "";
   const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((addr[i]! << 8) | addr[i + 1]!);
+  for (let i = at; i < at + 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  if (groups.every((g) => g === 0)) return "";
   // RFC 5952: compress the longest run (length ≥ 2) of zero groups, the first one on ties.
   let bestStart = -1, bestLen = 0;
   for (let i = 0; i < 8; ) {
@@ -60,7 +73,12 @@ export function addressText(addr: Uint8Array, ethType: number): string {
 const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
 export function macText(mac: Uint8Array): string {
-  return `${HEX_BYTE[mac[0]!]}:${HEX_BYTE[mac[1]!]}:${HEX_BYTE[mac[2]!]}:${HEX_BYTE[mac[3]!]}:${HEX_BYTE[mac[4]!]}:${HEX_BYTE[mac[5]!]}`;
+  return macTextAt(mac, 0);
+}
+
+/** macText of the 6 bytes at `at` (FlowColumns.metrics + srcMacAt(i)). */
+export function macTextAt(b: Uint8Array, at: number): string {
+  return `${HEX_BYTE[b[at]!]}:${HEX_BYTE[b[at + 1]!]}:${HEX_BYTE[b[at + 2]!]}:${HEX_BYTE[b[at + 3]!]}:${HEX_BYTE[b[at + 4]!]}:${HEX_BYTE[b[at + 5]!]}`;
 }
 
 /** The JSON shape of a flow, as `run` prints it (one object per line). */
@@ -127,11 +145,6 @@ const quoted = (name: string) => {
   return q;
 };
 
-/**
- * The same object as JSON.stringify(flowToJson(r)), written directly: the
- * stdout hot path, several times faster than building the object first
- * (test/flow/flow-format.test.ts holds the two equal).
- */
 /** JSON text of tcpFlagNames for every 9-bit value, built once. */
 const TCP_FLAGS_JSON = Array.from({ length: 512 }, (_, v) => JSON.stringify(tcpFlagNames(v)));
 
@@ -149,14 +162,26 @@ function isoText(ms: number): string {
   return `${isoPrefix}${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z`;
 }
 
-export function flowToJsonLine(r: FlowRecord): string {
+/**
+ * Row i of `flows` as JSON text: exactly JSON.stringify(flowToJson(flows.record(i)))
+ * (test/flow/flow-format.test.ts holds the two equal), written directly from
+ * the columns: no object per flow on the stdout hot path.
+ */
+export function flowJsonLine(flows: FlowColumns, i: number): string {
+  const ethType = flows.ethType(i);
+  const protocol = flows.protocol(i);
+  const keys = flows.keys;
+  const metrics = flows.metrics;
   let line =
-    `{"interface":${quoted(r.interface)},"ifindex":${r.ifindex},"direction":"${r.direction}","etherType":${quoted(ethTypeName(r.ethType))}` +
-    `,"srcMac":"${macText(r.srcMac)}","dstMac":"${macText(r.dstMac)}","srcAddr":"${addressText(r.srcAddr, r.ethType)}","dstAddr":"${addressText(r.dstAddr, r.ethType)}"` +
-    `,"srcPort":${r.srcPort},"dstPort":${r.dstPort},"protocol":${quoted(protocolName(r.protocol, r.ethType))},"packets":${r.packets},"bytes":${r.bytes}` +
-    `,"start":"${isoText(Math.floor(r.startMs))}","end":"${isoText(Math.floor(r.endMs))}","tcpFlags":${TCP_FLAGS_JSON[r.tcpFlags & 0x1ff]},"dscp":${r.dscp}`;
-  if (r.protocol === 1 || r.protocol === 58) line += `,"icmpType":${r.icmpType},"icmpCode":${r.icmpCode}`;
-  if (r.flags & 1) line += `,"fragment":true`;
-  if (r.flags & 2) line += `,"truncated":true`;
+    `{"interface":${quoted(flows.interfaceName(i))},"ifindex":${flows.ifindex(i)},"direction":"${flows.direction(i) === 1 ? "egress" : "ingress"}"` +
+    `,"etherType":${quoted(ethTypeName(ethType))},"srcMac":"${macTextAt(metrics, flows.srcMacAt(i))}","dstMac":"${macTextAt(metrics, flows.dstMacAt(i))}"` +
+    `,"srcAddr":"${addressTextAt(keys, flows.srcAddrAt(i), ethType)}","dstAddr":"${addressTextAt(keys, flows.dstAddrAt(i), ethType)}"` +
+    `,"srcPort":${flows.srcPort(i)},"dstPort":${flows.dstPort(i)},"protocol":${quoted(protocolName(protocol, ethType))}` +
+    `,"packets":${flows.packets(i)},"bytes":${flows.bytes(i)},"start":"${isoText(Math.floor(flows.startMs[i]!))}","end":"${isoText(Math.floor(flows.endMs[i]!))}"` +
+    `,"tcpFlags":${TCP_FLAGS_JSON[flows.tcpFlags(i)]},"dscp":${flows.dscp(i)}`;
+  if (protocol === 1 || protocol === 58) line += `,"icmpType":${flows.icmpType(i)},"icmpCode":${flows.icmpCode(i)}`;
+  const flags = flows.flags(i);
+  if (flags & 1) line += `,"fragment":true`;
+  if (flags & 2) line += `,"truncated":true`;
   return line + "}";
 }

@@ -10,12 +10,14 @@ const buildExportConfig = (f: ExportFlags) => buildWithCeiling(f, 1_048_576);
 
 describe("--export and its flags", () => {
   test("stdout by default, nothing else configured", () => {
-    expect(buildExportConfig(flags({}))).toEqual({ sinks: ["stdout"] });
+    expect(buildExportConfig(flags({}))).toEqual({ sinks: ["stdout"], flushTimeoutMs: 5000, stdoutQueueBytes: 64 * 2 ** 20 });
   });
 
   test("grpc with defaults", () => {
     expect(buildExportConfig(flags({ export: "stdout, grpc", target: "[::1]:9999" }))).toEqual({
       sinks: ["stdout", "grpc"],
+      flushTimeoutMs: 5000,
+      stdoutQueueBytes: 64 * 2 ** 20,
       grpc: {
         target: { host: "::1", port: 9999 },
         protocol: "netflow",
@@ -58,6 +60,8 @@ describe("--export and its flags", () => {
     [{ export: "grpc", target: "h:1", exportBatchRecords: "100001" }, "--export-batch-records 100001 must be >= 1 and <= 100000"],
     [{ export: "grpc", target: "h:1", exportQueueRecords: "4999" }, "--export-queue-records 4999 must be >= --export-batch-records 5000"],
     [{ export: "grpc", target: "h:1", exportQueueBytes: "lots" }, `--export-queue-bytes "lots" is not a size (examples: 268435456, 256MiB, 1GiB)`],
+    [{ stdoutQueueBytes: "10KiB" }, "--stdout-queue-bytes 10KiB must be >= 1MiB and <= 64GiB"],
+    [{ exportFlushTimeout: "forever" }, `--export-flush-timeout "forever" is not a duration (examples: 500ms, 5s, 1m)`],
     [{ export: "grpc", target: "h:1", exportQueueBytes: "512KiB" }, "--export-queue-bytes 512KiB must be >= 1MiB and <= 64GiB"],
     [{ export: "grpc", target: "h:1", exportQueueBytes: "65GiB" }, "--export-queue-bytes 65GiB must be >= 1MiB and <= 64GiB"],
     [{ export: "grpc", target: "h:1", exportBatchInterval: "2m" }, "--export-batch-interval 2m must be >= 10ms and <= 60000ms"],

@@ -1,12 +1,16 @@
 /**
  * stdout as the sink: a final eviction far larger than a pipe's buffer
- * arrives whole after SIGTERM, and a reader that goes away (`run | head`)
- * stops the agent with one line, everything detached.
+ * arrives whole after SIGTERM, a reader that goes away (`run | head`)
+ * stops the agent with one line, everything detached, and a reader that
+ * stalls (`run | sleep`) costs counted records, never eviction, the API or
+ * a timely exit.
  */
 import { $ } from "bun";
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { FifoPipe } from "../export/fifo-pipe.ts";
 import { AgentProcess, cliPath } from "../helpers/agent-process.ts";
+import { statusIn } from "../helpers/agent-status.ts";
 import { isRoot, VethPair } from "../helpers/netns.ts";
 import { receiveUdp } from "../helpers/traffic.ts";
 
@@ -16,8 +20,8 @@ test.if(isRoot)("3000 flows in the final eviction (≈1 MB of JSON through a pip
   await using pair = await VethPair.create();
   const { a, b } = pair;
   await pair.settle();
-  // Nothing is evicted before the stop: the whole output is the final flush.
-  await using agent = await AgentProcess.start(["run", "--cache-active-timeout", "1h", "--interfaces", a.ifname], { ns: a.ns });
+  // Nothing is evicted before the stop (the map starts large enough not to evict early): the whole output is the final flush.
+  await using agent = await AgentProcess.start(["run", "--cache-active-timeout", "1h", "--cache-min-flows", "16384", "--interfaces", a.ifname], { ns: a.ns });
   const sink = await receiveUdp(b, b.ipv4, 9, 3000);
   const script = `
     import dgram from "node:dgram";
@@ -73,4 +77,103 @@ test.if(isRoot)("run | head -1: one line on stderr, exit 1, nothing left attache
   expect(errors).toEqual(["netflow-agent: error: stdout was closed by its reader: stopped"]);
   expect(stderr).toContain("stdout closed: detaching and flushing");
   expect(Number(await $`ip netns exec ${a.ns} ${process.execPath} ${tcxCount} lo`.text())).toBe(0);
+}, 60000);
+
+test.if(isRoot)("run | sleep: with the reader stalled, eviction and the API go on, records are dropped and counted, SIGTERM exits within --export-flush-timeout", async () => {
+  await using pair = await VethPair.create();
+  const { a, b } = pair;
+  await pair.settle();
+  await using pipe = await FifoPipe.create(["sleep", "300"]);
+  const api = "127.0.0.1:9991";
+  const flushTimeoutMs = 1000;
+  const agent = Bun.spawn(
+    ["ip", "netns", "exec", a.ns, process.execPath, cliPath, "run", "--interfaces", a.ifname, "--cache-active-timeout", "200ms", "--export-flush-timeout", `${flushTimeoutMs}ms`, "--api", api],
+    { stdin: "ignore", stdout: pipe.writeFd, stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  pipe.closeWriteEnd(); // the agent and `sleep` hold the pipe now, as in `run | sleep 300`
+  await using _stopAgent = { [Symbol.asyncDispose]: async () => void (agent.exitCode === null && agent.kill("SIGKILL")) };
+  let stderr = "";
+  const stderrDone = (async () => {
+    const reader = agent.stderr.getReader();
+    const decoder = new TextDecoder();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += decoder.decode(r.value, { stream: true });
+  })();
+  for (const deadline = Date.now() + 15000; !stderr.includes("capturing on"); await Bun.sleep(20))
+    if (agent.exitCode !== null || Date.now() > deadline) throw new Error(`agent did not start (exit ${agent.exitCode}): ${stderr}`);
+
+  // ~1500 flows per eviction (~500 KB of JSON): the pipe's 64 KiB are full within the first one.
+  await using _traffic = manyFlows(a.ns, b.ipv4);
+  await Bun.sleep(2500);
+
+  // The JS thread is free: Status answers, evictions go on, the stdout sink holds what the reader has not taken.
+  const before = await statusIn(a.ns, api);
+  await Bun.sleep(1000);
+  const after = await statusIn(a.ns, api);
+  expect(after.totals.evictions).toBeGreaterThanOrEqual(before.totals.evictions + 3);
+  const sink = after.sinks.find((s) => s.name === "json")!;
+  expect(sink.queuedRecords).toBeGreaterThan(1000);
+  expect(sink.sentRecords).toBeLessThan(400); // what fits in the pipe
+
+  const t0 = performance.now();
+  agent.kill("SIGTERM");
+  const code = await Promise.race([agent.exited, Bun.sleep(20000).then(() => "timeout" as const)]);
+  const exitMs = performance.now() - t0;
+  await stderrDone;
+  expect(code).toBe(0);
+  // Detach + final eviction + the flush timeout; the margin is for a loaded machine.
+  expect(exitMs).toBeLessThan(flushTimeoutMs + 2000);
+  const loss = /stdout: (\d+) records not written within --export-flush-timeout 1000 ms \(the reader is not reading\); (\d+) of (\d+) records written, (\d+) dropped/.exec(stderr);
+  expect(loss).not.toBeNull();
+  const [notWritten, written, accepted, dropped] = loss!.slice(1).map(Number) as [number, number, number, number];
+  expect(written + dropped).toBe(accepted);
+  expect(notWritten).toBeGreaterThan(0);
+  expect(dropped).toBeGreaterThanOrEqual(notWritten);
+  expect(accepted).toBeGreaterThanOrEqual(after.totals.flows);
+  console.log(`run | sleep: SIGTERM to exit ${exitMs.toFixed(0)} ms (--export-flush-timeout ${flushTimeoutMs} ms); ${written} of ${accepted} records written, ${dropped} dropped`);
+}, 60000);
+
+/** One datagram from each of 1500 UDP ports to `to`:9 every 100 ms, in `ns`, until disposed. */
+function manyFlows(ns: string, to: string): AsyncDisposable {
+  const script = `
+    import dgram from "node:dgram";
+    const sockets = [];
+    for (let i = 0; i < 1500; i++) {
+      const s = dgram.createSocket("udp4");
+      await new Promise((r) => s.bind(20000 + i, r));
+      sockets.push(s);
+    }
+    for (;;) {
+      for (const s of sockets) s.send(Buffer.alloc(8), 9, "${to}");
+      await Bun.sleep(100);
+    }`;
+  const proc = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, "-e", script], { stdout: "ignore", stderr: "inherit" });
+  return { [Symbol.asyncDispose]: async () => void (proc.kill("SIGKILL"), await proc.exited) };
+}
+
+test.if(isRoot)("run 2>&1 | sleep: log lines wait for no reader either; SIGTERM exits within --export-flush-timeout", async () => {
+  await using pair = await VethPair.create();
+  const { a, b } = pair;
+  await pair.settle();
+  await using pipe = await FifoPipe.create(["sleep", "300"]);
+  const flushTimeoutMs = 1000;
+  // --log-level debug: a log line per eviction, each one a write to the stalled pipe.
+  const agent = Bun.spawn(
+    ["ip", "netns", "exec", a.ns, process.execPath, cliPath, "run", "--interfaces", a.ifname, "--cache-active-timeout", "200ms", "--export-flush-timeout", `${flushTimeoutMs}ms`, "--api", "off", "--log-level", "debug"],
+    { stdin: "ignore", stdout: pipe.writeFd, stderr: pipe.writeFd, env: { ...process.env, NO_COLOR: "1" } },
+  );
+  pipe.closeWriteEnd();
+  await using _stopAgent = { [Symbol.asyncDispose]: async () => void (agent.exitCode === null && agent.kill("SIGKILL")) };
+  await Bun.sleep(1500); // started, or failed: its stderr is the pipe nobody reads, so its exit code tells
+  expect(agent.exitCode).toBeNull();
+  {
+    await using _traffic = manyFlows(a.ns, b.ipv4);
+    await Bun.sleep(3000);
+  }
+  const t0 = performance.now();
+  agent.kill("SIGTERM");
+  const code = await Promise.race([agent.exited, Bun.sleep(20000).then(() => "timeout" as const)]);
+  const exitMs = performance.now() - t0;
+  expect(code).toBe(0);
+  expect(exitMs).toBeLessThan(flushTimeoutMs + 250 + 2000);
+  console.log(`run 2>&1 | sleep: SIGTERM to exit ${exitMs.toFixed(0)} ms (--export-flush-timeout ${flushTimeoutMs} ms)`);
 }, 60000);

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { addressText, flowToJson, flowToJsonLine, protocolName, tcpFlagNames } from "../../src/flow/flow-format.ts";
+import { FlowColumns } from "../../src/flow/flow-columns.ts";
+import { addressText, flowJsonLine, flowToJson, protocolName, tcpFlagNames } from "../../src/flow/flow-format.ts";
 
 const v6 = (...groups: number[]) => new Uint8Array(groups.flatMap((g) => [g >> 8, g & 0xff]));
 
@@ -41,7 +42,7 @@ test("flowToJson: readable names, ISO times, ICMP fields only for ICMP", () => {
   });
 });
 
-test("flowToJsonLine writes exactly JSON.stringify(flowToJson(r)) for every kind of flow", () => {
+test("flowJsonLine writes, from the columns, exactly JSON.stringify(flowToJson(r)) for every kind of flow", () => {
   const mapped = (d: number) => new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 198, 18, 0, d]);
   const base = {
     ifindex: 3, interface: 'we"ird\\name', direction: "egress" as const, ethType: 0x0800, protocol: 6,
@@ -51,12 +52,15 @@ test("flowToJsonLine writes exactly JSON.stringify(flowToJson(r)) for every kind
   const v6 = new Uint8Array(16);
   v6[0] = 0xfd;
   v6[15] = 9;
-  for (const r of [
+  const records = [
     base,
     { ...base, tcpFlags: 0, flags: 0, protocol: 17, startMs: 1.7e12 + 7.9, endMs: 1.7e12 + 1042 },
     { ...base, protocol: 1, icmpType: 3, icmpCode: 1 },
     { ...base, ethType: 0x86dd, protocol: 58, srcAddr: v6, dstAddr: v6, icmpType: 128 },
     { ...base, ethType: 0x0806, protocol: 0, srcAddr: new Uint8Array(16), dstAddr: new Uint8Array(16) },
-  ])
-    expect(flowToJsonLine(r)).toBe(JSON.stringify(flowToJson(r)));
+    // Counters past 2^32 (read as two 32-bit halves) and the largest 16-bit ports.
+    { ...base, ifindex: 7, interface: "eth1", direction: "ingress" as const, packets: 2 ** 40 + 3, bytes: 2 ** 52 - 1, srcPort: 65535, dstPort: 65534 },
+  ];
+  const flows = FlowColumns.fromRecords(records);
+  records.forEach((r, i) => expect(flowJsonLine(flows, i)).toBe(JSON.stringify(flowToJson(r))));
 });

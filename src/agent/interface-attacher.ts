@@ -4,7 +4,7 @@
  * detached TCX links with the device). Owns every Attachment; close()
  * detaches them all.
  */
-import { attachInterface, liveTcFilterOwner, removeStaleTcFilters, type AttachMode, type Attachment, type FlowPrograms } from "../bpf/attachments.ts";
+import { attachInterface, TcHandleTaken, tcxTurnedOff, type AttachMode, type Attachment, type FlowPrograms } from "../bpf/attachments.ts";
 import { BpfError } from "../bpf/errors.ts";
 import { linkLayerOf, listInterfaces, readLinkType, type NetInterface } from "../bpf/interfaces.ts";
 import type { Logger } from "../log.ts";
@@ -16,7 +16,9 @@ export class InterfaceAttacher implements Disposable {
   private readonly knownNames = new Map<number, string>();
   /** Interfaces that failed to attach, by ifindex: reported once, not retried each poll. */
   private readonly failed = new Map<number, string>();
-  private cleanedStale = new Set<number>();
+  /** NETFLOW_TCX=off, read and validated once. */
+  private readonly tcxOff = tcxTurnedOff();
+  private toldFallback = false;
 
   constructor(
     private readonly programs: FlowPrograms,
@@ -25,7 +27,9 @@ export class InterfaceAttacher implements Disposable {
     private readonly log: Logger,
     private readonly list: () => NetInterface[] = listInterfaces,
     private readonly linkTypeOf: (name: string) => number = readLinkType,
-  ) {}
+  ) {
+    if (this.tcxOff && mode === "auto") log.info("NETFLOW_TCX=off: TCX counts as unsupported, so auto attaches with clsact + cls_bpf");
+  }
 
   /** Brings attachments in line with the interfaces present now. */
   reconcile() {
@@ -45,18 +49,6 @@ export class InterfaceAttacher implements Disposable {
       this.knownNames.set(iface.ifindex, iface.name);
       if (this.attachments.has(iface.ifindex) || this.failed.has(iface.ifindex)) continue;
       if (!this.selected(iface.name)) continue;
-      if (!this.cleanedStale.has(iface.ifindex) && this.mode !== "tcx") {
-        this.cleanedStale.add(iface.ifindex);
-        const owner = liveTcFilterOwner(iface.ifindex);
-        if (owner !== undefined && this.mode === "tc") {
-          // Our handle is taken by a running agent: attaching would replace its filters.
-          this.failed.set(iface.ifindex, iface.name);
-          this.log.warn(`left ${iface.name} alone: process ${owner} holds the tc filters at our handle (another netflow-agent in tc mode?)`);
-          continue;
-        }
-        const removed = owner === undefined ? removeStaleTcFilters(iface.ifindex) : 0;
-        if (removed > 0) this.log.warn(`removed ${removed} tc filter(s) a previous run left on ${iface.name}`);
-      }
       const linkType = this.linkTypeOf(iface.name);
       if (Number.isNaN(linkType)) continue; // vanished between listing and now
       const layer = linkLayerOf(linkType);
@@ -66,15 +58,23 @@ export class InterfaceAttacher implements Disposable {
         continue;
       }
       try {
-        const attachment = attachInterface(this.programs.programsFor(layer), iface.ifindex, iface.name, this.mode);
+        const attachment = attachInterface(this.programs.programsFor(layer), iface.ifindex, iface.name, { mode: this.mode, tcxOff: this.tcxOff });
         this.attachments.set(iface.ifindex, attachment);
+        if (attachment.kind === "tc" && this.mode === "auto" && !this.tcxOff && !this.toldFallback) {
+          this.toldFallback = true;
+          this.log.info("this kernel has no TCX (6.6+): auto attaches with clsact + cls_bpf");
+        }
+        if (attachment.staleFiltersRemoved > 0)
+          this.log.warn(`removed ${attachment.staleFiltersRemoved} tc filter(s) a previous run left on ${iface.name}`);
         this.log.info(`attached to ${iface.name} (${attachment.kind}, ifindex ${iface.ifindex})`);
       } catch (error) {
         // A device that vanished mid-attach is not worth a warning.
         if (error instanceof BpfError && error.errno === 19) continue;
         if (error instanceof BpfError && error.errno === 1) throw error; // no privilege: fatal
         this.failed.set(iface.ifindex, iface.name);
-        this.log.warn(error instanceof Error ? error.message : String(error));
+        // Another agent's filters hold our tc handle: attaching would replace them and take its data.
+        if (error instanceof TcHandleTaken) this.log.warn(`left ${iface.name} alone: ${error.message}`);
+        else this.log.warn(error instanceof Error ? error.message : String(error));
       }
     }
   }

@@ -1,8 +1,32 @@
 /**
  * One error shape for everything the kernel side can refuse: what was being
  * done, why, and what to do ("attaching tcx ingress to eth0: EPERM (operation
- * not permitted) — run as root or grant CAP_BPF and CAP_NET_ADMIN").
+ * not permitted) — needs root, or CAP_BPF and CAP_NET_ADMIN …").
  */
+import { release } from "node:os";
+
+/**
+ * What loading and attaching the flow programs needs. The privilege pre-check
+ * (src/agent/privileges.ts), the EPERM hint and the README say this text.
+ * CAP_PERFMON is not in it: the programs compare packet pointers only in the
+ * forms the verifier accepts without it (test/e2e/least-privilege.test.ts).
+ */
+export const NEEDED_PRIVILEGES =
+  "root, or CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN instead of CAP_BPF on kernels before 5.8; CAP_PERFMON is not needed)";
+
+/**
+ * The hint for EPERM. Kernels before 5.11 charge BPF memory to
+ * RLIMIT_MEMLOCK and refuse with EPERM past it; libbpf raises the limit
+ * itself, which needs CAP_SYS_RESOURCE when the hard limit is lower.
+ */
+export function privilegeHint(kernelRelease = release()): string {
+  const [major = 0, minor = 0] = kernelRelease.split(".").map((n) => parseInt(n, 10));
+  const memlock = major < 5 || (major === 5 && minor < 11);
+  return `needs ${NEEDED_PRIVILEGES}: run it with sudo, or grant those capabilities${
+    memlock ? `; kernel ${kernelRelease} also counts BPF memory against RLIMIT_MEMLOCK: raise it (ulimit -l unlimited, LimitMEMLOCK=infinity)` : ""
+  }`;
+}
+
 const errnoNames: Record<number, [string, string]> = {
   1: ["EPERM", "operation not permitted"],
   2: ["ENOENT", "no such file or directory"],
@@ -20,9 +44,14 @@ const errnoNames: Record<number, [string, string]> = {
   4007: ["LIBBPF_ERRNO__VERIFY", "the verifier rejected the program"],
 };
 
+/** "EACCES", or "errno 4242" for a number we have no name for. */
+export function errnoName(errno: number): string {
+  return errnoNames[errno]?.[0] ?? `errno ${errno}`;
+}
+
+/** EACCES is left without one: from a load it is the verifier's verdict (verifier-log.ts reads why). */
 function hintFor(errno: number): string | undefined {
-  if (errno === 1 || errno === 13)
-    return "run as root, or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (sudo netflow-agent run)";
+  if (errno === 1) return privilegeHint();
   if (errno === 12) return "lower --cache-max-flows, or raise RLIMIT_MEMLOCK on kernels before 5.11";
   if (errno === 524 || errno === 95) return "this kernel lacks the feature; kernel 5.8 or newer is required, 6.6 for TCX";
   return undefined;

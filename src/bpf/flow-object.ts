@@ -54,11 +54,14 @@ export interface FlowObjectOptions {
 export type FlowValues = "per-cpu" | "shared";
 
 /**
- * Up to this many possible CPUs the flows maps hold per-CPU values: ~6 ns a
- * packet cheaper (no atomic adds), at 56 B × CPUs a flow instead of 56 B
- * (bench/bpf-cost.ts, README "Kernel memory"). Above, one shared value.
+ * Up to this many possible CPUs the flows maps hold per-CPU values. Per-CPU
+ * values are ~6 ns a packet cheaper for known flows (no atomic adds), but
+ * inserting a flow into a non-preallocated per-CPU hash was measured far
+ * slower on this VM (bench/scale.ts: per-CPU allocation under the
+ * hypervisor), and memory grows with the CPUs: shared values everywhere by
+ * default; FlowObject.load({ values: "per-cpu" }) stays available and tested.
  */
-export const PERCPU_VALUES_MAX_CPUS = 4;
+export const PERCPU_VALUES_MAX_CPUS = 0;
 
 export function defaultFlowValues(cpus: number): FlowValues {
   return cpus <= PERCPU_VALUES_MAX_CPUS ? "per-cpu" : "shared";

@@ -52,7 +52,7 @@ test.if(isRoot)("no privilege: one line saying what is needed, exit 1", async ()
   const r = await cli(["run"], {}, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]);
   expect(r.code).toBe(1);
   expect(r.lines).toEqual([
-    "netflow-agent: error: netflow-agent run: loading BPF programs needs root, or CAP_BPF (or CAP_SYS_ADMIN) with CAP_NET_ADMIN — run it with sudo",
+    "netflow-agent: error: netflow-agent run: loading BPF programs needs root, or CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN instead of CAP_BPF on kernels before 5.8; CAP_PERFMON is not needed); this process lacks CAP_BPF and CAP_NET_ADMIN — run it with sudo, or grant those capabilities",
   ]);
 });
 

@@ -15,7 +15,10 @@ export class AgentProcess implements AsyncDisposable {
   private stdoutText = "";
   private exited: Promise<number>;
 
-  private constructor(private readonly proc: Subprocess<"ignore", "pipe", "pipe">) {
+  private constructor(
+    private readonly proc: Subprocess<"ignore", "pipe", "pipe">,
+    private readonly onFlow?: (flow: FlowJson) => void,
+  ) {
     this.exited = proc.exited;
     const out = this.pump(proc.stdout, (text) => {
       this.stdoutText += text;
@@ -23,7 +26,9 @@ export class AgentProcess implements AsyncDisposable {
       while ((nl = this.stdoutText.indexOf("\n")) >= 0) {
         const line = this.stdoutText.slice(0, nl);
         this.stdoutText = this.stdoutText.slice(nl + 1);
-        if (line.startsWith("{")) this.flows.push(JSON.parse(line));
+        if (!line.startsWith("{")) continue;
+        if (this.onFlow) this.onFlow(JSON.parse(line));
+        else this.flows.push(JSON.parse(line));
       }
     });
     const err = this.pump(proc.stderr, (text) => (this.stderr += text));
@@ -32,11 +37,17 @@ export class AgentProcess implements AsyncDisposable {
   /** Both pipes read to their end. */
   private readonly drained: Promise<void>;
 
-  /** Starts `netflow-agent <args>` (in `ns` when given) and waits for it to report it is capturing. */
-  static async start(args: string[], options: { ns?: string; env?: Record<string, string>; readyText?: string } = {}): Promise<AgentProcess> {
+  /**
+   * Starts `netflow-agent <args>` (in `ns` when given) and waits for it to report it is capturing.
+   * `onFlow`, when given, receives each flow instead of `flows` keeping it (millions of flows).
+   */
+  static async start(
+    args: string[],
+    options: { ns?: string; env?: Record<string, string>; readyText?: string; onFlow?: (flow: FlowJson) => void } = {},
+  ): Promise<AgentProcess> {
     const cmd = [...(options.ns ? ["ip", "netns", "exec", options.ns] : []), process.execPath, cliPath, ...args];
     const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...options.env } });
-    const agent = new AgentProcess(proc);
+    const agent = new AgentProcess(proc, options.onFlow);
     const ready = options.readyText ?? "capturing on";
     const deadline = Date.now() + 15000;
     while (!agent.stderr.includes(ready)) {

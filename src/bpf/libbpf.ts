@@ -463,7 +463,6 @@ export function tcHookDestroy(ifindex: number) {
 }
 
 export function tcAttach(ifindex: number, attachPoint: number, progFd: number, handle: number, priority: number, doing: string) {
-  // BPF_TC_F_REPLACE = 1: a filter left at our handle by a crashed run is taken over.
   // No BPF_TC_F_REPLACE: attachments.ts removes a dead run's filters after its guard; one that appeared
   // since is another agent's, and EEXIST keeps it.
   const opts = tcOpts(progFd, handle, priority);

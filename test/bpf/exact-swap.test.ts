@@ -19,6 +19,7 @@ describe.each(FLOW_VALUES)("%s values", (values) => {
     const rounds = 2000;
     const repeat = 5000;
     const worker = new Worker(new URL("../helpers/test-run-worker.ts", import.meta.url));
+    worker.unref(); // never keeps the test process alive
     const done = new Promise<void>((resolve, reject) => {
       worker.onmessage = () => resolve();
       worker.onerror = (e) => reject(e);

@@ -182,11 +182,7 @@ static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l
 		return TC_ACT_UNSPEC;
 #endif
 	struct packet pkt;
-	__builtin_memset(&pkt, 0, sizeof(pkt));
-	pkt.key.ifindex = skb->ifindex;
-	pkt.key.direction = direction;
-	pkt.l2 = l2;
-	parse_packet(skb, &pkt);
+	parse_packet(skb, &pkt, direction, l2);
 	if (pkt.flags & FLOW_FLAG_TRUNCATED) {
 		/*
 		 * Headers beyond the linear part cannot be read directly: pull them
@@ -194,13 +190,8 @@ static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l
 		 * egress skbs are clones), a copy the common case never pays.
 		 */
 		__u32 len = skb->len;
-		if (bpf_skb_pull_data(skb, len < PULL_BYTES ? len : PULL_BYTES) == 0) {
-			__builtin_memset(&pkt, 0, sizeof(pkt));
-			pkt.key.ifindex = skb->ifindex;
-			pkt.key.direction = direction;
-			pkt.l2 = l2;
-			parse_packet(skb, &pkt);
-		}
+		if (bpf_skb_pull_data(skb, len < PULL_BYTES ? len : PULL_BYTES) == 0)
+			parse_packet(skb, &pkt, direction, l2);
 	}
 	if (pkt.flags & FLOW_FLAG_TRUNCATED) {
 		struct flow_counters *c = counters_of_this_cpu();

@@ -136,9 +136,12 @@ truncated:
 }
 
 /*
- * The same as parse_transport for a transport header at a variable offset:
- * the bytes it needs are copied to the stack (bpf_skb_load_bytes fails when
- * the packet is shorter, which is a truncation).
+ * The same as parse_transport for a transport header at a variable offset.
+ * Two copies on purpose: direct access needs each protocol's bounds check
+ * next to its reads (the verifier does not tie a later switch on the
+ * protocol to an earlier check), while here the bytes it needs are copied to
+ * a stack buffer (bpf_skb_load_bytes fails when the packet is shorter, which
+ * is a truncation).
  */
 static __always_inline void parse_transport_at(struct __sk_buff *skb, struct packet *pkt, __u32 offset)
 {
@@ -285,9 +288,16 @@ static __always_inline void parse_ipv6(struct __sk_buff *skb, struct packet *pkt
 	parse_transport(pkt, (__u8 *)(ip + 1), data_end);
 }
 
-/* Fills pkt (zeroed by the caller, pkt->l2 set) from the packet in skb. */
-static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *pkt)
+/*
+ * Fills pkt from the packet in skb, seen at `direction`; `l2`: it starts with
+ * an Ethernet header. The whole key is zeroed first (the hash covers padding).
+ */
+static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *pkt, __u8 direction, __u8 l2)
 {
+	__builtin_memset(pkt, 0, sizeof(*pkt));
+	pkt->key.ifindex = skb->ifindex;
+	pkt->key.direction = direction;
+	pkt->l2 = l2;
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;

@@ -18,17 +18,7 @@ import type { FlowRecord } from "../../src/flow/flow-record.ts";
 import { ExportRequestSchema } from "../../src/gen/netflow/v1/collector_pb.ts";
 import { FlowBatchSchema, FlowSchema } from "../../src/gen/netflow/v1/flow_pb.ts";
 import { IPSchema, RecordsSchema } from "../../src/gen/pbflow/flow_pb.ts";
-import { ipv4, ipv6, mac, udpFlow } from "../api/flow-fixtures.ts";
-
-/** Deterministic pseudo-random numbers (mulberry32). */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { ipv4, ipv6, mac, randomFlows, udpFlow } from "../api/flow-fixtures.ts";
 
 const edgeRecords: FlowRecord[] = [
   udpFlow(),
@@ -43,44 +33,6 @@ const edgeRecords: FlowRecord[] = [
   udpFlow({ protocol: 132, ifindex: 8, interface: "vethé-ü-🙂", startMs: 1_764_000_000_000.000_4, endMs: 1_764_000_000_999.999_9 }),
   udpFlow({ protocol: 47, flags: 3, ifindex: 9, interface: "x".repeat(300) }), // a Flow longer than 127 bytes
 ];
-
-function randomRecords(count: number, seed: number): FlowRecord[] {
-  const next = random(seed);
-  const int = (max: number) => Math.floor(next() * max);
-  const out: FlowRecord[] = [];
-  for (let i = 0; i < count; i++) {
-    const v6 = next() < 0.3;
-    const addr = () => {
-      const a = v6 ? new Uint8Array(16).map(() => int(256)) : ipv4(`${int(256)}.${int(256)}.${int(256)}.${int(256)}`);
-      return a;
-    };
-    out.push(
-      udpFlow({
-        ifindex: int(70000),
-        interface: ["eth0", "veth-a", "br0", "if17", ""][int(5)]!,
-        direction: next() < 0.5 ? "ingress" : "egress",
-        ethType: v6 ? 0x86dd : [0x0800, 0x0800, 0x0806][int(3)]!,
-        protocol: [6, 17, 1, 58, 132, 47, 0][int(7)]!,
-        srcAddr: addr(),
-        dstAddr: addr(),
-        srcPort: int(65536),
-        dstPort: int(65536),
-        packets: int(2 ** 40),
-        bytes: int(2 ** 52),
-        startMs: 1_764_000_000_000 + next() * 1e7,
-        endMs: 1_764_000_000_000 + next() * 1e7,
-        tcpFlags: int(512),
-        dscp: int(64),
-        icmpType: int(256),
-        icmpCode: int(256),
-        srcMac: new Uint8Array(6).map(() => int(256)),
-        dstMac: new Uint8Array(6).map(() => int(256)),
-        flags: int(4),
-      }),
-    );
-  }
-  return out;
-}
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
@@ -137,7 +89,7 @@ function referenceBatch(flows: FlowColumns, e: EvictionInfo) {
 describe("netflow.v1 FlowBatch from FlowColumns", () => {
   test.each([
     ["edge cases", edgeRecords],
-    ["2,000 random records", randomRecords(2000, 7)],
+    ["2,000 random records", randomFlows(2000, 7)],
   ])("%s: identical to toBinary of the reference message", (_, records) => {
     const flows = FlowColumns.fromRecords(records);
     const w = new WireWriter(16);
@@ -146,7 +98,7 @@ describe("netflow.v1 FlowBatch from FlowColumns", () => {
   });
 
   test("as an already-encoded field 3, the ExportRequest equals the one with batch set", () => {
-    const flows = FlowColumns.fromRecords(randomRecords(300, 11));
+    const flows = FlowColumns.fromRecords(randomFlows(300, 11));
     const w = new WireWriter();
     const body = w.beginMessage();
     writeFlowBatch(w, flows, eviction);
@@ -161,7 +113,7 @@ describe("netflow.v1 FlowBatch from FlowColumns", () => {
   });
 
   test("each record of an encoded block is one whole FlowBatch.flows entry, at the offsets the block gives", () => {
-    const flows = FlowColumns.fromRecords(randomRecords(500, 17));
+    const flows = FlowColumns.fromRecords(randomFlows(500, 17));
     const blocks: EncodedRecords[] = [];
     encodeRecordBlocks(flows, writeFlowEntry, new BlockBuffers(4096), (block) => blocks.push(block));
     expect(blocks.reduce((n, b) => n + b.count, 0)).toBe(500);
@@ -190,7 +142,7 @@ describe("netflow.v1 FlowBatch from FlowColumns", () => {
 describe("pbflow Records from FlowColumns", () => {
   test.each([
     ["edge cases", edgeRecords],
-    ["2,000 random records", randomRecords(2000, 13)],
+    ["2,000 random records", randomFlows(2000, 13)],
   ])("%s: identical to toBinary(toNetobservRecords(...))", (_, records) => {
     const flows = FlowColumns.fromRecords(records);
     for (const agent of [new Uint8Array([192, 0, 2, 7]), ipv6("fd00:0:0:0:0:0:0:9")]) {

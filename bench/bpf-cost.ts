@@ -14,7 +14,10 @@ export const BASELINE_REV = "9018d61";
 
 export interface BpfCost {
   packet: string;
+  /** shared values (atomic adds): the default */
   flowNs: number;
+  /** per-CPU values (plain adds) */
+  flowPerCpuNs: number;
   /** bpf/flow.bpf.o at BASELINE_REV, same packet, same run */
   baselineNs: number;
   /** floor_count: 5-tuple, 16-byte addresses (a dual-stack key) */
@@ -36,7 +39,8 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
     void floorBytes.byteLength; // read by libbpf until load returned
     const floorFd = programFd(findProgram(floor, "floor_count")!);
     const floorV4Fd = programFd(findProgram(floor, "floor_count_v4key")!);
-    using flow = await FlowObject.load({ initialFlows: 4096 });
+    using flow = await FlowObject.load({ initialFlows: 4096, values: "shared" });
+    using flowPerCpu = await FlowObject.load({ initialFlows: 4096, values: "per-cpu" });
     const baselineBytes = new Uint8Array(await $`git show ${BASELINE_REV}:bpf/flow.bpf.o`.cwd(join(import.meta.dir, "..")).arrayBuffer());
     const baseline = openObjectFromMemory(baselineBytes, "baseline");
     loadObject(baseline, "baseline");
@@ -50,17 +54,19 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
     const out: BpfCost[] = [];
     for (const [name, packet] of packets) {
       const f: number[] = [];
+      const pc: number[] = [];
       const b: number[] = [];
       const b4: number[] = [];
       const old: number[] = [];
       for (let i = 0; i < rounds; i++) {
         f.push(progTestRun(flow.ingressFd, packet, repeat).durationNs);
+        pc.push(progTestRun(flowPerCpu.ingressFd, packet, repeat).durationNs);
         old.push(progTestRun(baselineFd, packet, repeat).durationNs);
         b.push(progTestRun(floorFd, packet, repeat).durationNs);
         b4.push(progTestRun(floorV4Fd, packet, repeat).durationNs);
       }
       const ipv4Packet = name.startsWith("IPv4");
-      out.push({ packet: name, flowNs: median(f), baselineNs: median(old), floorNs: ipv4Packet ? median(b) : NaN, floorV4KeyNs: ipv4Packet ? median(b4) : NaN });
+      out.push({ packet: name, flowNs: median(f), flowPerCpuNs: median(pc), baselineNs: median(old), floorNs: ipv4Packet ? median(b) : NaN, floorV4KeyNs: ipv4Packet ? median(b4) : NaN });
     }
     closeObject(baseline);
     return out;

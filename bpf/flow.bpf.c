@@ -64,6 +64,8 @@ static __always_inline void fill_metrics(struct flow_metrics *m, struct __sk_buf
 	m->dscp = pkt->dscp;
 	m->icmp_type = pkt->icmp_type;
 	m->icmp_code = pkt->icmp_code;
+	m->l2_header_len = pkt->l2_header_len;
+	m->vlan_id = pkt->vlan_id;
 	if (pkt->l2)
 		read_macs(skb, m->src_mac, m->dst_mac);
 }

@@ -44,8 +44,10 @@ struct flow_key {
  * (BPF_MAP_TYPE_HASH, not per-CPU: a per-CPU value costs its size times the
  * possible CPUs, 7 KB a flow on a 128-CPU node). Counters are added with
  * atomic instructions; the rest is written once, by the packet that inserts
- * the flow, so DSCP, ICMP type/code and MACs are those of the flow's first
- * packet in the interval. Also the packet carried in a flow_event.
+ * the flow, so DSCP, ICMP type/code, MACs, VLAN and the link-layer header's
+ * length are those of the flow's first packet in the interval (per-CPU values:
+ * user space takes them from the copy with the earliest first_seen_ns). Also
+ * the packet carried in a flow_event.
  */
 struct flow_metrics {
 	__u64 packets;       /* packets on the wire: a GSO/GRO skb counts its segments */
@@ -57,9 +59,16 @@ struct flow_metrics {
 	__u8 dscp;           /* RFC 2474: IPv4 TOS or IPv6 traffic class >> 2 */
 	__u8 icmp_type;      /* ICMP/ICMPv6 type and code */
 	__u8 icmp_code;
-	__u8 pad;
+	/*
+	 * Bytes before the IP header: Ethernet + in-packet VLAN tags, 0 on L3
+	 * devices. Every segment carries it, so IP bytes = bytes - packets * this
+	 * (what IPFIX octetDeltaCount counts, RFC 7012).
+	 */
+	__u8 l2_header_len;
 	__u8 src_mac[6];
 	__u8 dst_mac[6];
+	__u16 vlan_id; /* 802.1Q VLAN ID of the outermost tag (in skb metadata or in the packet); 0: untagged */
+	__u8 pad[6];
 };
 
 /* A packet that found the flows map full, carried to user space by the ring buffer. */

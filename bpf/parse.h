@@ -47,6 +47,7 @@
 #define IPV6_EXT_MOBILITY 135
 
 #define IP_FRAGMENT_OFFSET_MASK 0x1fff
+#define VLAN_VID_MASK 0x0fff
 
 struct vlan_tag {
 	__be16 tci;
@@ -70,6 +71,8 @@ struct packet {
 	__u8 icmp_code;
 	__u8 flags;
 	__u8 l2; /* the packet starts with an Ethernet header (else at L3) */
+	__u8 l2_header_len; /* bytes before the IP header */
+	__u16 vlan_id;      /* outermost VLAN ID, 0 when untagged */
 	/* Bytes from the start of the packet to the end of its L4 header: what every GSO segment repeats. */
 	__u16 header_len;
 };
@@ -302,6 +305,9 @@ static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *p
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 
+	/* A tag the driver or the stack took out of the packet (VLAN acceleration) is the outermost. */
+	if (skb->vlan_present)
+		pkt->vlan_id = skb->vlan_tci & VLAN_VID_MASK;
 	if (!pkt->l2) {
 		__be16 l3_proto = skb->protocol;
 		/* header_len starts at 0: the packet starts at L3. */
@@ -330,11 +336,14 @@ static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *p
 			pkt->flags |= FLOW_FLAG_TRUNCATED;
 			return;
 		}
+		if (!pkt->vlan_id)
+			pkt->vlan_id = bpf_ntohs(tag->tci) & VLAN_VID_MASK;
 		proto = tag->encapsulated_proto;
 		cursor = tag + 1;
 		pkt->header_len += sizeof(*tag);
 	}
 	pkt->key.eth_protocol = bpf_ntohs(proto);
+	pkt->l2_header_len = pkt->header_len;
 
 	if (proto == bpf_htons(ETH_P_IP))
 		parse_ipv4(skb, pkt, cursor, data_end);

@@ -26,7 +26,7 @@ export const FLOW_KEY = {
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 
 export const FLOW_METRICS = {
-  size: 56,
+  size: 64,
   fields: {
     packets: { offset: 0, size: 8 },
     bytes: { offset: 8, size: 8 },
@@ -37,14 +37,16 @@ export const FLOW_METRICS = {
     dscp: { offset: 40, size: 1 },
     icmp_type: { offset: 41, size: 1 },
     icmp_code: { offset: 42, size: 1 },
-    pad: { offset: 43, size: 1 },
+    l2_header_len: { offset: 43, size: 1 },
     src_mac: { offset: 44, size: 6 },
     dst_mac: { offset: 50, size: 6 },
+    vlan_id: { offset: 56, size: 2 },
+    pad: { offset: 58, size: 6 },
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 
 export const FLOW_EVENT = {
-  size: 104,
+  size: 112,
   fields: {
     key: { offset: 0, size: FLOW_KEY.size },
     pad: { offset: 44, size: 4 },

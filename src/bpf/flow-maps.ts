@@ -12,7 +12,7 @@
  * Drains read every (key, value) pair in a handful of
  * lookup_and_delete_batch calls into FlowRows, never one FFI call per flow
  * (iterate-then-delete only where the kernel lacks batch operations). With
- * per-CPU values the batch lands in a scratch buffer (one 56-byte slot per
+ * per-CPU values the batch lands in a scratch buffer (one FLOW_METRICS.size-byte slot per
  * possible CPU) and each flow's copies are merged into its row.
  */
 import { addMetrics, METRIC_WORDS, type FlowRows } from "../flow/flow-rows.ts";
@@ -50,7 +50,7 @@ export class FlowMaps implements Disposable {
   private batchSupported = true;
   private closed = false;
   private readonly batchEntries: number;
-  /** Bytes of one flow's value as the syscalls move it: 56, or 56 × CPUs for per-CPU values. */
+  /** Bytes of one flow's value as the syscalls move it: FLOW_METRICS.size, or that × CPUs for per-CPU values. */
   private readonly valueBytes: number;
   /** Per-CPU values of one batch, merged into rows after each call. */
   private scratch = new Uint8Array(0);

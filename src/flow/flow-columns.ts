@@ -23,12 +23,14 @@ const M = FLOW_METRICS.fields;
 const KEY_WORDS = FLOW_KEY.size / 4;
 const KEY_HALVES = FLOW_KEY.size / 2;
 const METRIC_WORDS = FLOW_METRICS.size / 4;
+const METRIC_HALVES = FLOW_METRICS.size / 2;
 const TWO_32 = 4294967296;
 
 export class FlowColumns {
   private readonly key32: Uint32Array;
   private readonly key16: Uint16Array;
   private readonly metric32: Uint32Array;
+  private readonly metric16: Uint16Array;
 
   /**
    * `keys`/`metrics`: at least `count` rows each, starting at byte 0 of
@@ -45,6 +47,8 @@ export class FlowColumns {
     private readonly names: InterfaceNamer,
     /** A name per row, where one ifindex stands for several (decoded pbflow carries names, no ifindex). */
     private readonly rowNames?: readonly string[],
+    /** False for flows decoded from a wire format that does not carry the link-layer header's length: ipBytes is unknown. */
+    readonly linkHeaderKnown = true,
   ) {
     if (keys.byteOffset % 4 !== 0 || metrics.byteOffset % 4 !== 0) throw new RangeError("flow rows must be 4-byte aligned");
     if (keys.byteLength < count * FLOW_KEY.size || metrics.byteLength < count * FLOW_METRICS.size || startMs.length < count || endMs.length < count)
@@ -52,6 +56,7 @@ export class FlowColumns {
     this.key32 = new Uint32Array(keys.buffer, keys.byteOffset, Math.floor(keys.byteLength / 4));
     this.key16 = new Uint16Array(keys.buffer, keys.byteOffset, Math.floor(keys.byteLength / 2));
     this.metric32 = new Uint32Array(metrics.buffer, metrics.byteOffset, Math.floor(metrics.byteLength / 4));
+    this.metric16 = new Uint16Array(metrics.buffer, metrics.byteOffset, Math.floor(metrics.byteLength / 2));
   }
 
   static readonly empty = new FlowColumns(new Uint8Array(0), new Uint8Array(0), 0, new Float64Array(0), new Float64Array(0), (i) => `if${i}`);
@@ -101,6 +106,22 @@ export class FlowColumns {
   bytes(i: number): number {
     const w = i * METRIC_WORDS + M.bytes.offset / 4;
     return this.metric32[w]! + this.metric32[w + 1]! * TWO_32;
+  }
+  /**
+   * IP bytes (header and payload, what IPFIX octetDeltaCount counts): the
+   * frame bytes less each packet's link-layer header. Meaningful for IP flows
+   * when linkHeaderKnown.
+   */
+  ipBytes(i: number): number {
+    return this.bytes(i) - this.packets(i) * this.metrics[i * FLOW_METRICS.size + M.l2_header_len.offset]!;
+  }
+  /** Bytes before the IP header of each packet (Ethernet + VLAN tags; 0 on L3 devices). */
+  l2HeaderLen(i: number): number {
+    return this.metrics[i * FLOW_METRICS.size + M.l2_header_len.offset]!;
+  }
+  /** 802.1Q VLAN ID of the first packet's outermost tag; 0: untagged. */
+  vlanId(i: number): number {
+    return this.metric16[i * METRIC_HALVES + M.vlan_id.offset / 2]!;
   }
   /** OR of the TCP flags of every packet (FIN 0x01 … CWR 0x80, NS 0x100). */
   tcpFlags(i: number): number {
@@ -154,6 +175,8 @@ export class FlowColumns {
       srcMac: this.metrics.slice(srcMac, srcMac + 6),
       dstMac: this.metrics.slice(dstMac, dstMac + 6),
       flags: this.flags(i),
+      ...(this.vlanId(i) !== 0 ? { vlanId: this.vlanId(i) } : {}),
+      ...(this.linkHeaderKnown ? { l2HeaderLen: this.l2HeaderLen(i) } : {}),
     };
   }
 
@@ -178,6 +201,7 @@ export class FlowColumns {
     const endMs = new Float64Array(n);
     const names = new Map<number, string>();
     let ambiguous = false;
+    let linkHeaderKnown = true;
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
       const k = i * FLOW_KEY.size;
@@ -199,6 +223,9 @@ export class FlowColumns {
       metrics[m + M.icmp_code.offset] = r.icmpCode;
       metrics.set(r.srcMac.subarray(0, 6), m + M.src_mac.offset);
       metrics.set(r.dstMac.subarray(0, 6), m + M.dst_mac.offset);
+      mv.setUint16(m + M.vlan_id.offset, r.vlanId ?? 0, true);
+      if (r.l2HeaderLen === undefined) linkHeaderKnown = false;
+      else metrics[m + M.l2_header_len.offset] = r.l2HeaderLen;
       startMs[i] = r.startMs;
       endMs[i] = r.endMs;
       const known = names.get(r.ifindex);
@@ -206,6 +233,6 @@ export class FlowColumns {
       else if (known !== r.interface) ambiguous = true;
     }
     const rowNames = ambiguous ? records.map((r) => r.interface) : undefined;
-    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames);
+    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames, linkHeaderKnown);
   }
 }

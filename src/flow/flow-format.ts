@@ -95,7 +95,12 @@ export interface FlowJson {
   dstPort: number;
   protocol: string;
   packets: number;
+  /** Frame bytes: what the device carried, link-layer header included. */
   bytes: number;
+  /** IP header and payload (bytes less each packet's link-layer header): IP flows whose link-layer length is known. */
+  ipBytes?: number;
+  /** Outermost 802.1Q VLAN ID, when tagged. */
+  vlan?: number;
   start: string;
   end: string;
   tcpFlags: string[];
@@ -106,7 +111,10 @@ export interface FlowJson {
   truncated?: true;
 }
 
+const isIp = (ethType: number) => ethType === 0x0800 || ethType === 0x86dd;
+
 export function flowToJson(r: FlowRecord): FlowJson {
+  // Built in the order flowJsonLine writes its keys: the tests compare the two texts.
   const json: FlowJson = {
     interface: r.interface,
     ifindex: r.ifindex,
@@ -121,11 +129,13 @@ export function flowToJson(r: FlowRecord): FlowJson {
     protocol: protocolName(r.protocol, r.ethType),
     packets: r.packets,
     bytes: r.bytes,
-    start: new Date(r.startMs).toISOString(),
-    end: new Date(r.endMs).toISOString(),
-    tcpFlags: tcpFlagNames(r.tcpFlags),
-    dscp: r.dscp,
-  };
+  } as FlowJson;
+  if (isIp(r.ethType) && r.l2HeaderLen !== undefined) json.ipBytes = r.bytes - r.packets * r.l2HeaderLen;
+  if (r.vlanId) json.vlan = r.vlanId;
+  json.start = new Date(r.startMs).toISOString();
+  json.end = new Date(r.endMs).toISOString();
+  json.tcpFlags = tcpFlagNames(r.tcpFlags);
+  json.dscp = r.dscp;
   if (r.protocol === 1 || r.protocol === 58) {
     json.icmpType = r.icmpType;
     json.icmpCode = r.icmpCode;
@@ -177,7 +187,12 @@ export function flowJsonLine(flows: FlowColumns, i: number): string {
     `,"etherType":${quoted(ethTypeName(ethType))},"srcMac":"${macTextAt(metrics, flows.srcMacAt(i))}","dstMac":"${macTextAt(metrics, flows.dstMacAt(i))}"` +
     `,"srcAddr":"${addressTextAt(keys, flows.srcAddrAt(i), ethType)}","dstAddr":"${addressTextAt(keys, flows.dstAddrAt(i), ethType)}"` +
     `,"srcPort":${flows.srcPort(i)},"dstPort":${flows.dstPort(i)},"protocol":${quoted(protocolName(protocol, ethType))}` +
-    `,"packets":${flows.packets(i)},"bytes":${flows.bytes(i)},"start":"${isoText(Math.floor(flows.startMs[i]!))}","end":"${isoText(Math.floor(flows.endMs[i]!))}"` +
+    `,"packets":${flows.packets(i)},"bytes":${flows.bytes(i)}`;
+  if (flows.linkHeaderKnown && isIp(ethType)) line += `,"ipBytes":${flows.ipBytes(i)}`;
+  const vlan = flows.vlanId(i);
+  if (vlan !== 0) line += `,"vlan":${vlan}`;
+  line +=
+    `,"start":"${isoText(Math.floor(flows.startMs[i]!))}","end":"${isoText(Math.floor(flows.endMs[i]!))}"` +
     `,"tcpFlags":${TCP_FLAGS_JSON[flows.tcpFlags(i)]},"dscp":${flows.dscp(i)}`;
   if (protocol === 1 || protocol === 58) line += `,"icmpType":${flows.icmpType(i)},"icmpCode":${flows.icmpCode(i)}`;
   const flags = flows.flags(i);

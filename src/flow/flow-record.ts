@@ -33,6 +33,13 @@ export interface FlowRecord {
   dstMac: Uint8Array;
   /** FlowFlag bits: fragment, truncated. */
   flags: number;
+  /** 802.1Q VLAN ID of the first packet's outermost tag; 0 or absent: untagged. */
+  vlanId?: number;
+  /**
+   * Bytes of each packet before its IP header (Ethernet + VLAN tags, 0 on L3
+   * devices); absent where unknown (flows decoded from a peer's wire format).
+   */
+  l2HeaderLen?: number;
 }
 
 /** Counters read from the kernel at the eviction that produced a batch (totals since load). */

@@ -19,8 +19,9 @@ const FIRST = M.first_seen_ns.offset / 4;
 const LAST = M.last_seen_ns.offset / 4;
 const TCP_FLAGS = M.tcp_flags.offset / 4;
 const FLAGS = M.flags.offset / 4;
-/** dscp, icmp type/code, pad, src MAC, dst MAC: the first packet's fields, 4 words from byte 40. */
+/** dscp, icmp type/code, l2 header length, MACs, VLAN (and padding): the first packet's fields, from dscp to the end of the row. */
 const FIRST_PACKET = M.dscp.offset / 4;
+const FIRST_PACKET_WORDS = METRIC_WORDS - FIRST_PACKET;
 
 export class FlowRows {
   keys = new Uint8Array(0);
@@ -99,7 +100,7 @@ function compareU64(a: Uint32Array, i: number, b: Uint32Array, j: number): numbe
 /**
  * Adds the flow_metrics at `from` (word index into `source`) to the row at
  * `to` (word index into `target`): counts summed, the time span widened,
- * flags ORed; the first-packet fields (DSCP, ICMP, MACs) come from whichever
+ * flags ORed; the first-packet fields (DSCP, ICMP, MACs, VLAN, link-layer length) come from whichever
  * saw the flow first. Integer word arithmetic: no doubles, no allocation.
  */
 export function addMetrics(target: Uint32Array, to: number, source: Uint32Array, from: number) {
@@ -108,7 +109,7 @@ export function addMetrics(target: Uint32Array, to: number, source: Uint32Array,
   if (compareU64(source, from + FIRST, target, to + FIRST) < 0) {
     target[to + FIRST] = source[from + FIRST]!;
     target[to + FIRST + 1] = source[from + FIRST + 1]!;
-    for (let w = 0; w < 4; w++) target[to + FIRST_PACKET + w] = source[from + FIRST_PACKET + w]!;
+    for (let w = 0; w < FIRST_PACKET_WORDS; w++) target[to + FIRST_PACKET + w] = source[from + FIRST_PACKET + w]!;
   }
   if (compareU64(source, from + LAST, target, to + LAST) > 0) {
     target[to + LAST] = source[from + LAST]!;

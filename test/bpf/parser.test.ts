@@ -106,6 +106,21 @@ describe.if(isRoot)("parser (BPF_PROG_TEST_RUN)", () => {
     expect(endpoints(await onlyFlow([qinq]))).toMatchObject({ srcPort: 1000, dstPort: 2000, ethType: 0x0800 });
   });
 
+  test("link-layer header length (for IP bytes) and the outermost VLAN ID of in-packet tags", async () => {
+    const l4 = udp(1000, 2000, 10);
+    const ip = ipv4({ protocol: 17, src: "198.18.1.1", dst: "198.18.1.2", payloadLength: l4.length });
+    const untagged = await onlyFlow([bytes(ethernet(0x0800), ip, l4), bytes(ethernet(0x0800), ip, l4)]);
+    expect([untagged.l2HeaderLen, untagged.vlanId ?? 0]).toEqual([14, 0]);
+    expect(untagged.bytes - untagged.packets * untagged.l2HeaderLen!).toBe(2 * (ip.length + l4.length));
+    const single = await onlyFlow([bytes(ethernet(0x8100), vlanTag(100, 0x0800), ip, l4)]);
+    expect([single.l2HeaderLen, single.vlanId]).toEqual([18, 100]);
+    const qinq = await onlyFlow([bytes(ethernet(0x88a8), vlanTag(4094, 0x8100), vlanTag(20, 0x0800), ip, l4)]);
+    expect([qinq.l2HeaderLen, qinq.vlanId]).toEqual([22, 4094]);
+    const v6tagged = bytes(ethernet(0x8100), vlanTag(7, 0x86dd), ipv6({ nextHeader: 17, src: "fd00::1", dst: "fd00::2", payloadLength: l4.length }), l4);
+    const six = await onlyFlow([v6tagged]);
+    expect([six.l2HeaderLen, six.vlanId, six.bytes - six.l2HeaderLen!]).toEqual([18, 7, 40 + l4.length]);
+  });
+
   test("IPv4 options: the transport header is found after them", async () => {
     const options = [0x94, 0x04, 0, 0, 0x01, 0x01, 0x01, 0x00]; // router alert (4 bytes), NOP NOP NOP, EOL
     const flow = await onlyFlow([v4(17, udp(4444, 5555, 0), { options })]);

@@ -64,3 +64,22 @@ test("flowJsonLine writes, from the columns, exactly JSON.stringify(flowToJson(r
   const flows = FlowColumns.fromRecords(records);
   records.forEach((r, i) => expect(flowJsonLine(flows, i)).toBe(JSON.stringify(flowToJson(r))));
 });
+
+test("ipBytes (frame bytes less each packet's link-layer header) and vlan: printed where known, same text from columns", () => {
+  const mapped = (d: number) => new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 198, 18, 0, d]);
+  const base = {
+    ifindex: 3, interface: "eth0", direction: "egress" as const, ethType: 0x0800, protocol: 17,
+    srcAddr: mapped(1), dstAddr: mapped(2), srcPort: 1, dstPort: 2, packets: 10, bytes: 1000, startMs: 1.7e12, endMs: 1.7e12 + 1,
+    tcpFlags: 0, dscp: 0, icmpType: 0, icmpCode: 0, srcMac: new Uint8Array(6), dstMac: new Uint8Array(6), flags: 0,
+  };
+  const tagged = { ...base, l2HeaderLen: 18, vlanId: 100 };
+  const l3 = { ...base, l2HeaderLen: 0 };
+  const arp = { ...base, ethType: 0x0806, protocol: 0, l2HeaderLen: 14 };
+  expect(flowToJson(tagged)).toMatchObject({ bytes: 1000, ipBytes: 1000 - 10 * 18, vlan: 100 });
+  expect(flowToJson(l3).ipBytes).toBe(1000);
+  expect(flowToJson(arp).ipBytes).toBeUndefined();
+  expect(flowToJson(base).ipBytes).toBeUndefined(); // decoded from a peer: the link-layer length is unknown
+  const known = FlowColumns.fromRecords([tagged, l3, arp]);
+  [tagged, l3, arp].forEach((r, i) => expect(flowJsonLine(known, i)).toBe(JSON.stringify(flowToJson(r))));
+  expect(flowJsonLine(FlowColumns.fromRecords([base]), 0)).toBe(JSON.stringify(flowToJson(base)));
+});

@@ -81,6 +81,7 @@ export function statusResponse(status: AgentStatus, identity: AgentIdentity, wat
       queuedBytes: BigInt(sink.queuedBytes),
       sentRecords: BigInt(sink.sentRecords),
       droppedRecords: BigInt(sink.droppedRecords),
+      sentMessages: BigInt(sink.sentMessages ?? 0),
       sendErrors: BigInt(sink.sendErrors),
     })),
   });

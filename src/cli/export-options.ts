@@ -1,15 +1,18 @@
 /**
- * `run`'s export flags (--export, --target, --protocol, --tls*, --export-*),
- * and their part of RunConfig, validated here once.
+ * `run`'s export flags (--export, --target, --protocol, --tls*, --ipfix-*,
+ * --export-*), and their part of RunConfig, validated here once. A flag of a
+ * sink that --export does not name is an error, not silently ignored.
  */
 import { readFileSync } from "node:fs";
 import { Option } from "commander";
 import { parseIpAddress } from "../api/ip-prefix.ts";
 import { type GrpcExportSettings, sizeText } from "../export/grpc-exporter.ts";
+import type { IpfixExportSettings } from "../export/ipfix-exporter.ts";
 import { parseHostPort } from "../net/listen-address.ts";
 import { ConfigError, parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
 
-export type ExportSink = "stdout" | "grpc";
+export type ExportSink = "stdout" | "grpc" | "ipfix";
+const SINKS = ["stdout", "grpc", "ipfix"] as const;
 
 export interface ExportConfig {
   /** Where flows go; stdout prints in the --output format. */
@@ -20,6 +23,8 @@ export interface ExportConfig {
   stdoutQueueBytes: number;
   /** Set when sinks has "grpc". */
   grpc?: GrpcExportSettings;
+  /** Set when sinks has "ipfix". */
+  ipfix?: IpfixExportSettings;
 }
 
 export interface ExportFlags {
@@ -40,6 +45,12 @@ export interface ExportFlags {
   exportBatchInterval: string;
   exportFlushTimeout: string;
   stdoutQueueBytes: string;
+  ipfixTarget?: string;
+  /** Unset: the defaults in IPFIX_DEFAULTS (shown in --help). */
+  ipfixDomain?: string;
+  ipfixTemplateRefresh?: string;
+  ipfixMtu?: string;
+  ipfixRate?: string;
 }
 
 /**
@@ -56,6 +67,20 @@ export const EXPORT_DEFAULTS = {
   exportBatchInterval: "1s",
   exportFlushTimeout: "5s",
   stdoutQueueBytes: "64MiB",
+} as const;
+
+/**
+ * IPFIX defaults. Templates every 60 s: RFC 6728's default is 600 s, but a
+ * restarted collector stores nothing until it has them again. 10,000
+ * datagrams/s (~14 MB/s at 1,452 B) sends an eviction of 100k IPv4 flows
+ * (~5,900 datagrams) in 0.6 s without overrunning nfcapd's default 208 KiB
+ * socket buffer (bench/ipfix-pacing figures in the README).
+ */
+export const IPFIX_DEFAULTS = {
+  domain: 1,
+  templateRefresh: "60s",
+  mtu: 1500,
+  rate: 10_000,
 } as const;
 
 /**
@@ -80,7 +105,10 @@ export function defaultQueueBytes(mapCeilingFlows: number): number {
 
 export function exportOptions(): Option[] {
   return [
-    new Option("--export <list>", "where flows go: stdout (printed in the --output format), grpc (sent to --target), or both: stdout,grpc")
+    new Option(
+      "--export <list>",
+      "where flows go, comma-separated: stdout (printed in the --output format), grpc (to --target), ipfix (IPFIX over UDP to --ipfix-target); e.g. stdout,ipfix",
+    )
       .default(EXPORT_DEFAULTS.export)
       .env("NETFLOW_EXPORT"),
     new Option("--target <host:port>", "collector for --export grpc (netflow-agent collect, or netobserv's flowlogs-pipeline)").env("NETFLOW_TARGET"),
@@ -93,9 +121,23 @@ export function exportOptions(): Option[] {
     new Option("--tls-key <file>", "PEM private key of --tls-cert").env("NETFLOW_TLS_KEY"),
     new Option("--tls-server-name <name>", "name to expect in the collector's certificate (default: the --target host)").env("NETFLOW_TLS_SERVER_NAME"),
     new Option("--agent-ip <address>", "agent_ip sent with --protocol netobserv (default: the host's first non-loopback address)").env("NETFLOW_AGENT_IP"),
+    new Option("--ipfix-target <host:port>", "IPFIX collector for --export ipfix (nfcapd, nfacctd, goflow2…), over UDP").env("NETFLOW_IPFIX_TARGET"),
+    new Option("--ipfix-domain <id>", `IPFIX observation domain id, 0-4294967295 (default: ${IPFIX_DEFAULTS.domain})`).env("NETFLOW_IPFIX_DOMAIN"),
+    new Option(
+      "--ipfix-template-refresh <duration>",
+      `how often templates and interface names are re-sent, so a restarted collector learns them again (RFC 7011 8.1) (default: ${IPFIX_DEFAULTS.templateRefresh})`,
+    ).env("NETFLOW_IPFIX_TEMPLATE_REFRESH"),
+    new Option(
+      "--ipfix-mtu <bytes>",
+      `path MTU to the collector: each message fits in one unfragmented datagram, 1280-65535 (default: ${IPFIX_DEFAULTS.mtu})`,
+    ).env("NETFLOW_IPFIX_MTU"),
+    new Option(
+      "--ipfix-rate <datagrams/s>",
+      `most datagrams a second: paces an eviction's burst so the collector's socket buffer does not overflow (default: ${IPFIX_DEFAULTS.rate})`,
+    ).env("NETFLOW_IPFIX_RATE"),
     new Option(
       "--export-queue-bytes <size>",
-      "encoded records held while the collector is slow or away; beyond, the oldest are dropped (counted, logged). " +
+      "encoded records held for grpc and ipfix while the collector is slow or away; beyond, the oldest are dropped (counted, logged). " +
         `Bytes, or KiB/MiB/GiB (default: room for 2 evictions at --cache-max-flows, ${QUEUE_BYTES_PER_FLOW} B a record, ` +
         `at least ${sizeText(MIN_DEFAULT_QUEUE_BYTES)}: ${sizeText(defaultQueueBytes(2 ** 20))} at 1048576 flows; taken as records wait, not up front)`,
     ).env("NETFLOW_EXPORT_QUEUE_BYTES"),
@@ -120,8 +162,8 @@ export function exportOptions(): Option[] {
 
 function parseSinks(text: string): ExportSink[] {
   const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (names.length === 0) throw new ConfigError(`--export "${text}" must name at least one of: stdout, grpc`);
-  const sinks = names.map((name) => parseChoice("--export", name, ["stdout", "grpc"] as const));
+  if (names.length === 0) throw new ConfigError(`--export "${text}" must name at least one of: ${SINKS.join(", ")}`);
+  const sinks = names.map((name) => parseChoice("--export", name, SINKS));
   return [...new Set(sinks)];
 }
 
@@ -149,10 +191,10 @@ function parseTls(flags: ExportFlags): GrpcExportSettings["tls"] {
   };
 }
 
-function parseTarget(text: string) {
-  const message = `--target "${text}" must be host:port with port 1-65535 (examples: 127.0.0.1:9999, [::1]:9999, collector.example:2055)`;
+function parseTarget(text: string, flag = "--target") {
+  const message = `${flag} "${text}" must be host:port with port 1-65535 (examples: 127.0.0.1:9999, [::1]:9999, collector.example:2055)`;
   try {
-    const target = parseHostPort("--target", text);
+    const target = parseHostPort(flag, text);
     if (target.port === 0) throw new ConfigError(message);
     return target;
   } catch (error) {
@@ -182,7 +224,61 @@ export function buildExportConfig(flags: ExportFlags, mapCeilingFlows: number): 
   const sinks = parseSinks(flags.export);
   const flushTimeoutMs = parseDuration("--export-flush-timeout", flags.exportFlushTimeout, 0, 600_000);
   const stdoutQueueBytes = parseSize("--stdout-queue-bytes", flags.stdoutQueueBytes ?? EXPORT_DEFAULTS.stdoutQueueBytes, MIN_QUEUE_BYTES, MAX_QUEUE_BYTES);
-  if (!sinks.includes("grpc")) return { sinks, flushTimeoutMs, stdoutQueueBytes };
+  rejectFlagsOfUnusedSinks(flags, sinks);
+  const config: ExportConfig = { sinks, flushTimeoutMs, stdoutQueueBytes };
+  const queueBytes = () =>
+    flags.exportQueueBytes === undefined
+      ? defaultQueueBytes(mapCeilingFlows)
+      : parseSize("--export-queue-bytes", flags.exportQueueBytes, MIN_QUEUE_BYTES, MAX_QUEUE_BYTES);
+  if (sinks.includes("grpc")) config.grpc = buildGrpcSettings(flags, queueBytes(), flushTimeoutMs);
+  if (sinks.includes("ipfix")) config.ipfix = buildIpfixSettings(flags, queueBytes(), flushTimeoutMs);
+  return config;
+}
+
+/** Flags that only one sink reads, by that sink; given without it they would do nothing. */
+const SINK_FLAGS: { sink: ExportSink; flag: string; given: (f: ExportFlags) => boolean }[] = [
+  { sink: "grpc", flag: "--target", given: (f) => f.target !== undefined },
+  { sink: "grpc", flag: "--protocol", given: (f) => f.protocol !== undefined && f.protocol !== EXPORT_DEFAULTS.protocol },
+  { sink: "grpc", flag: "--tls", given: (f) => Boolean(f.tls) },
+  { sink: "grpc", flag: "--tls-ca", given: (f) => f.tlsCa !== undefined },
+  { sink: "grpc", flag: "--tls-cert", given: (f) => f.tlsCert !== undefined },
+  { sink: "grpc", flag: "--tls-key", given: (f) => f.tlsKey !== undefined },
+  { sink: "grpc", flag: "--tls-server-name", given: (f) => f.tlsServerName !== undefined },
+  { sink: "grpc", flag: "--agent-ip", given: (f) => f.agentIp !== undefined },
+  { sink: "grpc", flag: "--export-queue-records", given: (f) => f.exportQueueRecords !== undefined },
+  { sink: "grpc", flag: "--export-batch-records", given: (f) => f.exportBatchRecords !== undefined && f.exportBatchRecords !== EXPORT_DEFAULTS.exportBatchRecords },
+  { sink: "grpc", flag: "--export-batch-interval", given: (f) => f.exportBatchInterval !== undefined && f.exportBatchInterval !== EXPORT_DEFAULTS.exportBatchInterval },
+  { sink: "ipfix", flag: "--ipfix-target", given: (f) => f.ipfixTarget !== undefined },
+  { sink: "ipfix", flag: "--ipfix-domain", given: (f) => f.ipfixDomain !== undefined },
+  { sink: "ipfix", flag: "--ipfix-template-refresh", given: (f) => f.ipfixTemplateRefresh !== undefined },
+  { sink: "ipfix", flag: "--ipfix-mtu", given: (f) => f.ipfixMtu !== undefined },
+  { sink: "ipfix", flag: "--ipfix-rate", given: (f) => f.ipfixRate !== undefined },
+];
+
+function rejectFlagsOfUnusedSinks(flags: ExportFlags, sinks: ExportSink[]) {
+  for (const { sink, flag, given } of SINK_FLAGS)
+    if (given(flags) && !sinks.includes(sink))
+      throw new ConfigError(`${flag} applies to --export ${sink}, which --export "${flags.export}" does not include (add it: --export ${[...sinks, sink].join(",")})`);
+  if (flags.exportQueueBytes !== undefined && !sinks.includes("grpc") && !sinks.includes("ipfix"))
+    throw new ConfigError(`--export-queue-bytes applies to --export grpc or ipfix, which --export "${flags.export}" does not include`);
+}
+
+function buildIpfixSettings(flags: ExportFlags, queueBytes: number, flushTimeoutMs: number): IpfixExportSettings {
+  if (!flags.ipfixTarget) throw new ConfigError("--ipfix-target is required with --export ipfix (example: --ipfix-target 127.0.0.1:4739)");
+  const target = parseTarget(flags.ipfixTarget, "--ipfix-target");
+  const mtu = flags.ipfixMtu === undefined ? IPFIX_DEFAULTS.mtu : parseInteger("--ipfix-mtu", flags.ipfixMtu, 1280, 65535);
+  return {
+    target,
+    domain: flags.ipfixDomain === undefined ? IPFIX_DEFAULTS.domain : parseInteger("--ipfix-domain", flags.ipfixDomain, 0, 4294967295),
+    templateRefreshMs: parseDuration("--ipfix-template-refresh", flags.ipfixTemplateRefresh ?? IPFIX_DEFAULTS.templateRefresh, 1000, 3_600_000),
+    mtu,
+    rate: flags.ipfixRate === undefined ? IPFIX_DEFAULTS.rate : parseInteger("--ipfix-rate", flags.ipfixRate, 10, 10_000_000),
+    queueBytes,
+    flushTimeoutMs,
+  };
+}
+
+function buildGrpcSettings(flags: ExportFlags, queueBytes: number, flushTimeoutMs: number): GrpcExportSettings {
   if (!flags.target) throw new ConfigError("--target is required with --export grpc (example: --target 127.0.0.1:9999)");
   const target = parseTarget(flags.target);
   const batchRecords = parseInteger("--export-batch-records", flags.exportBatchRecords, 1, 100_000);
@@ -192,29 +288,20 @@ export function buildExportConfig(flags: ExportFlags, mapCeilingFlows: number): 
     if (queueRecords < batchRecords)
       throw new ConfigError(`--export-queue-records ${queueRecords} must be >= --export-batch-records ${batchRecords}`);
   }
-  const queueBytes =
-    flags.exportQueueBytes === undefined
-      ? defaultQueueBytes(mapCeilingFlows)
-      : parseSize("--export-queue-bytes", flags.exportQueueBytes, MIN_QUEUE_BYTES, MAX_QUEUE_BYTES);
   let agentIp: Uint8Array | undefined;
   if (flags.agentIp !== undefined) {
     agentIp = parseIpAddress(flags.agentIp.trim());
     if (!agentIp) throw new ConfigError(`--agent-ip "${flags.agentIp}" is not an IPv4 or IPv6 address`);
   }
   return {
-    sinks,
+    target,
+    protocol: parseChoice("--protocol", flags.protocol, ["netflow", "netobserv"] as const),
+    tls: parseTls(flags),
+    queueBytes,
+    queueRecords,
+    batchRecords,
+    batchIntervalMs: parseDuration("--export-batch-interval", flags.exportBatchInterval, 10, 60_000),
     flushTimeoutMs,
-    stdoutQueueBytes,
-    grpc: {
-      target,
-      protocol: parseChoice("--protocol", flags.protocol, ["netflow", "netobserv"] as const),
-      tls: parseTls(flags),
-      queueBytes,
-      queueRecords,
-      batchRecords,
-      batchIntervalMs: parseDuration("--export-batch-interval", flags.exportBatchInterval, 10, 60_000),
-      flushTimeoutMs,
-      agentIp,
-    },
+    agentIp,
   };
 }

@@ -30,6 +30,8 @@ export interface SinkStats {
   droppedRecords: number;
   /** Failed writes or send attempts (each may be retried). */
   sendErrors: number;
+  /** Messages sent (IPFIX datagrams, gRPC requests); absent for stdout. */
+  sentMessages?: number;
 }
 
 /**

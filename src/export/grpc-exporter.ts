@@ -152,8 +152,8 @@ export class GrpcExporter implements Exporter {
   }
 
   stats(): SinkStats {
-    const { queuedRecords, queuedBytes, sentRecords, droppedRecords, sendErrors } = this.details();
-    return { queuedRecords, queuedBytes, sentRecords, droppedRecords, sendErrors };
+    const { queuedRecords, queuedBytes, sentRecords, droppedRecords, sendErrors, sentBatches } = this.details();
+    return { queuedRecords, queuedBytes, sentRecords, droppedRecords, sendErrors, sentMessages: sentBatches };
   }
 
   details(): GrpcExportDetails {

@@ -49,8 +49,25 @@ describe("--export and its flags", () => {
   });
 
   test.each([
-    [{ export: "" }, `--export "" must name at least one of: stdout, grpc`],
-    [{ export: "stdout,kafka" }, `--export "kafka" must be one of: stdout, grpc`],
+    [{ export: "" }, `--export "" must name at least one of: stdout, grpc, ipfix`],
+    [{ export: "stdout,kafka" }, `--export "kafka" must be one of: stdout, grpc, ipfix`],
+    // A sink's flags without that sink would do nothing: said, not ignored.
+    [{ target: "h:1" }, `--target applies to --export grpc, which --export "stdout" does not include (add it: --export stdout,grpc)`],
+    [{ export: "ipfix", ipfixTarget: "h:1", protocol: "netobserv" }, `--protocol applies to --export grpc, which --export "ipfix" does not include (add it: --export ipfix,grpc)`],
+    [{ tls: true }, `--tls applies to --export grpc`],
+    [{ tlsCa: "ca.pem" }, `--tls-ca applies to --export grpc`],
+    [{ agentIp: "192.0.2.1" }, `--agent-ip applies to --export grpc`],
+    [{ exportBatchRecords: "10" }, `--export-batch-records applies to --export grpc`],
+    [{ exportQueueBytes: "1GiB" }, `--export-queue-bytes applies to --export grpc or ipfix, which --export "stdout" does not include`],
+    [{ export: "grpc", target: "h:1", ipfixTarget: "h:2" }, `--ipfix-target applies to --export ipfix, which --export "grpc" does not include (add it: --export grpc,ipfix)`],
+    [{ ipfixMtu: "9000" }, `--ipfix-mtu applies to --export ipfix`],
+    [{ export: "ipfix" }, "--ipfix-target is required with --export ipfix (example: --ipfix-target 127.0.0.1:4739)"],
+    [{ export: "ipfix", ipfixTarget: "collector" }, `--ipfix-target "collector" must be host:port with port 1-65535`],
+    [{ export: "ipfix", ipfixTarget: "h:1", ipfixMtu: "576" }, "--ipfix-mtu 576 must be >= 1280 and <= 65535"],
+    [{ export: "ipfix", ipfixTarget: "h:1", ipfixDomain: "-1" }, "--ipfix-domain"],
+    [{ export: "ipfix", ipfixTarget: "h:1", ipfixDomain: "4294967296" }, "--ipfix-domain 4294967296 must be >= 0 and <= 4294967295"],
+    [{ export: "ipfix", ipfixTarget: "h:1", ipfixTemplateRefresh: "100ms" }, "--ipfix-template-refresh 100ms must be >= 1000ms"],
+    [{ export: "ipfix", ipfixTarget: "h:1", ipfixRate: "fast" }, "--ipfix-rate"],
     [{ export: "grpc" }, "--target is required with --export grpc (example: --target 127.0.0.1:9999)"],
     [{ export: "grpc", target: "collector" }, `--target "collector" must be host:port with port 1-65535 (examples: 127.0.0.1:9999, [::1]:9999, collector.example:2055)`],
     [{ export: "grpc", target: "10.0.0.1:0" }, `--target "10.0.0.1:0" must be host:port with port 1-65535 (examples: 127.0.0.1:9999, [::1]:9999, collector.example:2055)`],
@@ -73,6 +90,23 @@ describe("--export and its flags", () => {
     [{ export: "grpc", target: "h:1", tlsCa: "/nonexistent/ca.pem" }, "--tls-ca /nonexistent/ca.pem: cannot read it (ENOENT)"],
   ] as [Partial<ExportFlags>, string][])("%j → %s", (given, message) => {
     expect(() => buildExportConfig(flags(given))).toThrow(message);
+  });
+
+  test("ipfix with defaults, and tuned; it shares --export-queue-bytes with grpc", () => {
+    expect(buildExportConfig(flags({ export: "stdout,ipfix", ipfixTarget: "127.0.0.1:4739" })).ipfix).toEqual({
+      target: { host: "127.0.0.1", port: 4739 },
+      domain: 1,
+      templateRefreshMs: 60_000,
+      mtu: 1500,
+      rate: 10_000,
+      queueBytes: 256 * 2 ** 20,
+      flushTimeoutMs: 5000,
+    });
+    const tuned = buildExportConfig(
+      flags({ export: "ipfix", ipfixTarget: "[::1]:2055", ipfixDomain: "4294967295", ipfixTemplateRefresh: "1s", ipfixMtu: "9000", ipfixRate: "500", exportQueueBytes: "8MiB" }),
+    );
+    expect(tuned.ipfix).toMatchObject({ target: { host: "::1", port: 2055 }, domain: 4294967295, templateRefreshMs: 1000, mtu: 9000, rate: 500, queueBytes: 8 * 2 ** 20 });
+    expect(tuned.grpc).toBeUndefined();
   });
 
   test("--tls files are read once, here; --tls-ca implies --tls", () => {

@@ -1,0 +1,130 @@
+/**
+ * The IPFIX encoder, read back with an independent RFC 7011 decoder
+ * (test/helpers/ipfix-decoder.ts): every field of every flow, message sizes,
+ * sequence numbers, templates. The collectors' own reading is tested end to
+ * end in test/e2e/ipfix-export.test.ts.
+ */
+import { describe, expect, test } from "bun:test";
+import { FlowColumns } from "../../src/flow/flow-columns.ts";
+import type { FlowRecord } from "../../src/flow/flow-record.ts";
+import { IpfixEncoder } from "../../src/export/ipfix-encoder.ts";
+import { maxMessageBytes } from "../../src/export/ipfix-exporter.ts";
+import { FLOW_TEMPLATES, IE, INTERFACE_NAMES_TEMPLATE } from "../../src/export/ipfix-templates.ts";
+import { randomFlows } from "../api/flow-fixtures.ts";
+import { decodeMessage, type TemplateStore, uint } from "../helpers/ipfix-decoder.ts";
+
+/** Random flows of every kind, some tagged, with a link-layer length each. */
+function flowsWithLinkLayer(count: number, seed: number): FlowRecord[] {
+  return randomFlows(count, seed).map((r, i) => {
+    const l2HeaderLen = [14, 18, 22, 0][i % 4]!;
+    return { ...r, l2HeaderLen, vlanId: l2HeaderLen > 14 ? (i * 7) % 4095 + 1 : 0, bytes: r.packets * l2HeaderLen + (r.bytes % 2 ** 50) };
+  });
+}
+
+const ipv4Of = (addr: Uint8Array) => addr.subarray(12, 16);
+
+function expectRecordMatches(fields: Map<number, Uint8Array>, r: FlowRecord) {
+  const ip = r.ethType === 0x0800 || r.ethType === 0x86dd;
+  expect(uint(fields.get(IE.flowStartMilliseconds))).toBe(Math.floor(r.startMs));
+  expect(uint(fields.get(IE.flowEndMilliseconds))).toBe(Math.floor(r.endMs));
+  expect(uint(fields.get(IE.packetDeltaCount))).toBe(r.packets);
+  expect(uint(fields.get(IE.layer2OctetDeltaCount))).toBe(r.bytes);
+  expect(uint(fields.get(IE.flowDirection))).toBe(r.direction === "egress" ? 1 : 0);
+  expect(uint(fields.get(IE.ingressInterface))).toBe(r.direction === "ingress" ? r.ifindex : 0);
+  expect(uint(fields.get(IE.egressInterface))).toBe(r.direction === "egress" ? r.ifindex : 0);
+  expect(uint(fields.get(IE.ethernetType))).toBe(r.ethType);
+  expect(fields.get(IE.sourceMacAddress)).toEqual(r.srcMac);
+  expect(fields.get(IE.destinationMacAddress)).toEqual(r.dstMac);
+  if (r.vlanId) expect(uint(fields.get(IE.vlanId))).toBe(r.vlanId);
+  else expect(fields.has(IE.vlanId)).toBe(false);
+  if (!ip) {
+    for (const ie of [IE.octetDeltaCount, IE.sourceIPv4Address, IE.sourceIPv6Address, IE.sourceTransportPort]) expect(fields.has(ie)).toBe(false);
+    return;
+  }
+  expect(uint(fields.get(IE.octetDeltaCount))).toBe(r.bytes - r.packets * r.l2HeaderLen!);
+  expect(uint(fields.get(IE.protocolIdentifier))).toBe(r.protocol);
+  expect(uint(fields.get(IE.sourceTransportPort))).toBe(r.srcPort);
+  expect(uint(fields.get(IE.destinationTransportPort))).toBe(r.dstPort);
+  expect(uint(fields.get(IE.ipClassOfService))).toBe(r.dscp << 2);
+  expect(fields.get(IE.tcpControlBits)).toEqual(new Uint8Array([r.tcpFlags & 0xff])); // one octet
+  if (r.ethType === 0x0800) {
+    expect(fields.get(IE.sourceIPv4Address)).toEqual(ipv4Of(r.srcAddr));
+    expect(fields.get(IE.destinationIPv4Address)).toEqual(ipv4Of(r.dstAddr));
+    expect(uint(fields.get(IE.icmpTypeCodeIPv4))).toBe(r.protocol === 1 ? (r.icmpType << 8) | r.icmpCode : 0);
+  } else {
+    expect(fields.get(IE.sourceIPv6Address)).toEqual(r.srcAddr);
+    expect(fields.get(IE.destinationIPv6Address)).toEqual(r.dstAddr);
+    expect(uint(fields.get(IE.icmpTypeCodeIPv6))).toBe(r.protocol === 58 ? (r.icmpType << 8) | r.icmpCode : 0);
+  }
+}
+
+describe("IPFIX encoder", () => {
+  test("every template's writer writes exactly the bytes its fields declare", () => {
+    const records = flowsWithLinkLayer(400, 11);
+    const flows = FlowColumns.fromRecords(records);
+    const out = new Uint8Array(256);
+    const view = new DataView(out.buffer);
+    for (const template of FLOW_TEMPLATES) {
+      const row = records.findIndex((_, i) => FLOW_TEMPLATES.indexOf(template) === templateOf(records[i]!));
+      expect(row).toBeGreaterThanOrEqual(0);
+      expect(template.write(flows, row, out, view, 3) - 3).toBe(template.recordLength);
+    }
+  });
+
+  test("5,000 random flows: every field read back by an RFC 7011 decoder, messages within the MTU, sequence = data records before", () => {
+    const records = flowsWithLinkLayer(5000, 7);
+    const flows = FlowColumns.fromRecords(records);
+    const max = maxMessageBytes(1500, false);
+    const encoder = new IpfixEncoder(4242, max);
+    const store: TemplateStore = new Map();
+    const interfaces = new Map(records.map((r) => [r.ifindex, r.interface] as const));
+    const messages = [...encoder.templates(1_764_000_000, interfaces), ...encoder.flows(flows, 1_764_000_001)];
+    let dataRecords = 0;
+    const names = new Map<number, string>();
+    const decodedFlows: Map<number, Uint8Array>[] = [];
+    for (const m of messages) {
+      expect(m.bytes.length).toBeLessThanOrEqual(max);
+      const d = decodeMessage(m.bytes, store);
+      expect([d.version, d.domain, d.sequence]).toEqual([10, 4242, dataRecords]);
+      dataRecords += d.records.length;
+      expect(m.records).toBe(d.records.length);
+      for (const r of d.records) {
+        if (r.templateId === INTERFACE_NAMES_TEMPLATE.id) names.set(uint(r.fields.get(IE.ingressInterface)), new TextDecoder().decode(r.fields.get(IE.interfaceName)));
+        else decodedFlows.push(r.fields);
+      }
+    }
+    expect(encoder.nextSequence).toBe(dataRecords);
+    expect(names).toEqual(interfaces);
+    expect(store.get(INTERFACE_NAMES_TEMPLATE.id)!.scopeCount).toBe(1);
+    // Records are grouped by template, so match them by their place in each template's order.
+    const expected = [...FLOW_TEMPLATES.keys()].flatMap((t) => records.filter((r) => templateOf(r) === t));
+    expect(decodedFlows).toHaveLength(records.length);
+    decodedFlows.forEach((fields, i) => expectRecordMatches(fields, expected[i]!));
+    // Full messages: only the last of the flow messages may be much shorter than the limit.
+    const flowMessages = messages.filter((m) => m.flows > 0);
+    for (const m of flowMessages.slice(0, -1)) expect(m.bytes.length).toBeGreaterThan(max - 120);
+  });
+
+  test("the sequence number wraps at 2^32 and templates do not advance it", () => {
+    const encoder = new IpfixEncoder(1, 1400);
+    const flows = FlowColumns.fromRecords(flowsWithLinkLayer(10, 3));
+    (encoder as unknown as { sequence: number }).sequence = 2 ** 32 - 4;
+    const before = encoder.nextSequence;
+    encoder.templates(0, []);
+    expect(encoder.nextSequence).toBe(before);
+    const [m] = encoder.flows(flows, 0);
+    expect(new DataView(m!.bytes.buffer, m!.bytes.byteOffset).getUint32(8)).toBe(2 ** 32 - 4);
+    expect(encoder.nextSequence).toBe(6);
+  });
+
+  test("an MTU too small for the templates is refused", () => {
+    expect(() => new IpfixEncoder(1, 400)).toThrow(/cannot hold the templates/);
+    expect(maxMessageBytes(1500, true)).toBe(1452);
+    expect(maxMessageBytes(65535, false)).toBe(65507);
+  });
+});
+
+function templateOf(r: FlowRecord): number {
+  const kind = r.ethType === 0x0800 ? 0 : r.ethType === 0x86dd ? 1 : 2;
+  return kind * 2 + (r.vlanId ? 1 : 0);
+}

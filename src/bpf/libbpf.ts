@@ -1,20 +1,25 @@
 /**
- * The one module that imports bun:ffi: bindings to the system libbpf (libbpf.so.1)
- * and the few libc calls around it.
+ * The one module that imports bun:ffi: bindings to libbpf (libbpf.so.1) and
+ * the few libc calls around it. Which libbpf (the copy embedded in a compiled
+ * executable, or the system's) is library-loader.ts's decision; the native
+ * calls it makes (memfd_create, dlopen) are here.
  *
  * Only symbols present in libbpf 1.1 (Debian 12's libbpf1) are used. Every
  * pointer and buffer stays inside src/bpf: callers get numbers, Uint8Arrays and
  * opaque handles. Nothing here blocks: no poll() with a timeout, only
  * non-blocking consume and batch calls whose work is bounded by their count.
  */
-import { dlopen, FFIType, JSCallback, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+import { CString, dlopen, FFIType, JSCallback, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { readFileSync } from "node:fs";
-import { BpfError } from "./errors.ts";
+import { embeddedLibraries } from "./embedded-libraries.ts";
+import { BpfError, errnoName } from "./errors.ts";
+import { describeLibbpfSource, locateLibbpf, parseLibbpfChoice, type LibbpfOrigin, type NativeLibraries } from "./library-loader.ts";
 
 const { i32, u32, ptr: p, u64: usize, cstring } = FFIType;
 
 const libbpfSymbols = {
-  libbpf_version_string: { args: [], returns: cstring },
+  libbpf_major_version: { args: [], returns: u32 },
+  libbpf_minor_version: { args: [], returns: u32 },
   libbpf_set_print: { args: [p], returns: p },
   libbpf_get_error: { args: [p], returns: i32 },
   libbpf_num_possible_cpus: { args: [], returns: i32 },
@@ -60,34 +65,56 @@ const libcSymbols = {
   __errno_location: { args: [], returns: p },
   clock_gettime: { args: [i32, p], returns: i32 },
   vsnprintf: { args: [p, usize, p, p], returns: i32 },
+  memfd_create: { args: [p, u32], returns: i32 },
+  write: { args: [i32, p, usize], returns: FFIType.i64 },
 } as const;
 
-function openLibbpf() {
-  return dlopen(libbpfPath(), libbpfSymbols).symbols;
-}
+const dlSymbols = {
+  dlopen: { args: [p, i32], returns: p },
+  dlerror: { args: [], returns: cstring },
+  dlinfo: { args: [p, i32, p], returns: i32 },
+} as const;
+
 function openLibc() {
   return dlopen("libc.so.6", libcSymbols).symbols;
 }
-let libbpf: ReturnType<typeof openLibbpf> | undefined;
+function openDl() {
+  // glibc 2.34 moved the dl* functions into libc.so.6; before, they are libdl.so.2's.
+  try {
+    return dlopen("libc.so.6", dlSymbols).symbols;
+  } catch {
+    return dlopen("libdl.so.2", dlSymbols).symbols;
+  }
+}
+type Libbpf = ReturnType<typeof dlopen<typeof libbpfSymbols>>["symbols"];
+let libbpf: Libbpf | undefined;
+let libbpfFrom: LibbpfOrigin | undefined;
 let libc: ReturnType<typeof openLibc> | undefined;
+let dl: ReturnType<typeof openDl> | undefined;
 
-/** Where libbpf is loaded from; NETFLOW_LIBBPF overrides it (and lets tests point at a missing one). */
-export function libbpfPath(): string {
-  return process.env.NETFLOW_LIBBPF || "libbpf.so.1";
+/**
+ * Loads libbpf where NETFLOW_LIBBPF and library-loader.ts say, then binds its
+ * symbols. A missing symbol means a libbpf older than 1.1.
+ */
+function openLibbpf(): { symbols: Libbpf; origin: LibbpfOrigin } {
+  const location = locateLibbpf({ choice: parseLibbpfChoice(process.env.NETFLOW_LIBBPF), embedded: embeddedLibraries, native: nativeLibraries });
+  try {
+    return { symbols: dlopen(location.path, libbpfSymbols).symbols, origin: { source: location.source, skipped: location.skipped } };
+  } catch (cause) {
+    const what = location.source.kind === "system" ? "libbpf.so.1" : location.source.kind === "path" ? location.path : `the ${describeLibbpfSource(location.source)} libbpf`;
+    throw new BpfError(`loading ${what}`, "libbpf is not installed or too old (need libbpf 1.1 or newer)", "install it: apt-get install libbpf1", {
+      cause,
+    });
+  } finally {
+    location.release();
+  }
 }
 
-function bpf(): ReturnType<typeof openLibbpf> {
+function bpf(): Libbpf {
   if (!libbpf) {
-    try {
-      libbpf = openLibbpf();
-    } catch (cause) {
-      throw new BpfError(
-        `loading ${libbpfPath()}`,
-        "libbpf is not installed or too old (need libbpf 1.1 or newer)",
-        "install it: apt-get install libbpf1",
-        { cause },
-      );
-    }
+    const opened = openLibbpf();
+    libbpf = opened.symbols;
+    libbpfFrom = opened.origin;
     installPrint(libbpf);
   }
   return libbpf;
@@ -97,6 +124,59 @@ function c(): ReturnType<typeof openLibc> {
   libc ??= openLibc();
   return libc;
 }
+
+// ---- loading libraries (for library-loader.ts) -------------------------------------
+
+const MFD_CLOEXEC = 0x1; // include/uapi/linux/memfd.h
+const MFD_EXEC = 0x10; // 6.3+: executable even where vm.memfd_noexec=1 makes memfds noexec by default
+const RTLD_NOW = 0x2; // <dlfcn.h>
+const RTLD_GLOBAL = 0x100;
+const RTLD_DI_LINKMAP = 2;
+const EINTR = 4;
+const EACCES = 13;
+
+function errnoFailure(call: string, code: number): Error {
+  return new Error(`${call}: ${errnoName(code)}`);
+}
+
+const nativeLibraries: NativeLibraries = {
+  memoryFile(name, bytes) {
+    const lib = c();
+    const cname = Buffer.from(name + "\0");
+    let fd = lib.memfd_create(cname, MFD_CLOEXEC | MFD_EXEC);
+    if (fd < 0) {
+      const code = errno();
+      if (code === EACCES) throw new Error("memfd_create: EACCES (executable memfds refused: vm.memfd_noexec=2, or a security module)");
+      if (code !== EINVAL) throw errnoFailure("memfd_create", code);
+      fd = lib.memfd_create(cname, MFD_CLOEXEC); // a kernel before 6.3 refuses MFD_EXEC; its memfds are executable
+      if (fd < 0) throw errnoFailure("memfd_create", errno());
+    }
+    for (let done = 0; done < bytes.byteLength; ) {
+      const n = Number(lib.write(fd, bytes.subarray(done), bytes.byteLength - done));
+      if (n < 0) {
+        const code = errno();
+        if (code === EINTR) continue;
+        lib.close(fd);
+        throw errnoFailure("writing a memfd", code);
+      }
+      done += n;
+    }
+    return fd;
+  },
+  open(path, global) {
+    dl ??= openDl();
+    const handle = dl.dlopen(Buffer.from(path + "\0"), RTLD_NOW | (global ? RTLD_GLOBAL : 0)) as Pointer | null;
+    if (!handle) throw new Error(String(dl.dlerror() ?? `dlopen ${path} failed`));
+    // struct link_map { ElfW(Addr) l_addr; char *l_name; … } (<link.h>): l_name is the path the loader found.
+    const linkMap = new BigUint64Array(1);
+    if (dl.dlinfo(handle, RTLD_DI_LINKMAP, linkMap) !== 0 || linkMap[0] === 0n) return path;
+    const name = new BigUint64Array(toArrayBuffer(Number(linkMap[0]) as Pointer, 0, 16))[1]!;
+    return name === 0n ? path : new CString(Number(name) as Pointer).toString();
+  },
+  closeFd(fd) {
+    c().close(fd);
+  },
+};
 
 /** Opaque native handles; only src/bpf dereferences them. */
 export type ObjectHandle = Pointer & { readonly __object: unique symbol };
@@ -118,7 +198,7 @@ let linesPrinted = 0;
  * formats it (on x86-64 and arm64 a va_list argument travels as a pointer).
  * The last lines are kept for error messages (the verifier log's tail).
  */
-function installPrint(lib: ReturnType<typeof openLibbpf>) {
+function installPrint(lib: Libbpf) {
   printCallback = new JSCallback(
     (level: number, format: Pointer, args: Pointer) => {
       const n = c().vsnprintf(printBuffer, printBuffer.length, format, args);
@@ -167,8 +247,16 @@ function checkPointer<T extends Pointer>(result: Pointer | null, doing: string):
 
 // ---- general ---------------------------------------------------------------
 
+/** "v1.1": the loaded libbpf's own version (libbpf_major_version/libbpf_minor_version). */
 export function libbpfVersion(): string {
-  return String(bpf().libbpf_version_string());
+  const lib = bpf();
+  return `v${lib.libbpf_major_version()}.${lib.libbpf_minor_version()}`;
+}
+
+/** Where the loaded libbpf came from, and why earlier places were passed over (loads it if nobody has yet). */
+export function libbpfOrigin(): LibbpfOrigin {
+  bpf();
+  return libbpfFrom!;
 }
 
 export function possibleCpus(): number {
@@ -539,8 +627,10 @@ export function ringBufferOpen(mapFd: number, recordSize: number, onRecord: (rec
   );
   const rb = bpf().ring_buffer__new(mapFd, callback.ptr, null, null) as RingBufferHandle | null;
   if (!rb) {
+    // errno first: closing the callback calls into libc, which may overwrite it.
+    const error = -bpf().libbpf_get_error(null);
     callback.close();
-    throw BpfError.fromErrno("opening the overflow ring buffer", -bpf().libbpf_get_error(null));
+    throw BpfError.fromErrno("opening the overflow ring buffer", error);
   }
   let open = true;
   return {

@@ -1,39 +1,34 @@
 /**
- * The shipped form: one executable from `bun build --compile`, the BPF object
- * embedded in it. It loads, attaches and detaches with no repository around.
+ * The shipped form: one executable from build.ts (`bun build --compile`), the
+ * BPF object, libbpf and libelf embedded in it. It loads, attaches and
+ * detaches with no repository around.
  */
 import { $ } from "bun";
-import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { expect } from "bun:test";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isRoot, VethPair } from "../helpers/netns.ts";
+import { AgentProcess } from "../helpers/agent-process.ts";
+import { kernelTest } from "../helpers/kernel-test.ts";
+import { VethPair } from "../helpers/netns.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+import { compiledExecutable } from "./compiled-binary.ts";
 
-const root = join(import.meta.dir, "..", "..");
-
-test.if(isRoot)("dist executable: version, then run in a namespace, flows printed, clean exit", async () => {
+kernelTest("dist executable: version, then run in a namespace, flows printed, clean exit", async () => {
   const dir = mkdtempSync(join(tmpdir(), "netflow-dist-"));
   try {
     const exe = join(dir, "netflow-agent");
-    await $`bun build --compile src/cli/main.ts --outfile ${exe}`.cwd(root).quiet();
+    copyFileSync(await compiledExecutable(), exe);
     // Run from an empty directory: nothing may be read from the repository.
     const version = await $`${exe} version`.cwd(dir).text();
     expect(version).toStartWith("netflow-agent ");
     await using pair = await VethPair.create();
-    const proc = Bun.spawn(["ip", "netns", "exec", pair.a.ns, exe, "run", "--interfaces", "lo", "--cache-active-timeout", "500ms"], {
-      cwd: dir,
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    await Bun.sleep(1000);
-    await $`ip netns exec ${pair.a.ns} ${process.execPath} -e ${'require("node:dgram").createSocket("udp4").send("x", 9, "127.0.0.1", () => process.exit(0))'}`.quiet().nothrow();
-    await Bun.sleep(1200);
-    proc.kill("SIGTERM");
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    expect(code).toBe(0);
-    expect(err).toContain("attached to lo (tcx");
-    const flows = out.trim().split("\n").map((l) => JSON.parse(l));
-    expect(flows.some((f) => f.interface === "lo" && f.protocol === "UDP" && f.dstPort === 9 && f.packets === 1)).toBe(true);
+    await using agent = await AgentProcess.start(["run", "--interfaces", "lo", "--cache-active-timeout", "500ms"], { ns: pair.a.ns, command: [exe], cwd: dir });
+    await $`ip netns exec ${pair.a.ns} ${process.execPath} -e ${'require("node:dgram").createSocket("udp4").send("x", 9, "127.0.0.1", () => process.exit(0))'}`.quiet();
+    // Printed by a timed eviction.
+    await waitFor("the datagram's flow printed", () => agent.flows.some((f) => f.interface === "lo" && f.protocol === "UDP" && f.dstPort === 9 && f.packets === 1));
+    expect(await agent.stop()).toBe(0);
+    expect(agent.stderr).toContain("attached to lo (tcx");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

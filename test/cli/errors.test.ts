@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { cliPath } from "../helpers/agent-process.ts";
-import { isRoot } from "../helpers/netns.ts";
+import { kernelTest } from "../helpers/kernel-test.ts";
 
 async function cli(args: string[], env: Record<string, string> = {}, prefix: string[] = []) {
   const proc = Bun.spawn([...prefix, process.execPath, cliPath, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
@@ -22,7 +22,10 @@ describe("bad flags: one line, exit 2", () => {
     [["run", "--cache-active-timeout", "10ms"], "netflow-agent: error: --cache-active-timeout 10ms must be >= 100ms and <= 3600000ms"],
     [["run", "--attach-mode", "xdp"], 'netflow-agent: error: --attach-mode "xdp" must be one of: auto, tcx, tc'],
     [["run", "--output", "yaml"], 'netflow-agent: error: --output "yaml" must be one of: json, text'],
-    [["run", "--interfaces", "/[/"], "netflow-agent: error: interface pattern /[/ is not a valid regular expression"],
+    [["run", "--interfaces", "/[/"], 'netflow-agent: error: --interfaces: "/[/" has no closing "/" (a "/" after "\\" or inside [...] does not end a /regex/)'],
+    [["run", "--interfaces", "/^en(p|s[0-9]{1,3}/"], "netflow-agent: error: --interfaces: /^en(p|s[0-9]{1,3}/ is not a valid regular expression (missing ))"],
+    [["run", "--exclude-interfaces", "eth0,/(/"], "netflow-agent: error: --exclude-interfaces: /(/ is not a valid regular expression (missing ))"],
+    [["top", "--once", "-i", "/^eth/g"], 'netflow-agent: error: --interfaces: "g" follows /^eth/; separate entries with "," (regex flags are not supported)'],
     [["frobnicate"], "netflow-agent: error: unknown command 'frobnicate'"],
   ];
   for (const [args, message] of cases)
@@ -40,26 +43,27 @@ describe("bad flags: one line, exit 2", () => {
   });
 });
 
-test.if(isRoot)("libbpf missing: one line naming it and the fix, exit 1", async () => {
-  const r = await cli(["run"], { NETFLOW_LIBBPF: "/nonexistent/libbpf.so.1" });
+kernelTest("libbpf missing: one line naming it and the fix, exit 1", async () => {
+  // --api off: the API's port is bound before loading, and another agent may hold the default one.
+  const r = await cli(["run", "--api", "off"], { NETFLOW_LIBBPF: "/nonexistent/libbpf.so.1" });
   expect(r.code).toBe(1);
   expect(r.lines).toEqual([
     "netflow-agent: error: loading /nonexistent/libbpf.so.1: libbpf is not installed or too old (need libbpf 1.1 or newer) — install it: apt-get install libbpf1",
   ]);
 });
 
-test.if(isRoot)("no privilege: one line saying what is needed, exit 1", async () => {
-  const r = await cli(["run"], {}, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]);
+kernelTest("no privilege: one line saying what is needed, exit 1", async () => {
+  const r = await cli(["run", "--api", "off"], {}, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]);
   expect(r.code).toBe(1);
   expect(r.lines).toEqual([
-    "netflow-agent: error: netflow-agent run: loading BPF programs needs root, or CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN instead of CAP_BPF on kernels before 5.8; CAP_PERFMON is not needed); this process lacks CAP_BPF and CAP_NET_ADMIN — run it with sudo, or grant those capabilities",
+    "netflow-agent: error: loading BPF programs: this process lacks CAP_BPF and CAP_NET_ADMIN — needs root, or CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN instead of CAP_BPF on kernels before 5.8; CAP_PERFMON is not needed): run it with sudo, or grant those capabilities",
   ]);
 });
 
 test("version prints this build, libbpf and the kernel", async () => {
   const r = await cli(["version"]);
   expect(r.code).toBe(0);
-  expect(r.stdout).toMatch(/^netflow-agent \d+\.\d+\.\d+\nlibbpf v1\.\d+\nkernel \S+\nbun \S+\n$/);
+  expect(r.stdout).toMatch(/^netflow-agent \d+\.\d+\.\d+\nlibbpf v1\.\d+ system \(\/\S+\)\nkernel \S+\nbun \S+\n$/);
 });
 
 test("--help documents every run flag with its variable", async () => {

@@ -41,7 +41,15 @@ export interface Attachment extends Disposable {
   readonly kind: "tcx" | "tc";
   /** tc filters a dead run had left at our handle, removed before attaching. */
   readonly staleFiltersRemoved: number;
+  /** Detaches from the device. */
   close(): void;
+  /**
+   * For a device that went away (deleted, or moved to another namespace) and
+   * whose ifindex another device may hold now: lets go of our handles without
+   * a request about that ifindex, which could reach the other device's clsact.
+   * The kernel detached TCX links and removed the qdisc with the device.
+   */
+  deviceGone(): void;
 }
 
 /** The pair of programs for one device. */
@@ -136,6 +144,10 @@ class TcxAttachment implements Attachment {
     this.open = false;
     for (const fd of this.linkFds) closeFd(fd);
   }
+  /** Closing a link fd is no request about the ifindex: the same as close. */
+  deviceGone() {
+    this.close();
+  }
   [Symbol.dispose]() {
     this.close();
   }
@@ -162,6 +174,10 @@ class TcAttachment implements Attachment {
     for (const point of this.points) tcDetach(this.ifindex, point, TC_HANDLE, TC_PRIORITY);
     // Only a clsact we created is ours to remove: another tool's filters may hang off it.
     if (this.createdHook) tcHookDestroy(this.ifindex);
+  }
+  /** Filters and qdisc went with the device: nothing to remove, and the ifindex may be another device's now. */
+  deviceGone() {
+    this.open = false;
   }
   /** After losing the handle to another agent: our filters go, the qdisc stays (its filters hang off it). */
   abandon() {

@@ -1,9 +1,17 @@
 /** The network interfaces of this process's network namespace. */
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 
 export interface NetInterface {
   ifindex: number;
   name: string;
+  /**
+   * Which device this is: the inode of its sysfs ifindex attribute. sysfs
+   * (kernfs) numbers every node it creates anew, and keeps the node through a
+   * rename, so a device deleted and created again under the same name and
+   * ifindex (`ip link add … index N`, a device moved in from another
+   * namespace keeps its ifindex) has another instance, a renamed one the same.
+   */
+  instance: bigint;
 }
 
 /** What the packets of a device start with, as the TC hook sees them. */
@@ -36,15 +44,23 @@ export function linkLayerOf(linkType: number): LinkLayer | undefined {
 
 const SYS_CLASS_NET = "/sys/class/net";
 
+const ifindexText = Buffer.alloc(16);
+
 /** Lists interfaces from sysfs (which `ip netns exec` remounts for the namespace). */
 export function listInterfaces(): NetInterface[] {
   const out: NetInterface[] = [];
   for (const name of readdirSync(SYS_CLASS_NET)) {
+    let fd: number | undefined;
     try {
-      const ifindex = Number(readFileSync(`${SYS_CLASS_NET}/${name}/ifindex`, "latin1"));
-      if (Number.isInteger(ifindex) && ifindex > 0) out.push({ ifindex, name });
+      // The syscalls of a readFileSync (open, fstat, read, close), with the fstat's inode kept.
+      fd = openSync(`${SYS_CLASS_NET}/${name}/ifindex`, "r");
+      const instance = fstatSync(fd, { bigint: true }).ino;
+      const ifindex = Number(ifindexText.toString("latin1", 0, readSync(fd, ifindexText, 0, ifindexText.length, 0)));
+      if (Number.isInteger(ifindex) && ifindex > 0) out.push({ ifindex, name, instance });
     } catch {
       // Vanished between readdir and read: it will not be attached.
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
   }
   return out.sort((a, b) => a.ifindex - b.ifindex);

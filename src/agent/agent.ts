@@ -16,9 +16,8 @@ import type { Exporter, SinkStats } from "../export/exporter.ts";
 import type { Logger } from "../log.ts";
 import type { AttachMode } from "../bpf/attachments.ts";
 import { InterfaceAttacher } from "./interface-attacher.ts";
-import { interfaceFilter } from "./interface-filter.ts";
-import { missingPrivilege } from "./privileges.ts";
-import { BpfError } from "../bpf/errors.ts";
+import { interfaceFilter, selectionText } from "./interface-filter.ts";
+import { privilegeRefusal } from "./privileges.ts";
 
 export interface AgentOptions {
   interfaces?: string;
@@ -89,8 +88,8 @@ export class Agent implements AsyncDisposable {
   /** Loads and attaches; all or nothing: on failure everything taken so far is released. */
   static async start(options: AgentOptions, exporters: Exporter[], log: Logger): Promise<Agent> {
     const filter = interfaceFilter(options.interfaces, options.excludeInterfaces);
-    const privilege = missingPrivilege();
-    if (privilege) throw new BpfError("netflow-agent run", privilege);
+    const refused = privilegeRefusal();
+    if (refused) throw refused;
     using stack = new DisposableStack();
     const sizing = { ...MAP_SIZING_DEFAULTS, minimum: Math.min(options.minFlows, options.maxFlows), ceiling: options.maxFlows };
     const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes }));
@@ -100,7 +99,7 @@ export class Agent implements AsyncDisposable {
     const attacher = stack.use(new InterfaceAttacher(object, filter, options.attachMode, log));
     names.source = attacher;
     attacher.reconcile();
-    if (attacher.attached().length === 0) log.warn("no interface matches the selection yet; waiting for one to appear");
+    if (attacher.attached().length === 0) log.warn(nothingAttachedText(options, attacher.leftAlone()));
     stack.move();
     return new Agent(options, object, attacher, evictor, exporters, log);
   }
@@ -236,6 +235,18 @@ export class Agent implements AsyncDisposable {
     this.evictor.close();
     this.object.close();
   }
+}
+
+/**
+ * Why nothing is captured yet, in one line. Not fatal: on a Kubernetes node
+ * the pods' interfaces appear after the agent starts, and are attached then.
+ */
+function nothingAttachedText(options: AgentOptions, leftAlone: string[]): string {
+  const selection = selectionText(options.interfaces, options.excludeInterfaces);
+  const polling = `(looking every ${options.interfacePollMs} ms)`;
+  if (leftAlone.length === 0) return `capturing on no interface yet: none matches ${selection}; waiting for one to appear ${polling}`;
+  const [verb, were] = leftAlone.length === 1 ? ["matches", "was"] : ["match", "were"];
+  return `capturing on no interface yet: ${leftAlone.join(", ")} ${verb} ${selection} but ${were} left alone (see above); waiting for another to appear ${polling}`;
 }
 
 /**

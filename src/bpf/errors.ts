@@ -6,18 +6,21 @@
 import { release } from "node:os";
 
 /**
- * What loading and attaching the flow programs needs. The privilege pre-check
- * (src/agent/privileges.ts), the EPERM hint and the README say this text.
- * CAP_PERFMON is not in it: the programs compare packet pointers only in the
- * forms the verifier accepts without it (test/e2e/least-privilege.test.ts).
+ * What loading and attaching the flow programs needs: the one privilege text.
+ * The pre-checks of `run` and `top` (src/agent/privileges.ts) and the EPERM
+ * hint all say it through privilegeHint(), `run --help` and the README quote
+ * it (test/agent/privileges.test.ts holds them to it). CAP_PERFMON is not in
+ * it: the programs compare packet pointers only in the forms the verifier
+ * accepts without it (test/e2e/least-privilege.test.ts).
  */
 export const NEEDED_PRIVILEGES =
   "root, or CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN instead of CAP_BPF on kernels before 5.8; CAP_PERFMON is not needed)";
 
 /**
- * The hint for EPERM. Kernels before 5.11 charge BPF memory to
- * RLIMIT_MEMLOCK and refuse with EPERM past it; libbpf raises the limit
- * itself, which needs CAP_SYS_RESOURCE when the hard limit is lower.
+ * What to do about missing privilege, for the pre-checks and for EPERM.
+ * Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK and refuse with
+ * EPERM past it; libbpf raises the limit itself, which needs
+ * CAP_SYS_RESOURCE when the hard limit is lower.
  */
 export function privilegeHint(kernelRelease = release()): string {
   const [major = 0, minor = 0] = kernelRelease.split(".").map((n) => parseInt(n, 10));

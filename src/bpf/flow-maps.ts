@@ -156,6 +156,8 @@ export class FlowMaps implements Disposable {
   /**
    * Rows from..from+count get the merge of their flows' per-CPU copies from
    * the scratch buffer; a CPU that never saw the flow left its copy zero.
+   * The first-packet fields come whole from the copy with the earliest
+   * first_seen_ns (addMetrics), as with shared values: the inserting packet's.
    */
   private mergeCopies(rows: FlowRows, from: number, count: number) {
     const copies = new Uint32Array(this.scratch.buffer, 0, (count * this.valueBytes) / 4);

@@ -50,8 +50,8 @@ export function registerCollect(program: Command) {
     .command("collect")
     .summary("receive flows from agents (netflow.v1 gRPC/Connect) and print them as JSON lines")
     .description(
-      "Serve netflow.v1.CollectorService: print every batch agents export (run --export grpc) as one JSON object\n" +
-        "per flow per line, drop batches received twice (same agent id and sequence), and print per-agent totals\n" +
+      "Serve netflow.v1.CollectorService: print every batch agents export (run --export grpc) as one JSON object " +
+        "per flow per line, drop batches received twice (same agent id and sequence), and print per-agent totals " +
         "on stderr at SIGINT/SIGTERM.",
     )
     .addOption(new Option("--listen <host:port>", "address to serve on").default("127.0.0.1:9999").env("NETFLOW_COLLECT_LISTEN"))

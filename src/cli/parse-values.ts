@@ -1,7 +1,7 @@
 /** Flag value parsers: each error names the flag, the value and what is allowed. */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
+import { ConfigError } from "../config-error.ts";
+
+export { ConfigError };
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 

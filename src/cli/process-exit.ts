@@ -1,7 +1,7 @@
 /** Exit codes and the one-line error a user sees. 2: bad usage or configuration; 1: runtime failure. */
 import { BpfError } from "../bpf/errors.ts";
 import type { Logger } from "../log.ts";
-import { ConfigError } from "./parse-values.ts";
+import { ConfigError } from "../config-error.ts";
 import { writeStderr } from "../write-sync.ts";
 
 export function exitCodeFor(error: unknown): number {

@@ -1,14 +1,19 @@
 /** `netflow-agent run`: the agent. Flags → RunConfig → Agent, until SIGINT/SIGTERM. */
 import { Command, Option } from "commander";
 import { Agent } from "../agent/agent.ts";
-import { startAgentApiServer } from "../api/agent-api-server.ts";
+import { startAgentApiServer, type AgentApiServer } from "../api/agent-api-server.ts";
 import { setLibbpfLogSink } from "../bpf/libbpf.ts";
+import { NEEDED_PRIVILEGES } from "../bpf/errors.ts";
 import { AsyncOutput } from "../export/async-output.ts";
 import type { Exporter } from "../export/exporter.ts";
 import { GrpcExporter } from "../export/grpc-exporter.ts";
+import { IpfixExporter } from "../export/ipfix-exporter.ts";
 import { JsonLinesExporter } from "../export/json-lines.ts";
 import { TextTableExporter } from "../export/text-table.ts";
+import { ConfigError } from "../config-error.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { ListenError } from "../net/connect-server.ts";
+import { hostPortText, type HostPort } from "../net/listen-address.ts";
 import { exportOptions } from "./export-options.ts";
 import { onStopSignals, reportFailure, secondSignalLine } from "./process-exit.ts";
 import { OutputClosedError } from "../write-sync.ts";
@@ -16,8 +21,10 @@ import { buildRunConfig, RUN_DEFAULTS, type RunConfig, type RunFlags } from "./r
 
 export function runOptions(): Option[] {
   return [
-    new Option("-i, --interfaces <list>", "interfaces to watch: comma-separated names or /regex/ (default: all)").env("NETFLOW_INTERFACES"),
-    new Option("-x, --exclude-interfaces <list>", "interfaces to leave alone: names or /regex/").env("NETFLOW_EXCLUDE_INTERFACES"),
+    new Option("-i, --interfaces <list>", "interfaces to watch: comma-separated names or /regex/, commas inside a /regex/ do not split it (default: all)").env(
+      "NETFLOW_INTERFACES",
+    ),
+    new Option("-x, --exclude-interfaces <list>", "interfaces to leave alone: comma-separated names or /regex/").env("NETFLOW_EXCLUDE_INTERFACES"),
     new Option("--attach-mode <mode>", "tcx (kernel 6.6+), tc (clsact + cls_bpf), or auto: tcx, falling back to tc")
       .default(RUN_DEFAULTS.attachMode)
       .env("NETFLOW_ATTACH_MODE"),
@@ -53,11 +60,13 @@ export function registerRun(program: Command) {
     .command("run")
     .summary("capture flows on this host's interfaces and export them (needs root)")
     .description(
-      "Attach the flow program at ingress and egress of every selected interface, aggregate flows in the kernel,\n" +
-        "and print one JSON object per flow per line to stdout every --cache-active-timeout.\n" +
-        "--export grpc --target host:port sends them to a collector instead (gRPC over HTTP/2; queued and retried\n" +
-        "while it is away); --export stdout,grpc does both. --protocol netobserv speaks netobserv's pbflow.\n" +
-        "Needs root, or CAP_BPF + CAP_NET_ADMIN. Every flag can also be set as NETFLOW_<FLAG> (e.g. NETFLOW_OUTPUT=text).",
+      [
+        "Attach the flow program at ingress and egress of every selected interface, aggregate flows in the kernel, " +
+          "and print one JSON object per flow per line to stdout every --cache-active-timeout. " +
+          "--export grpc --target host:port sends them to a collector instead (gRPC over HTTP/2; queued and retried while it is away); " +
+          "--export stdout,grpc does both. --protocol netobserv speaks netobserv's pbflow.",
+        `Needs ${NEEDED_PRIVILEGES}. Every flag can also be set as NETFLOW_<FLAG> (e.g. NETFLOW_OUTPUT=text).`,
+      ].join("\n\n"),
     );
   for (const option of runOptions()) command.addOption(option);
   for (const option of exportOptions()) command.addOption(option);
@@ -65,6 +74,15 @@ export function registerRun(program: Command) {
     const config = buildRunConfig(flags);
     await runAgent(config, config.export.flushTimeoutMs);
   });
+}
+
+async function bindApi(listen: HostPort, log: Logger): Promise<AgentApiServer> {
+  try {
+    return await startAgentApiServer(listen, log);
+  } catch (error) {
+    if (error instanceof ListenError) throw new ConfigError(`--api ${hostPortText(error.listen)}: ${error.reason}`, { cause: error });
+    throw error;
+  }
 }
 
 /** How long the last log lines may wait for stderr's reader at exit, after stdout's own flush. */
@@ -97,8 +115,19 @@ async function runAgentLogging(config: RunConfig, flushTimeoutMs: number, log: L
     stopBecause = resolve;
     onStopSignals(resolve, undefined, exitNow);
   });
+  // Bound before anything is loaded: an address in use is a bad --api (exit 2), found with nothing to detach.
+  const api = config.api && (await bindApi(config.api, log));
   let stdoutClosed = false;
   const exporters: Exporter[] = [];
+  // Opened first, before anything is loaded: a collector name that does not resolve is a bad --ipfix-target (exit 2).
+  if (config.export.ipfix) {
+    try {
+      exporters.push(await IpfixExporter.open(config.export.ipfix, log));
+    } catch (error) {
+      await api?.[Symbol.asyncDispose]();
+      throw new ConfigError((error as Error).message, { cause: error });
+    }
+  }
   if (config.export.sinks.includes("stdout")) {
     // Never waits for the reader: a stalled one loses counted records, and shutdown waits for it at most flushTimeoutMs.
     const stdout = new AsyncOutput({
@@ -121,15 +150,14 @@ async function runAgentLogging(config: RunConfig, flushTimeoutMs: number, log: L
   } catch (error) {
     // The agent owns the exporters only once started.
     for (const exporter of exporters) await exporter[Symbol.asyncDispose]();
+    await api?.[Symbol.asyncDispose]();
     throw error;
   }
-  const api = config.api && (await startAgentApiServer(agent, config.api, log).catch(async (error) => {
-    await agent[Symbol.asyncDispose]();
-    throw error;
-  }));
+  api?.serve(agent);
   agent.start();
+  // With none attached, Agent.start said why and what it waits for: no empty list here.
   const names = agent.status().interfaces.map((i) => i.name);
-  log.info(`capturing on ${names.length} interface(s): ${names.join(", ")}; flows every ${config.activeTimeoutMs} ms`);
+  if (names.length > 0) log.info(`capturing on ${names.length} interface(s): ${names.join(", ")}; flows every ${config.activeTimeoutMs} ms`);
   // A bug must still detach everything: report it, take the normal way out, exit 1.
   const crash = (error: unknown) => {
     reportFailure(error, log);

@@ -3,9 +3,10 @@
  * (commander resolves those) and defaults, and validated here.
  */
 import type { AgentOptions } from "../agent/agent.ts";
-import { interfaceFilter, InterfacePatternError } from "../agent/interface-filter.ts";
+import { interfaceFilter } from "../agent/interface-filter.ts";
+import { ConfigError } from "../config-error.ts";
 import type { LogLevel } from "../log.ts";
-import { ConfigError, parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
+import { parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
 import { buildExportConfig, type ExportConfig, type ExportFlags } from "./export-options.ts";
 import { parseHostPort, type HostPort } from "../net/listen-address.ts";
 
@@ -45,12 +46,7 @@ export const RUN_DEFAULTS = {
 } as const;
 
 export function buildRunConfig(flags: RunFlags): RunConfig {
-  try {
-    interfaceFilter(flags.interfaces, flags.excludeInterfaces);
-  } catch (error) {
-    if (error instanceof InterfacePatternError) throw new ConfigError(error.message);
-    throw error;
-  }
+  interfaceFilter(flags.interfaces, flags.excludeInterfaces); // validates both lists (InterfacePatternError is a ConfigError)
   const maxFlows = parseInteger("--cache-max-flows", flags.cacheMaxFlows, 16, 16_777_216);
   const minFlows = parseInteger("--cache-min-flows", flags.cacheMinFlows, 16, 16_777_216);
   if (minFlows > maxFlows) throw new ConfigError(`--cache-min-flows ${minFlows} must be <= --cache-max-flows ${maxFlows}`);

@@ -26,9 +26,11 @@ export function registerTop(program: Command) {
     .command("top")
     .summary("live top-style view of the flows on this host (needs root) or of a running agent (--connect)")
     .description(
-      "Show flows as they happen: rates over 2 s / 10 s / 40 s, totals, sorted, grouped and filtered as you type.\n" +
-        "Without --connect it loads the kernel side itself (root) and detaches everything on exit.\n" +
+      [
+        "Show flows as they happen: rates over 2 s / 10 s / 40 s, totals, sorted, grouped and filtered as you type. " +
+          "Without --connect it loads the kernel side itself (root) and detaches everything on exit.",
         "Keys: q quit · ? help · </> sort · r reverse · g group · / filter · space pause · ↑↓ select · n names · u units",
+      ].join("\n\n"),
     )
     .addOption(new Option("--interval <duration>", "how often flows are collected (with --connect: the agent's own interval) and the screen updated (100ms to 60s)").default(TOP_DEFAULTS.interval))
     .addOption(new Option("--sort <column>", "initial sort: interface, direction, protocol, source, destination, group, flows, 2s, 10s, 40s, bytes, packets, flags").default(TOP_DEFAULTS.sort))

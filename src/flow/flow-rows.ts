@@ -101,7 +101,9 @@ function compareU64(a: Uint32Array, i: number, b: Uint32Array, j: number): numbe
  * Adds the flow_metrics at `from` (word index into `source`) to the row at
  * `to` (word index into `target`): counts summed, the time span widened,
  * flags ORed; the first-packet fields (DSCP, ICMP, MACs, VLAN, link-layer length) come from whichever
- * saw the flow first. Integer word arithmetic: no doubles, no allocation.
+ * saw the flow first, as one block (on equal first_seen_ns the target keeps
+ * its own: the clock cannot tell which came first). Integer word arithmetic:
+ * no doubles, no allocation.
  */
 export function addMetrics(target: Uint32Array, to: number, source: Uint32Array, from: number) {
   addU64(target, to + PACKETS, source, from + PACKETS);

@@ -47,6 +47,13 @@ export interface ConnectServer extends AsyncDisposable {
 /** A listen failure in one line: where, why, what to do. */
 export class ListenError extends Error {
   override readonly name = "ListenError";
+  constructor(
+    readonly listen: HostPort,
+    /** "EADDRINUSE (the port is in use: pick another or stop what holds it)": why, and what to do. */
+    readonly reason: string,
+  ) {
+    super(`listening on ${hostPortText(listen)}: ${reason}`);
+  }
 }
 
 const HINTS: Record<string, string> = {
@@ -57,10 +64,10 @@ const HINTS: Record<string, string> = {
   EAI_AGAIN: "the host name does not resolve",
 };
 
-function listenErrorText(listen: HostPort, error: NodeJS.ErrnoException): string {
+function listenFailure(error: NodeJS.ErrnoException): string {
   const code = error.code ?? error.message;
   const hint = HINTS[code];
-  return `listening on ${hostPortText(listen)}: ${code}${hint ? ` (${hint})` : ""}`;
+  return `${code}${hint ? ` (${hint})` : ""}`;
 }
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -103,7 +110,7 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (error) => reject(new ListenError(listenErrorText(options.listen, error as NodeJS.ErrnoException))));
+    server.once("error", (error) => reject(new ListenError(options.listen, listenFailure(error as NodeJS.ErrnoException))));
     server.listen(options.listen.port, options.listen.host, () => resolve());
   });
   const bound = server.address() as AddressInfo;

@@ -1,5 +1,5 @@
 /** "host:port" for listeners and targets: IPv4, [IPv6] or a name, port 0-65535 (0: any free port). */
-import { ConfigError } from "../cli/parse-values.ts";
+import { ConfigError } from "../config-error.ts";
 
 export interface HostPort {
   host: string;

@@ -5,7 +5,7 @@
  */
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { ConfigError } from "../cli/parse-values.ts";
+import { ConfigError } from "../config-error.ts";
 import { createGrpcUnaryTransport } from "./grpc-unary-transport.ts";
 
 export interface TransportOptions {

@@ -4,8 +4,7 @@
  * program, so nothing stays attached after the view exits.
  */
 import { Agent, type AgentOptions } from "../agent/agent.ts";
-import { missingPrivilege } from "../agent/privileges.ts";
-import { BpfError } from "../bpf/errors.ts";
+import { privilegeRefusal } from "../agent/privileges.ts";
 import type { Logger } from "../log.ts";
 import type { BatchListener, FlowSource, FlowSourceStatus } from "./flow-source.ts";
 
@@ -16,9 +15,9 @@ export class LocalFlowSource implements FlowSource {
 
   /** Loads and attaches; throws (nothing left attached) when that fails. */
   static async open(options: AgentOptions, log: Logger): Promise<LocalFlowSource> {
-    // Said here in top's terms (the agent's own message speaks of `run`).
-    if (missingPrivilege())
-      throw new BpfError("netflow-agent top", "watching this host loads BPF programs, which needs root (or CAP_BPF and CAP_NET_ADMIN)", "run it with sudo, or watch a running agent without privileges: top --connect host:port");
+    // The agent's own check, with top's way out added.
+    const refused = privilegeRefusal(undefined, "watch a running agent without privileges: top --connect host:port");
+    if (refused) throw refused;
     const agent = await Agent.start(options, [], log);
     return new LocalFlowSource(agent);
   }

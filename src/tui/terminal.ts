@@ -6,7 +6,7 @@
  * handlers, where nothing asynchronous completes). Frames are written as
  * line diffs against the previous frame.
  */
-import { writeSync } from "node:fs";
+import { writeAllSync } from "../write-sync.ts";
 import { frameUpdate } from "./frame-diff.ts";
 
 const ENTER = "\x1b[?1049h\x1b[?25l\x1b[?7l\x1b[H\x1b[2J";
@@ -90,16 +90,9 @@ export class Terminal implements Disposable {
 
   private write(text: string) {
     // Synchronous, so a frame is never interleaved with another and the restore completes before exit.
-    const fd = this.streams.output.fd ?? 1;
-    const bytes = Buffer.from(text, "utf8");
-    let offset = 0;
-    while (offset < bytes.length) {
-      try {
-        offset += writeSync(fd, bytes, offset);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "EAGAIN") continue;
-        throw error;
-      }
-    }
+    // Every process on this terminal shares its file description, so another one can make it
+    // non-blocking; it then answers EAGAIN while the terminal's reader is behind. writeAllSync
+    // sleeps and retries then, where retrying at once would spin a CPU until the reader catches up.
+    writeAllSync(this.streams.output.fd ?? 1, text);
   }
 }

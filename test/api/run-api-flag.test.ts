@@ -1,9 +1,14 @@
-/** `run --api`: bad values are one line and exit 2; a port in use is one line, exit 1, nothing left attached. */
+/**
+ * `run --api`: bad values are one line and exit 2; so is an address in use, found before anything is
+ * loaded into the kernel (the listener is bound first).
+ */
 import { $ } from "bun";
 import { expect, test } from "bun:test";
+import net, { type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { AgentProcess, cliPath } from "../helpers/agent-process.ts";
-import { isRoot, VethPair } from "../helpers/netns.ts";
+import { kernelTest } from "../helpers/kernel-test.ts";
+import { VethPair } from "../helpers/netns.ts";
 
 async function cli(args: string[], env: Record<string, string> = {}, prefix: string[] = []) {
   const proc = Bun.spawn([...prefix, process.execPath, cliPath, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
@@ -25,21 +30,37 @@ test("NETFLOW_API is validated the same way", async () => {
   });
 });
 
-test.if(isRoot)("the API port in use: one line, exit 1, the programs detached again", async () => {
+test("the API port in use: one line naming --api and the address, exit 2, before anything is loaded", async () => {
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+  try {
+    const { port } = holder.address() as AddressInfo;
+    // --log-level debug: loading the BPF object would add libbpf's lines, attaching "attached to …".
+    const r = await cli(["run", "--api", `127.0.0.1:${port}`, "--interfaces", "roughnone", "--log-level", "debug"]);
+    expect(r).toEqual({
+      code: 2,
+      lines: [`netflow-agent: error: --api 127.0.0.1:${port}: EADDRINUSE (the port is in use: pick another or stop what holds it)`],
+    });
+  } finally {
+    holder.close();
+  }
+});
+
+kernelTest("the API port in use in a namespace: exit 2, nothing attached", async () => {
   await using pair = await VethPair.create();
   const { a } = pair;
   await using holder = await AgentProcess.start(["collect", "--listen", "127.0.0.1:9990"], { ns: a.ns, readyText: "collecting on" });
   const r = await cli(["run", "--interfaces", a.ifname], {}, ["ip", "netns", "exec", a.ns]);
-  expect(r.code).toBe(1);
-  expect(r.lines.filter((l) => l.includes("error"))).toEqual([
-    "netflow-agent: error: listening on 127.0.0.1:9990: EADDRINUSE (the port is in use: pick another or stop what holds it)",
-  ]);
+  expect(r).toEqual({
+    code: 2,
+    lines: ["netflow-agent: error: --api 127.0.0.1:9990: EADDRINUSE (the port is in use: pick another or stop what holds it)"],
+  });
   const tcxCount = join(import.meta.dir, "..", "helpers", "tcx-count.ts");
   expect(Number(await $`ip netns exec ${a.ns} ${process.execPath} ${tcxCount} ${a.ifname}`.text())).toBe(0);
   expect(await holder.stop()).toBe(0);
 }, 30000);
 
-test.if(isRoot)("the default: the API on 127.0.0.1:9990; --api off: none", async () => {
+kernelTest("the default: the API on 127.0.0.1:9990; --api off: none", async () => {
   await using pair = await VethPair.create();
   const { a } = pair;
   {

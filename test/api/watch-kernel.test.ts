@@ -4,13 +4,15 @@
  * only from inside it). UDP sent from A to B shows up over Watch with exactly
  * the packets and bytes sent, filtered on the server; Status names the veth.
  */
-import { expect, test } from "bun:test";
+import { expect } from "bun:test";
 import { join } from "node:path";
 import { RUN_DEFAULTS } from "../../src/cli/run-config.ts";
 import type { FlowJson } from "../../src/flow/flow-format.ts";
 import { AgentProcess } from "../helpers/agent-process.ts";
-import { isRoot, VethPair } from "../helpers/netns.ts";
+import { kernelTest } from "../helpers/kernel-test.ts";
+import { VethPair } from "../helpers/netns.ts";
 import { receiveUdp, sendUdp, udpFrameBytes } from "../helpers/traffic.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const script = join(import.meta.dir, "watch-in-namespace.ts");
 const API = "127.0.0.1:19990";
@@ -35,7 +37,7 @@ function readLines(stream: ReadableStream<Uint8Array>, batches: { dropped: numbe
   })();
 }
 
-test.if(isRoot)("Watch in the namespace: the UDP flow with exactly the packets and bytes sent; Status; a clean end when the agent stops", async () => {
+kernelTest("Watch in the namespace: the UDP flow with exactly the packets and bytes sent; Status; a clean end when the agent stops", async () => {
   await using pair = await VethPair.create();
   const { a, b } = pair;
   await pair.settle();
@@ -45,8 +47,7 @@ test.if(isRoot)("Watch in the namespace: the UDP flow with exactly the packets a
   const batches: { dropped: number; flows: FlowJson[] }[] = [];
   const watcher = inNamespace(a.ns, ["watch", API, JSON.stringify({ protocols: ["udp"], ports: [7100], cidrs: [`${b.ipv4}/32`] })]);
   const reading = readLines(watcher.stdout, batches);
-  const deadline = Date.now() + 10000;
-  while (batches.length === 0 && Date.now() < deadline) await Bun.sleep(20); // an (empty) eviction: the stream is live
+  await waitFor("an (empty) eviction: the stream is live", () => batches.length > 0);
 
   // Receivers only keep B from answering port-unreachable (which fails the sender's next send):
   // the agent counts at A's egress, so what B's sockets keep under load does not matter.
@@ -59,8 +60,9 @@ test.if(isRoot)("Watch in the namespace: the UDP flow with exactly the packets a
     const flows = batches.flatMap((x) => x.flows);
     return { packets: flows.reduce((s, f) => s + f.packets, 0), bytes: flows.reduce((s, f) => s + f.bytes, 0) };
   };
-  while (sum().packets < 250 && Date.now() < deadline + 10000) await Bun.sleep(50);
-  await Bun.sleep(700); // two more evictions: nothing else may arrive
+  await waitFor("the flow's 250 packets", () => sum().packets >= 250);
+  const seen = batches.length;
+  await waitFor("two more evictions: nothing else may arrive", () => batches.length >= seen + 2);
   const flows = batches.flatMap((x) => x.flows);
   expect(sum()).toEqual({ packets: 250, bytes: 250 * udpFrameBytes(200, false) });
   expect(new Set(flows.map((f) => `${f.interface} ${f.direction} ${f.protocol} ${f.srcAddr}:${f.srcPort} > ${f.dstAddr}:${f.dstPort}`))).toEqual(

@@ -5,11 +5,11 @@
  * map each time. Every packet is in exactly one eviction: per flow, the sum
  * over evictions equals what was run.
  */
-import { expect, test } from "bun:test";
+import { expect } from "bun:test";
 import { join } from "node:path";
-import { isRoot } from "../helpers/netns.ts";
+import { kernelTest } from "../helpers/kernel-test.ts";
 
-test.if(isRoot)("10,000,000 packets over 64 flows while evicting continuously: every packet counted once", async () => {
+kernelTest("10,000,000 packets over 64 flows while evicting continuously: every packet counted once", async () => {
   const child = Bun.spawn([process.execPath, join(import.meta.dir, "exact-swap-run.ts")], { stdout: "pipe", stderr: "inherit" });
   const out = await new Response(child.stdout).text();
   expect(await child.exited).toBe(0);

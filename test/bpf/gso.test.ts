@@ -4,12 +4,12 @@
  * skb's bytes plus the headers each further segment repeats.
  */
 import { $ } from "bun";
-import { describe, expect, test } from "bun:test";
-import { isRoot } from "../helpers/netns.ts";
+import { describe, expect } from "bun:test";
+import { kernelTest } from "../helpers/kernel-test.ts";
 import { bytes, ethernet, ipv4, ipv6, tcp, TCP, udp, vlanTag } from "../helpers/packets.ts";
 import { FLOW_VALUES, ProgramUnderTest } from "../helpers/test-run.ts";
 
-test.if(isRoot)("struct __sk_buff: gso_segs at 164, gso_size at 176 (the offsets progTestRun writes)", async () => {
+kernelTest("struct __sk_buff: gso_segs at 164, gso_size at 176 (the offsets progTestRun writes)", async () => {
   const types = JSON.parse(await $`bpftool btf dump file /sys/kernel/btf/vmlinux -j`.text()).types as { kind: string; name?: string; members?: { name: string; bits_offset: number }[] }[];
   const skb = types.find((t) => t.kind === "STRUCT" && t.name === "__sk_buff")!;
   const offset = (name: string) => skb.members!.find((m) => m.name === name)!.bits_offset / 8;
@@ -17,7 +17,7 @@ test.if(isRoot)("struct __sk_buff: gso_segs at 164, gso_size at 176 (the offsets
 });
 
 describe.each(FLOW_VALUES)("%s values", (values) => {
-  test.if(isRoot)("a TSO skb of 10 segments: 10 packets, skb bytes + 9 × (Ethernet + IPv4 + TCP header)", async () => {
+  kernelTest("a TSO skb of 10 segments: 10 packets, skb bytes + 9 × (Ethernet + IPv4 + TCP header)", async () => {
     using prog = await ProgramUnderTest.load(1024, undefined, values);
     const payload = 10 * 300; // a test run takes at most a page of packet
     const packet = bytes(ethernet(0x0800), ipv4({ protocol: 6, src: "198.18.0.1", dst: "198.18.0.2", payloadLength: 20 + payload }), tcp(40000, 5201, TCP.ACK), Array(payload).fill(0));
@@ -29,7 +29,7 @@ describe.each(FLOW_VALUES)("%s values", (values) => {
     expect(records[0]!.bytes).toBe(2 * (packet.length + 9 * (14 + 20 + 20)));
   });
 
-  test.if(isRoot)("headers counted per segment follow the packet: VLAN tag, IPv6, UDP (USO)", async () => {
+  kernelTest("headers counted per segment follow the packet: VLAN tag, IPv6, UDP (USO)", async () => {
     using prog = await ProgramUnderTest.load(1024, undefined, values);
     const payload = 4 * 700;
     const packet = bytes(ethernet(0x8100), vlanTag(7, 0x86dd), ipv6({ nextHeader: 17, src: "fd00::1", dst: "fd00::2", payloadLength: 8 + payload }), udp(5000, 6000, payload), Array(payload).fill(0));
@@ -38,7 +38,7 @@ describe.each(FLOW_VALUES)("%s values", (values) => {
     expect(records[0]).toMatchObject({ packets: 4, bytes: packet.length + 3 * (14 + 4 + 40 + 8) });
   });
 
-  test.if(isRoot)("an skb that is not GSO (gso_segs 0 or 1) is one packet of skb->len bytes", async () => {
+  kernelTest("an skb that is not GSO (gso_segs 0 or 1) is one packet of skb->len bytes", async () => {
     using prog = await ProgramUnderTest.load(1024, undefined, values);
     const packet = bytes(ethernet(0x0800), ipv4({ protocol: 6, src: "198.18.0.1", dst: "198.18.0.2", payloadLength: 20 }), tcp(1, 2, TCP.ACK));
     prog.run(packet);

@@ -1,18 +1,21 @@
 /** What a user sees when the kernel refuses the object: what failed, why, and the verifier's last word. */
 import { $ } from "bun";
-import { expect, test } from "bun:test";
+import { expect } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { clangVersion, compileBpf } from "../../build.ts";
 import { BpfError } from "../../src/bpf/errors.ts";
 import { FlowObject } from "../../src/bpf/flow-object.ts";
+import { kernelTest, testNeeding } from "../helpers/kernel-test.ts";
 import { isRoot } from "../helpers/netns.ts";
 
 const clang = await clangVersion();
 const src = join(import.meta.dir, "..", "..", "src", "bpf");
+/** Compiles a variant of the object, then loads it. */
+const compileAndLoadTest = testNeeding({ root: isRoot, clang: clang !== undefined });
 
-test.if(isRoot && clang !== undefined)("a verifier rejection names the object, the program, the errno and the verifier's last line", async () => {
+compileAndLoadTest("a verifier rejection names the object, the program, the errno and the verifier's last line", async () => {
   const dir = mkdtempSync(join(tmpdir(), "netflow-bad-"));
   try {
     const out = join(dir, "flow.bpf.o");
@@ -47,7 +50,7 @@ int compare(struct __sk_buff *skb)
 char LICENSE[] SEC("license") = "GPL";
 `;
 
-test.if(isRoot && clang !== undefined)("as uid 65534 with CAP_BPF + CAP_NET_ADMIN, a CAP_PERFMON-only comparison is named as such", async () => {
+compileAndLoadTest("as uid 65534 with CAP_BPF + CAP_NET_ADMIN, a CAP_PERFMON-only comparison is named as such", async () => {
   const dir = mkdtempSync(join(tmpdir(), "netflow-perfmon-"));
   try {
     chmodSync(dir, 0o755); // the loader below runs as uid 65534
@@ -81,7 +84,7 @@ test.if(isRoot && clang !== undefined)("as uid 65534 with CAP_BPF + CAP_NET_ADMI
   }
 });
 
-test.if(isRoot)("an object whose maps do not match the TypeScript layout is refused before load", async () => {
+kernelTest("an object whose maps do not match the TypeScript layout is refused before load", async () => {
   const bytes = new Uint8Array(readFileSync(join(import.meta.dir, "..", "..", "bpf", "floor.bpf.o")));
   const error = await FlowObject.load({ initialFlows: 64, objectBytes: bytes }).catch((e) => e);
   expect(error.message).toBe("opening map flows: not found in the object — rebuild bpf/ and src/ together (bun build.ts)");

@@ -2,13 +2,13 @@
  * A flows map far too small: every packet of every flow still arrives, through
  * the ring buffer, folded into the same flows.
  */
-import { describe, expect, test } from "bun:test";
-import { isRoot } from "../helpers/netns.ts";
+import { describe, expect } from "bun:test";
+import { kernelTest } from "../helpers/kernel-test.ts";
 import { bytes, ethernet, ipv4, udp } from "../helpers/packets.ts";
 import { FLOW_VALUES, ProgramUnderTest } from "../helpers/test-run.ts";
 
 describe.each(FLOW_VALUES)("%s values", (values) => {
-  test.if(isRoot)("16-entry map, 1000 flows: exact packets and bytes for each", async () => {
+  kernelTest("16-entry map, 1000 flows: exact packets and bytes for each", async () => {
     using prog = await ProgramUnderTest.load(16, undefined, values);
     const expected = new Map<number, { packets: number; bytes: number }>();
     const before = prog.object.readCounters();
@@ -28,7 +28,7 @@ describe.each(FLOW_VALUES)("%s values", (values) => {
     expect(counters.droppedPackets).toBe(before.droppedPackets);
   });
 
-  test.if(isRoot)("flows in the map and flows through the ring buffer are both reported", async () => {
+  kernelTest("flows in the map and flows through the ring buffer are both reported", async () => {
     using prog = await ProgramUnderTest.load(1, undefined, values);
     const a = bytes(ethernet(0x0800), ipv4({ protocol: 17, src: "198.18.0.1", dst: "198.18.0.2", payloadLength: 8 }), udp(1, 2, 0));
     const b = bytes(ethernet(0x0800), ipv4({ protocol: 17, src: "198.18.0.1", dst: "198.18.0.2", payloadLength: 8 }), udp(3, 4, 0));

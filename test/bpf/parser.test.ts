@@ -2,9 +2,10 @@
  * The parser, in the kernel: crafted packets through BPF_PROG_TEST_RUN, then
  * the exact flow key and counters read back from the map.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { addressText, macText } from "../../src/flow/flow-format.ts";
 import type { FlowRecord } from "../../src/flow/flow-record.ts";
+import { kernelDescribe } from "../helpers/kernel-test.ts";
 import { isRoot } from "../helpers/netns.ts";
 import {
   bytes, ethernet, icmp, ipv4, ipv6, ipv6Ext, ipv6Fragment, payload, sctp, tcp, TCP, udp, vlanTag,
@@ -43,7 +44,7 @@ const v4 = (protocol: number, l4: number[], extra: Partial<Parameters<typeof ipv
 const v6 = (nextHeader: number, rest: number[], trafficClass = 0) =>
   bytes(ethernet(0x86dd), ipv6({ nextHeader, src: "fd00::1", dst: "fd00::2", payloadLength: rest.length, trafficClass }), rest);
 
-describe.if(isRoot)("parser (BPF_PROG_TEST_RUN)", () => {
+kernelDescribe("parser (BPF_PROG_TEST_RUN)", () => {
   test("IPv4 TCP: 5-tuple, flags ORed, DSCP, MACs, exact packets and bytes", async () => {
     const syn = v4(6, tcp(40000, 443, TCP.SYN), { tos: 46 << 2 });
     const ack = v4(6, [...tcp(40000, 443, TCP.ACK | TCP.PSH), ...payload(100)], { tos: 46 << 2 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { buildTopConfig, TOP_DEFAULTS, type TopFlags } from "../../src/cli/top-config.ts";
 import { cliPath } from "../helpers/agent-process.ts";
-import { isRoot } from "../helpers/netns.ts";
+import { kernelTest } from "../helpers/kernel-test.ts";
 
 const flags = (over: Partial<TopFlags> = {}): TopFlags => ({ ...TOP_DEFAULTS, attachMode: "auto", cacheMaxFlows: "32768", ...over });
 
@@ -49,10 +49,12 @@ describe("top configuration", () => {
   });
 });
 
-test.if(isRoot)("without privileges and without --connect: one line saying what is needed and the alternative, exit 1", () => {
+kernelTest("without privileges and without --connect: one line saying what is needed and the alternative, exit 1", () => {
   const out = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, cliPath, "top", "--once"], { stdout: "pipe", stderr: "pipe" });
   expect([out.exitCode, out.stderr.toString()]).toEqual([
     1,
-    "netflow-agent: error: netflow-agent top: watching this host loads BPF programs, which needs root (or CAP_BPF and CAP_NET_ADMIN) — run it with sudo, or watch a running agent without privileges: top --connect host:port\n",
+    "netflow-agent: error: loading BPF programs: this process lacks CAP_BPF and CAP_NET_ADMIN — needs root, or CAP_BPF and CAP_NET_ADMIN " +
+      "(CAP_SYS_ADMIN instead of CAP_BPF on kernels before 5.8; CAP_PERFMON is not needed): run it with sudo, or grant those capabilities, " +
+      "or watch a running agent without privileges: top --connect host:port\n",
   ]);
 });

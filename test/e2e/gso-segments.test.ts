@@ -13,9 +13,11 @@
  * --api off so nothing else in that namespace speaks TCP.
  */
 import { $ } from "bun";
-import { expect, test } from "bun:test";
+import { expect } from "bun:test";
 import { AgentProcess } from "../helpers/agent-process.ts";
-import { isRoot, VethPair, type Host } from "../helpers/netns.ts";
+import { kernelTest } from "../helpers/kernel-test.ts";
+import { VethPair, type Host } from "../helpers/netns.ts";
+import { waitForTcpClosed, waitForTcpListener } from "../helpers/traffic.ts";
 import type { FlowJson } from "../../src/flow/flow-format.ts";
 
 /** One row of /proc/net/snmp ("Tcp:", "Udp:" …) as name → value, read inside the namespace. */
@@ -34,7 +36,7 @@ async function txCounters(host: Host) {
 
 const sum = (flows: FlowJson[], f: (x: FlowJson) => number) => flows.reduce((s, x) => s + f(x), 0);
 
-test.if(isRoot)("iperf3 over veth with TSO: egress TCP packets equal the sender's TCP segments, bytes its wire bytes", async () => {
+kernelTest("iperf3 over veth with TSO: egress TCP packets equal the sender's TCP segments, bytes its wire bytes", async () => {
   await using pair = await VethPair.create();
   const { a, b } = pair;
   await pair.settle();
@@ -52,13 +54,14 @@ test.if(isRoot)("iperf3 over veth with TSO: egress TCP packets equal the sender'
   await using agent = await AgentProcess.start(["run", "--cache-active-timeout", "1s", "--interfaces", a.ifname, "--api", "off"], { ns: a.ns });
   const server = Bun.spawn(["ip", "netns", "exec", b.ns, "iperf3", "-s", "-1", "-B", b.ipv4, "-p", "5201"], { stdout: "ignore", stderr: "pipe" });
   try {
-    for (let i = 0; i < 100 && !(await $`ip netns exec ${b.ns} ss -Hltn sport = :5201`.text()).trim(); i++) await Bun.sleep(50);
+    await waitForTcpListener(b, 5201);
 
     const tcpBefore = await snmp(a, "Tcp");
     const txBefore = await txCounters(a);
     await $`ip netns exec ${a.ns} iperf3 -4 -c ${b.ipv4} -p 5201 -t 3`.quiet();
     expect(await server.exited).toBe(0);
-    await Bun.sleep(500); // the last ACKs and FINs
+    // The last FINs and ACKs: sent (egress is counted in the sending call) once no socket is left but in TIME-WAIT.
+    await waitForTcpClosed([a, b], 5201);
     const tcpAfter = await snmp(a, "Tcp");
     const txAfter = await txCounters(a);
 

@@ -11,7 +11,8 @@ import { $ } from "bun";
 import { expect, test } from "bun:test";
 import type { FlowJson } from "../../src/flow/flow-format.ts";
 import { AgentProcess } from "../helpers/agent-process.ts";
-import { isRoot, VethPair, type Host } from "../helpers/netns.ts";
+import { kernelTest } from "../helpers/kernel-test.ts";
+import { VethPair, type Host } from "../helpers/netns.ts";
 import { Nfacctd, Nfcapd, type NfdumpFlow, randomPort, TsharkCapture } from "../helpers/flow-collectors.ts";
 import { receiveUdp, sendUdp, waitForTcpClosed, waitForTcpListener } from "../helpers/traffic.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -54,7 +55,7 @@ function expectedFromJson(f: FlowJson) {
   return {
     key: key({ srcAddr: f.srcAddr, dstAddr: f.dstAddr, srcPort: f.srcPort, dstPort: icmp ? 0 : f.dstPort, protocol: PROTOCOL_NUMBERS[f.protocol]!, direction: f.direction === "egress" ? 1 : 0, start: f.start }),
     packets: f.packets,
-    ipBytes: f.ipBytes,
+    ipBytes: f.ipBytes!,
     tcpFlags: f.protocol === "TCP" ? nfdumpFlags(f.tcpFlags) : "........",
     input: f.direction === "ingress" ? f.ifindex : 0,
     output: f.direction === "egress" ? f.ifindex : 0,
@@ -90,7 +91,7 @@ function seenByNfdump(n: NfdumpFlow) {
 
 const byKey = <T extends { key: string }>(rows: T[]) => [...rows].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
 
-test.if(isRoot)("IPv4 and IPv6 UDP, TCP, ICMP: nfdump, nfacctd and tshark read exactly what the JSON lines say", async () => {
+kernelTest("IPv4 and IPv6 UDP, TCP, ICMP: nfdump, nfacctd and tshark read exactly what the JSON lines say", async () => {
   await using pair = await VethPair.create();
   const { a, b } = pair;
   await $`ip -n ${a.ns} link set dev ${a.ifname} gso_max_segs 1`.quiet();

@@ -5,10 +5,12 @@
  * the interface's own counters.
  */
 import { $ } from "bun";
-import { expect, test } from "bun:test";
+import { expect } from "bun:test";
 import { AgentProcess } from "../helpers/agent-process.ts";
-import { counterDelta, isRoot, VethPair } from "../helpers/netns.ts";
-import { receiveUdp, sendUdp, udpFrameBytes } from "../helpers/traffic.ts";
+import { kernelTest } from "../helpers/kernel-test.ts";
+import { waitForFlowsToMatchCounters } from "../helpers/interface-totals.ts";
+import { counterDelta, VethPair } from "../helpers/netns.ts";
+import { receiveUdp, sendUdp, udpFrameBytes, waitForTcpClosed, waitForTcpListener } from "../helpers/traffic.ts";
 import type { FlowJson } from "../../src/flow/flow-format.ts";
 
 const sum = (flows: FlowJson[], f: (x: FlowJson) => number) => flows.reduce((s, x) => s + f(x), 0);
@@ -19,7 +21,7 @@ function total(flows: FlowJson[], match: Partial<FlowJson>) {
   return { packets: sum(hits, (f) => f.packets), bytes: sum(hits, (f) => f.bytes), records: hits.length };
 }
 
-test.if(isRoot)("UDP and TCP over IPv4 and IPv6: per-flow and per-interface totals are exact", async () => {
+kernelTest("UDP and TCP over IPv4 and IPv6: per-flow and per-interface totals are exact", async () => {
   await using pair = await VethPair.create();
   const { a, b } = pair;
   // One skb per wire packet, so the interface counters (which count skbs) compare to the byte;
@@ -30,7 +32,7 @@ test.if(isRoot)("UDP and TCP over IPv4 and IPv6: per-flow and per-interface tota
 
   await using agent = await AgentProcess.start(["run", "--cache-active-timeout", "1s", "--interfaces", a.ifname], { ns: a.ns });
   const iperf = Bun.spawn(["ip", "netns", "exec", b.ns, "iperf3", "-s", "-1", "-B", b.ipv4, "-p", "5201"], { stdout: "ignore", stderr: "ignore" });
-  await Bun.sleep(300);
+  await waitForTcpListener(b, 5201);
   const before = pair.counters(a);
 
   const r4 = await receiveUdp(b, b.ipv4, 7000, 200);
@@ -47,7 +49,9 @@ test.if(isRoot)("UDP and TCP over IPv4 and IPv6: per-flow and per-interface tota
 
   await $`ip netns exec ${a.ns} iperf3 -c ${b.ipv4} -p 5201 -n 4M -4`.quiet();
   await iperf.exited;
-  await Bun.sleep(1500); // let the last ACKs and FINs cross, and at least one timed eviction happen
+  // The last FINs and ACKs have crossed, then every packet counted is in a printed flow (timed evictions).
+  await waitForTcpClosed([a, b], 5201);
+  await waitForFlowsToMatchCounters(pair, a, before, () => agent.flows);
 
   expect(await agent.stop()).toBe(0);
   const delta = counterDelta(before, pair.counters(a));
@@ -83,7 +87,7 @@ test.if(isRoot)("UDP and TCP over IPv4 and IPv6: per-flow and per-interface tota
   expect(agent.stderr).toContain("attached to veth-a (tcx");
 }, 60000);
 
-test.if(isRoot)("map full (--cache-max-flows 16): 1000 UDP flows, every packet accounted", async () => {
+kernelTest("map full (--cache-max-flows 16): 1000 UDP flows, every packet accounted", async () => {
   await using pair = await VethPair.create();
   const { a, b } = pair;
   await pair.settle();
@@ -101,7 +105,7 @@ test.if(isRoot)("map full (--cache-max-flows 16): 1000 UDP flows, every packet a
     }`;
   await $`ip netns exec ${a.ns} ${process.execPath} -e ${script}`.quiet();
   sink.kill();
-  await Bun.sleep(300);
+  await waitForFlowsToMatchCounters(pair, a, before, () => agent.flows);
   expect(await agent.stop()).toBe(0);
   const delta = counterDelta(before, pair.counters(a));
   const udp = agent.flows.filter((f) => f.direction === "egress" && f.protocol === "UDP" && f.dstPort === 9);
@@ -115,7 +119,7 @@ test.if(isRoot)("map full (--cache-max-flows 16): 1000 UDP flows, every packet a
   expect(agent.stderr).not.toContain("not accounted");
 }, 60000);
 
-test.if(isRoot)("legacy tc attachment (clsact + cls_bpf) accounts exactly too", async () => {
+kernelTest("legacy tc attachment (clsact + cls_bpf) accounts exactly too", async () => {
   await using pair = await VethPair.create();
   const { a, b } = pair;
   await pair.settle();
@@ -128,7 +132,7 @@ test.if(isRoot)("legacy tc attachment (clsact + cls_bpf) accounts exactly too", 
   expect(await sendUdp(b, a.ipv4, 7101, 41001, 50, 20)).toBe(50);
   out.kill();
   back.kill();
-  await Bun.sleep(300);
+  await waitForFlowsToMatchCounters(pair, a, before, () => agent.flows);
   expect(await agent.stop()).toBe(0);
   const delta = counterDelta(before, pair.counters(a));
   const flows = agent.flows.filter((f) => f.interface === a.ifname);

@@ -5,13 +5,16 @@
  * printed across both runs adds up exactly to the interface's own counters.
  */
 import { expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FlowJson } from "../../src/flow/flow-format.ts";
 import { AgentProcess, cliPath } from "../helpers/agent-process.ts";
-import { counterDelta, isRoot, VethPair } from "../helpers/netns.ts";
+import { kernelTest } from "../helpers/kernel-test.ts";
+import { waitForFlowsToMatchCounters } from "../helpers/interface-totals.ts";
+import { counterDelta, VethPair } from "../helpers/netns.ts";
 import { receiveUdp, sendUdp, udpFrameBytes } from "../helpers/traffic.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 /** `netflow-agent collect` in namespace `ns`, appending JSON lines to `file`. */
 async function startCollect(ns: string, port: number, file: string) {
@@ -23,11 +26,10 @@ async function startCollect(ns: string, port: number, file: string) {
   void (async () => {
     for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) stderr += new TextDecoder().decode(chunk);
   })();
-  const deadline = Date.now() + 10_000;
-  while (!/collecting on http:\/\/127\.0\.0\.1:\d+/.test(stderr)) {
-    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`collect did not start: ${stderr}`);
-    await Bun.sleep(20);
-  }
+  await waitFor("collect to start", () => {
+    if (proc.exitCode !== null) throw new Error(`collect did not start: ${stderr}`);
+    return /collecting on http:\/\/127\.0\.0\.1:\d+/.test(stderr);
+  });
   return {
     port: Number(/collecting on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)![1]),
     async stop() {
@@ -40,12 +42,13 @@ async function startCollect(ns: string, port: number, file: string) {
 }
 
 function flowsIn(file: string): FlowJson[] {
+  if (!existsSync(file)) return [];
   return readFileSync(file, "utf8").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 }
 
 const sum = (flows: FlowJson[], f: (x: FlowJson) => number) => flows.reduce((s, x) => s + f(x), 0);
 
-test.if(isRoot)("agent → collect over gRPC; collect away for 3 s: every packet arrives once", async () => {
+kernelTest("agent → collect over gRPC; collect away until the agent reports the export failing: every packet arrives once", async () => {
   await using pair = await VethPair.create();
   const { a, b } = pair;
   await pair.settle();
@@ -64,22 +67,25 @@ test.if(isRoot)("agent → collect over gRPC; collect away for 3 s: every packet
       expect(await sendUdp(a, b.ipv4, port, srcPort, count, 200)).toBe(count);
       // The receiver only keeps the port open; its count is not asserted (a socket buffer may drop
       // under load after TC has seen the packet). Flows are checked against what was sent.
-      await Bun.sleep(100);
       receiver.kill();
     };
+    const files = [join(dir, "first.jsonl"), join(dir, "second.jsonl")];
+    const collected = () => files.flatMap(flowsIn);
+    const packetsTo = (dstPort: number) => sum(collected().filter((f) => f.direction === "egress" && f.dstPort === dstPort), (f) => f.packets);
     await traffic(7100, 41001, 200);
-    await Bun.sleep(1200);
+    await waitFor("the first collector to have the first flow", () => packetsTo(7100) === 200);
     const firstStderr = await collect.stop();
     await traffic(7101, 41002, 300); // exported while nobody listens: queued
-    await Bun.sleep(3000);
-    collect = await startCollect(a.ns, port, join(dir, "second.jsonl"));
+    await waitFor("the agent to say the export is failing", () => agent.stderr.includes(" failing: "));
+    collect = await startCollect(a.ns, port, files[1]!);
     await traffic(7102, 41003, 100);
-    await Bun.sleep(1500);
+    await waitFor("the agent to say the export recovered", () => agent.stderr.includes(" recovered after "));
+    await waitForFlowsToMatchCounters(pair, a, before, collected);
     expect(await agent.stop()).toBe(0);
     const secondStderr = await collect.stop();
     const delta = counterDelta(before, pair.counters(a));
 
-    const flows = [...flowsIn(join(dir, "first.jsonl")), ...flowsIn(join(dir, "second.jsonl"))].filter((f) => f.interface === a.ifname);
+    const flows = collected().filter((f) => f.interface === a.ifname);
     const udp = (dstPort: number) => flows.filter((f) => f.direction === "egress" && f.protocol === "UDP" && f.dstPort === dstPort);
     expect([7100, 7101, 7102].map((p) => sum(udp(p), (f) => f.packets))).toEqual([200, 300, 100]);
     expect(sum(udp(7101), (f) => f.bytes)).toBe(300 * udpFrameBytes(200, false));
@@ -98,7 +104,7 @@ test.if(isRoot)("agent → collect over gRPC; collect away for 3 s: every packet
   }
 }, 60_000);
 
-test.if(isRoot)("unreachable --target: one clear line, the agent keeps capturing, the loss is reported at exit", async () => {
+kernelTest("unreachable --target: one clear line, the agent keeps capturing, the loss is reported at exit", async () => {
   await using pair = await VethPair.create();
   const { a, b } = pair;
   await pair.settle();
@@ -109,9 +115,8 @@ test.if(isRoot)("unreachable --target: one clear line, the agent keeps capturing
   );
   const receiver = await receiveUdp(b, b.ipv4, 7200, 50);
   expect(await sendUdp(a, b.ipv4, 7200, 41010, 50, 100)).toBe(50);
-  await Bun.sleep(100);
   receiver.kill();
-  await Bun.sleep(2500);
+  await waitFor("the agent to say the export is failing", () => agent.stderr.includes(" failing: "));
   expect(agent.stderr.match(/ failing: /g)).toHaveLength(1);
   expect(agent.stderr).toContain("netflow-agent: warn: export to 127.0.0.1:9 failing: [unavailable] connect ECONNREFUSED 127.0.0.1:9; retrying with backoff");
   expect(await agent.stop()).toBe(0);

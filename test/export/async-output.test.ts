@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { AsyncOutput } from "../../src/export/async-output.ts";
 import { JsonLinesExporter } from "../../src/export/json-lines.ts";
 import { flowJsonLine } from "../../src/flow/flow-format.ts";
+import type { FlowBatch } from "../../src/flow/flow-record.ts";
 import { createLogger } from "../../src/log.ts";
 import { FifoPipe } from "./fifo-pipe.ts";
 import { syntheticBatch } from "./synthetic-flows.ts";
@@ -18,6 +19,17 @@ const MiB = 2 ** 20;
 function capturedLog() {
   const lines: string[] = [];
   return { lines, log: createLogger("debug", (line) => lines.push(line)) };
+}
+
+/** `batch` with columns that throw when read (its count stays readable): exporting it formats nothing, or fails. */
+function unreadable(batch: FlowBatch): FlowBatch {
+  const flows = new Proxy(batch.flows, {
+    get(target, property, receiver) {
+      if (property === "count") return target.count;
+      throw new Error(`the exporter read flows.${String(property)} of a batch it should have dropped whole`);
+    },
+  });
+  return { ...batch, flows };
 }
 
 /** Accepted = sent + dropped + queued, whatever happened. */
@@ -43,15 +55,14 @@ test("a reader that never reads (sleep): export() returns, the bound holds, drop
   ]);
 
   // Still stalled: the next batch is dropped whole, counted, and not logged again (one line per episode).
-  await Bun.sleep(100);
+  // A full output is not even formatted for: a batch whose columns cannot be read goes through.
   const t0 = performance.now();
-  sink.export(batch);
+  sink.export(unreadable(batch));
   const secondExportMs = performance.now() - t0;
   stats = sink.stats();
   expect(accounted(stats)).toBe(40_000);
   await Bun.sleep(0);
   expect(lines).toHaveLength(1);
-  expect(secondExportMs).toBeLessThan(50); // a full output is not even formatted for
 
   const t1 = performance.now();
   await sink[Symbol.asyncDispose]();
@@ -62,8 +73,9 @@ test("a reader that never reads (sleep): export() returns, the bound holds, drop
   // The pipe's 64 KiB hold ~190 of these lines; the worker wrote them and blocks on the next piece.
   expect(stats.sentRecords).toBeGreaterThan(100);
   expect(stats.sentRecords).toBeLessThan(400);
+  // The flush timeout, then no longer: the reader holds the pipe for 60 s (the margin is for a loaded machine).
   expect(disposeMs).toBeGreaterThanOrEqual(295);
-  expect(disposeMs).toBeLessThan(300 + 1000);
+  expect(disposeMs).toBeLessThan(300 + 10_000);
   expect(lines[1]).toMatch(/^netflow-agent: error: stdout: \d+ records not written within --export-flush-timeout 300 ms \(the reader is not reading\); \d+ of 40000 records written, \d+ dropped$/);
   console.log(`stalled reader: second export of 20000 flows (all dropped, not formatted) ${secondExportMs.toFixed(1)} ms; dispose ${disposeMs.toFixed(0)} ms; ${stats.sentRecords} sent, ${stats.droppedRecords} dropped`);
 }, 30_000);
@@ -79,8 +91,9 @@ test("a process that exits after its flush timeout leaves exactly `sentRecords` 
   const stderr = await new Response(child.stderr).text();
   expect(code).toBe(0);
   const report = JSON.parse(stderr.trim().split("\n").at(-1)!);
+  // The flush timeout, then no longer: the stopped reader would never read (the margin is for a loaded machine).
   expect(report.disposeMs).toBeGreaterThanOrEqual(295);
-  expect(report.disposeMs).toBeLessThan(300 + 1000);
+  expect(report.disposeMs).toBeLessThan(300 + 10_000);
   expect(report.final.sentRecords + report.final.droppedRecords).toBe(20_000);
   expect(stderr).toContain(`${report.final.sentRecords} of 20000 records written, ${report.final.droppedRecords} dropped`);
 
@@ -157,9 +170,11 @@ test("a reader that goes away (head -n 1, EPIPE): onClosed once, the rest droppe
   expect(closedCalls).toBe(1);
   expect(output.hasRoom()).toBe(false);
   sink.export(syntheticBatch(1000));
+  // At once: nothing is left to flush to a reader that went away, so the 5 s flush timeout is not waited
+  // for (the margin below it is for a loaded machine).
   const t0 = performance.now();
   await sink[Symbol.asyncDispose]();
-  expect(performance.now() - t0).toBeLessThan(100);
+  expect(performance.now() - t0).toBeLessThan(2500);
   const stats = sink.stats();
   expect(closedCalls).toBe(1);
   expect(stats.queuedRecords).toBe(0);

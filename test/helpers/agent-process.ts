@@ -5,6 +5,7 @@
 import type { Subprocess } from "bun";
 import { join } from "node:path";
 import type { FlowJson } from "../../src/flow/flow-format.ts";
+import { DEADLINE_MS } from "./wait-for.ts";
 
 export const repoRoot = join(import.meta.dir, "..", "..");
 export const cliPath = join(repoRoot, "src", "cli", "main.ts");
@@ -40,16 +41,18 @@ export class AgentProcess implements AsyncDisposable {
   /**
    * Starts `netflow-agent <args>` (in `ns` when given) and waits for it to report it is capturing.
    * `onFlow`, when given, receives each flow instead of `flows` keeping it (millions of flows).
+   * `command` runs another build of the agent (a compiled executable) instead of this checkout's CLI.
    */
   static async start(
     args: string[],
-    options: { ns?: string; env?: Record<string, string>; readyText?: string; onFlow?: (flow: FlowJson) => void } = {},
+    options: { ns?: string; env?: Record<string, string>; readyText?: string; onFlow?: (flow: FlowJson) => void; command?: string[]; cwd?: string } = {},
   ): Promise<AgentProcess> {
-    const cmd = [...(options.ns ? ["ip", "netns", "exec", options.ns] : []), process.execPath, cliPath, ...args];
-    const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...options.env } });
+    const cmd = [...(options.ns ? ["ip", "netns", "exec", options.ns] : []), ...(options.command ?? [process.execPath, cliPath]), ...args];
+    const proc = Bun.spawn(cmd, { cwd: options.cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...options.env } });
     const agent = new AgentProcess(proc, options.onFlow);
     const ready = options.readyText ?? "capturing on";
-    const deadline = Date.now() + 15000;
+    // Generous: bun starting and the BPF load on a loaded machine; reached only when it does not start.
+    const deadline = Date.now() + DEADLINE_MS;
     while (!agent.stderr.includes(ready)) {
       if (proc.exitCode !== null || Date.now() > deadline) {
         // Never leave it running: the caller gets no object to dispose.
@@ -91,4 +94,9 @@ export class AgentProcess implements AsyncDisposable {
       await this.exited;
     }
   }
+}
+
+/** The agent's line about stdout records it could not write at exit (the reader too slow), if any. */
+export function sinkLossAtExit(stderr: string): string | null {
+  return /^.*stdout: \d+ records not written.*$/m.exec(stderr)?.[0] ?? null;
 }

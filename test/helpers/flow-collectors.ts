@@ -90,8 +90,7 @@ export class Nfcapd implements AsyncDisposable {
   }
 
   private async read(stream: ReadableStream<Uint8Array>) {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) this.output += decoder.decode(chunk);
+    this.output += await new Response(stream).text();
   }
 
   async [Symbol.asyncDispose]() {
@@ -186,7 +185,12 @@ export class TsharkCapture implements AsyncDisposable {
     const proc = Bun.spawn(inNs(ns, ["tshark", "-q", "-i", "lo", "-f", `udp dst port ${port}`, "-w", file]), { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
     const capture = new TsharkCapture(proc, file, port);
     void (async () => {
-      for await (const chunk of proc.stderr) capture.stderr += new TextDecoder().decode(chunk);
+      const reader = proc.stderr.getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        capture.stderr += new TextDecoder().decode(value);
+      }
     })();
     await waitFor("tshark capturing", async () => {
       if (proc.exitCode !== null) throw new Error(`tshark exited ${proc.exitCode}: ${capture.stderr}`);

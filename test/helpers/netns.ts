@@ -6,6 +6,7 @@
  */
 import { $ } from "bun";
 
+/** Gate tests with kernelTest (kernel-test.ts) rather than skipping on this: under CI=true a test that cannot run must fail. */
 export const isRoot = process.getuid?.() === 0;
 
 let counter = 0;

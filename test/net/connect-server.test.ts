@@ -78,16 +78,16 @@ describe("one port, every protocol", () => {
   });
 });
 
-/** Sends raw bytes on a fresh TCP connection; resolves with what came back before the server closed it (or 2 s). */
+/** Sends raw bytes on a fresh TCP connection; resolves with what came back before the server closed it (or 10 s: generous, reached only when it does not close). */
 function rawExchange(bytes: Buffer): Promise<Buffer> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const socket: net.Socket = net.connect(server.address.port, "127.0.0.1", () => socket.write(bytes));
-    const finish = () => resolve(Buffer.concat(chunks));
+    const timer = setTimeout(() => socket.destroy(), 10_000);
+    const finish = () => (clearTimeout(timer), resolve(Buffer.concat(chunks)));
     socket.on("data", (c: Buffer) => chunks.push(c));
     socket.on("close", finish);
     socket.on("error", finish);
-    setTimeout(() => socket.destroy(), 2000);
   });
 }
 
@@ -186,8 +186,10 @@ describe("listening", () => {
 
   test("a port in use: ListenError in one line", async () => {
     const attempt = startConnectServer({ listen: { host: "127.0.0.1", port: server.address.port }, routes: () => {} });
-    expect(attempt).rejects.toThrow(new ListenError(`listening on 127.0.0.1:${server.address.port}: EADDRINUSE (the port is in use: pick another or stop what holds it)`));
-    await attempt.catch(() => {});
+    const error = await attempt.catch((e) => e);
+    expect(error).toBeInstanceOf(ListenError);
+    expect(error.message).toBe(`listening on 127.0.0.1:${server.address.port}: EADDRINUSE (the port is in use: pick another or stop what holds it)`);
+    expect(error.reason).toBe("EADDRINUSE (the port is in use: pick another or stop what holds it)");
   });
 
   test("a connection that never sends a byte is closed after firstBytesTimeoutMs", async () => {
@@ -197,7 +199,9 @@ describe("listening", () => {
     await new Promise((resolve) => socket.on("close", resolve));
     const closedAfter = performance.now() - started;
     expect(closedAfter).toBeGreaterThanOrEqual(150);
-    expect(closedAfter).toBeLessThan(2000);
+    // Closed at all is the point (else this waits for the test's timeout); the bound only keeps a
+    // regression to some other timeout visible, with a margin for a loaded machine.
+    expect(closedAfter).toBeLessThan(10_000);
   });
 
   test("close is idempotent and frees the port", async () => {

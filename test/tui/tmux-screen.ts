@@ -5,6 +5,7 @@
  * kills that server and everything running in it.
  */
 import { rmSync } from "node:fs";
+import { DEADLINE_MS } from "../helpers/wait-for.ts";
 
 export class TmuxScreen implements Disposable {
   private socketPath = "";
@@ -40,12 +41,23 @@ export class TmuxScreen implements Disposable {
     this.tmux(["resize-window", "-t", "top", "-x", String(columns), "-y", String(rows)]);
   }
 
+  /**
+   * Stops the tmux server (SIGSTOP) until the handle is disposed: nothing
+   * reads the pane's pty any more, so the program's writes fill it and then
+   * wait. Make no other call on this screen meanwhile (tmux would not answer).
+   */
+  stopReading(): Disposable {
+    const server = Number(this.tmux(["display-message", "-p", "#{pid}"]).trim());
+    process.kill(server, "SIGSTOP");
+    return { [Symbol.dispose]: () => process.kill(server, "SIGCONT") };
+  }
+
   capture(): string {
     return this.tmux(["capture-pane", "-p", "-t", "top"]);
   }
 
   /** Polls the screen until `check` holds; fails with the last screen after `timeoutMs`. */
-  async waitFor(what: string, check: (screen: string) => boolean, timeoutMs = 10_000): Promise<string> {
+  async waitFor(what: string, check: (screen: string) => boolean, timeoutMs = DEADLINE_MS): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     let screen = "";
     while (Date.now() < deadline) {

@@ -6,14 +6,17 @@
  */
 import { expect, test } from "bun:test";
 import { AgentProcess, cliPath } from "../helpers/agent-process.ts";
-import { isRoot, VethPair } from "../helpers/netns.ts";
+import { statusIn } from "../helpers/agent-status.ts";
+import { kernelTest } from "../helpers/kernel-test.ts";
+import { VethPair } from "../helpers/netns.ts";
 import { receiveUdp, sendUdp } from "../helpers/traffic.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 import { flowRow, TmuxScreen } from "./tmux-screen.ts";
 
 // The namespace is the test's own: no other listener can hold this port there.
 const API = "127.0.0.1:19991";
 
-test.if(isRoot)("top --connect shows the agent's flows live and in --once, and leaves the agent running", async () => {
+kernelTest("top --connect shows the agent's flows live and in --once, and leaves the agent running", async () => {
   await using pair = await VethPair.create();
   const { a, b } = pair;
   await pair.settle();
@@ -25,11 +28,16 @@ test.if(isRoot)("top --connect shows the agent's flows live and in --once, and l
     screen.run(`ip netns exec ${a.ns} ${process.execPath} ${cliPath} top --connect ${API} --sort bytes; echo top-exit=$?`);
     // The interval is the agent's (its Status), known before any batch arrives.
     let s = await screen.waitFor("the header", (s) => s.includes(`· agent ${API}`) && s.includes("interfaces: veth-a") && /every 1s\b/.test(s));
-    // The first batch of the stream is not counted: send once the second has come (its notice, shown
-    // from start() until then, is gone).
+    // The first batch of the stream is not counted: send once the second has come. By the agent's
+    // Status: once top's stream is open, the next eviction to end is at the latest top's first batch,
+    // and the one after at the latest its second. Then the notice, shown from start() until then, is gone.
+    const watching = await waitFor("top's Watch stream", async () => {
+      const status = await statusIn(a.ns, API);
+      return status.watchers === 1 && status;
+    });
+    await waitFor("two evictions sent to top", async () => (await statusIn(a.ns, API)).totals.evictions >= watching.totals.evictions + 2);
     const notice = "waiting for the agent's next eviction";
-    s = await screen.waitFor("the notice", (s) => s.includes(notice));
-    s = await screen.waitFor("counting", (s) => !s.includes(notice), 10_000);
+    s = await screen.waitFor("counting", (s) => s.includes(`· agent ${API}`) && !s.includes(notice));
 
     expect(await sendUdp(a, b.ipv4, 5001, 40001, 200, 1000)).toBe(200);
     expect(await sendUdp(a, b.ipv4, 5002, 40002, 50, 200)).toBe(50);
@@ -46,13 +54,15 @@ test.if(isRoot)("top --connect shows the agent's flows live and in --once, and l
 
     screen.keys("Escape");
     screen.keys("q");
-    s = await screen.waitFor("the shell", (s) => /^top-exit=\d+$/m.test(s), 15_000);
+    s = await screen.waitFor("the shell", (s) => /^top-exit=\d+$/m.test(s));
     expect(s).toMatch(/^top-exit=0$/m);
 
     // The agent is still running and still serving.
     expect(agent.stderr).not.toContain("error");
     const once = Bun.spawn(["ip", "netns", "exec", a.ns, process.execPath, cliPath, "top", "--connect", API, "--once", "--group", "destination"], { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
-    // The first batch of the stream is not counted: send once counting has begun.
+    // The first batch of the stream is not counted: send once counting has begun, before the agent's
+    // next eviction (the one the snapshot shows). That eviction is a timer in the agent's process:
+    // stopped (SIGSTOP) it cannot fire, however long the sender takes to start on a loaded machine.
     let stderr = "";
     const reader = once.stderr.getReader();
     while (!stderr.includes("counting until")) {
@@ -60,7 +70,12 @@ test.if(isRoot)("top --connect shows the agent's flows live and in --once, and l
       if (done) throw new Error(`top --once --connect did not start: ${stderr}`);
       stderr += new TextDecoder().decode(value);
     }
-    expect(await sendUdp(a, b.ipv4, 5001, 40001, 30, 1000)).toBe(30);
+    process.kill(agent.pid, "SIGSTOP");
+    try {
+      expect(await sendUdp(a, b.ipv4, 5001, 40001, 30, 1000)).toBe(30);
+    } finally {
+      process.kill(agent.pid, "SIGCONT");
+    }
     const [out, code] = await Promise.all([new Response(once.stdout).text(), once.exited]);
     for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += new TextDecoder().decode(r.value);
     expect([code, stderr]).toEqual([
@@ -75,7 +90,7 @@ test.if(isRoot)("top --connect shows the agent's flows live and in --once, and l
     big.kill();
     small.kill();
   }
-}, 60_000);
+}, 120_000);
 
 test("top --connect to nothing: one line, exit 1", () => {
   const out = Bun.spawnSync([process.execPath, cliPath, "top", "--connect", "127.0.0.1:1", "--once"], { stdout: "pipe", stderr: "pipe" });

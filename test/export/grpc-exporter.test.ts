@@ -44,7 +44,7 @@ describe("GrpcExporter → collect", () => {
     expect(collector.received).toEqual(range(0, 10_050));
     const [totals] = collector.ledger.totals();
     expect(totals).toMatchObject({ batches: 11, flows: 10_050, packets: 10_050, bytes: (10_049 * 10_050) / 2, duplicateBatches: 0 });
-    expect(exporter.stats()).toEqual({ queuedRecords: 0, queuedBytes: 0, sentRecords: 10_050, droppedRecords: 0, sendErrors: 0 });
+    expect(exporter.stats()).toEqual({ queuedRecords: 0, queuedBytes: 0, sentRecords: 10_050, droppedRecords: 0, sendErrors: 0, sentMessages: 11 });
     expect(exporter.details()).toMatchObject({ acceptedRecords: 10_050, sentBatches: 11, collector: "up" });
     expect(lines).toContain(`netflow-agent: export to 127.0.0.1:${collector.port}: 10050 of 10050 records delivered in 11 batches`);
     expect(lines.filter((l) => l.includes("warn") || l.includes("error"))).toEqual([]);
@@ -88,7 +88,7 @@ describe("GrpcExporter → collect", () => {
     const exporter = GrpcExporter.connect(settings(port, { flushTimeoutMs: 1500 }), log);
     // export() only enqueues: it returns nothing to wait for, and every record is held at once, as its encoded bytes.
     for (let e = 0; e < 10; e++) expect(exporter.export(numberedBatch(e * 100, 100))).toBeUndefined();
-    expect(exporter.stats()).toEqual({ queuedRecords: 1000, queuedBytes: netflowEntryBytes(numberedRecords(0, 1000)), sentRecords: 0, droppedRecords: 0, sendErrors: 0 });
+    expect(exporter.stats()).toEqual({ queuedRecords: 1000, queuedBytes: netflowEntryBytes(numberedRecords(0, 1000)), sentRecords: 0, droppedRecords: 0, sendErrors: 0, sentMessages: 0 });
     await until(() => exporter.stats().sendErrors >= 4, 10_000, "4 failed attempts");
     await exporter[Symbol.asyncDispose]();
     const warnings = lines.filter((l) => l.startsWith("netflow-agent: warn:"));

@@ -16,6 +16,7 @@ import { VethPair, type Host } from "../helpers/netns.ts";
 import { Nfacctd, Nfcapd, type NfdumpFlow, randomPort, TsharkCapture } from "../helpers/flow-collectors.ts";
 import { receiveUdp, sendUdp, waitForTcpClosed, waitForTcpListener } from "../helpers/traffic.ts";
 import { waitFor } from "../helpers/wait-for.ts";
+import { flood, routeFloodDestinations } from "../helpers/flow-flood.ts";
 
 const TCP_LETTERS: [string, string][] = [["CWR", "C"], ["ECE", "E"], ["URG", "U"], ["ACK", "A"], ["PSH", "P"], ["RST", "R"], ["SYN", "S"], ["FIN", "F"]];
 /** nfdump's flag text ("...AP.SF") from our names, NS left out (IPFIX carries one octet). */
@@ -177,3 +178,27 @@ kernelTest("IPv4 and IPv6 UDP, TCP, ICMP: nfdump, nfacctd and tshark read exactl
   expect(decoded).not.toMatch(/Malformed|Unknown\(|\[Expert Info/);
   expect(await capture.expertProblems()).not.toMatch(/Errors|Warns/);
 }, 120_000);
+
+kernelTest("100k flows in one eviction all reach nfcapd (paced at the default rate, nfcapd's default socket buffer)", async () => {
+  await using pair = await VethPair.create();
+  const { a } = pair;
+  await routeFloodDestinations(pair);
+  await pair.settle(3000);
+  await using nfcapd = await Nfcapd.start({ ns: a.ns });
+  // A map that holds them all, and an interval longer than the run: the final eviction carries every flow.
+  await using agent = await AgentProcess.start(
+    ["run", "--cache-min-flows", "262144", "--cache-active-timeout", "60s", "--interfaces", a.ifname, "--export", "ipfix", "--ipfix-target", `127.0.0.1:${nfcapd.port}`, "--api", "off"],
+    { ns: a.ns },
+  );
+  const report = await flood(a, { flows: 100_000, count: 100_000, pps: 200_000, srcPort: 40000, payload: 18 });
+  expect(report.sent).toBe(100_000);
+  expect(await agent.stop()).toBe(0);
+  const sent = Number(/(\d+) records in (\d+) IPFIX messages/.exec(agent.stderr)?.[1]);
+  expect(sent).toBeGreaterThanOrEqual(100_000);
+  expect(agent.stderr).not.toContain("dropped");
+  const stats = await nfcapd.stop();
+  expect(stats).toMatchObject({ flows: sent, sequenceErrors: 0, badPackets: 0 });
+  const flood18 = (await nfcapd.flows()).filter((n) => n.proto === 17 && n.src_port === 40000);
+  expect(flood18.length).toBe(100_000);
+  expect(flood18.every((n) => n.in_packets === 1 && n.in_bytes === 20 + 8 + 18)).toBe(true);
+}, 180_000);

@@ -50,9 +50,10 @@ export class Nfcapd implements AsyncDisposable {
     readonly dir: string,
     readonly port: number,
   ) {
-    void this.read(proc.stdout);
-    void this.read(proc.stderr);
+    this.reading = Promise.all([this.read(proc.stdout), this.read(proc.stderr)]).then(() => {});
   }
+  /** Both pipes read to their end. */
+  private readonly reading: Promise<void>;
 
   /** nfcapd on 127.0.0.1:`port` in `ns`; `repeatTo`: a port on 127.0.0.1 it forwards every datagram to (-R). */
   static async start(options: { ns?: string; port?: number; repeatTo?: number; dir?: string } = {}): Promise<Nfcapd> {
@@ -73,7 +74,7 @@ export class Nfcapd implements AsyncDisposable {
   async stop(): Promise<{ flows: number; packets: number; sequenceErrors: number; badPackets: number }> {
     if (this.proc.exitCode === null) this.proc.kill("SIGTERM");
     await this.proc.exited;
-    await Bun.sleep(50); // let the pipes deliver the last lines
+    await this.reading;
     const stats = [...this.output.matchAll(/Flows: (\d+), Packets: (\d+), Bytes: \d+, Sequence Errors: (\d+), Bad Packets: (\d+)/g)];
     const sum = (k: number) => stats.reduce((s, m) => s + Number(m[k]), 0);
     return { flows: sum(1), packets: sum(2), sequenceErrors: sum(3), badPackets: sum(4) };
@@ -90,7 +91,8 @@ export class Nfcapd implements AsyncDisposable {
   }
 
   private async read(stream: ReadableStream<Uint8Array>) {
-    this.output += await new Response(stream).text();
+    const text = await new Response(stream).text(); // read first: `+=` would take this.output before the await
+    this.output += text;
   }
 
   async [Symbol.asyncDispose]() {

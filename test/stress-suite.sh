@@ -19,8 +19,11 @@ fi
 logs=$(mktemp -d /tmp/netflow-stress.XXXXXX)
 
 # A backstop should this script be killed outright: stress-ng ends by itself (30 min a run).
-stress-ng --cpu "$cpu" --timeout "$((runs * 1800))s" --quiet &
-stress=$!
+start_stress() {
+  stress-ng --cpu "$cpu" --timeout "$((runs * 1800))s" --quiet &
+  stress=$!
+}
+start_stress
 stop_stress() {
   if kill -0 "$stress" 2>/dev/null; then
     kill -TERM "$stress" 2>/dev/null
@@ -28,7 +31,10 @@ stop_stress() {
   fi
 }
 trap stop_stress EXIT
-trap 'exit 130' INT TERM
+run=0
+child=""
+# The suite runs in its own session, so that a signal here stops it too (by its process group).
+trap 'echo "stress-suite: stopped by a signal during run ${run}"; [ -n "$child" ] && kill -TERM -- "-$child" 2>/dev/null; exit 130' INT TERM
 echo "stress-suite: ${runs} run(s) of .ci/test under stress-ng --cpu ${cpu} (pid ${stress}); logs in ${logs}"
 
 started=$SECONDS
@@ -36,13 +42,22 @@ passed_runs=0
 for run in $(seq 1 "$runs"); do
   log="${logs}/run-${run}.log"
   t0=$SECONDS
-  bash .ci/test "$@" >"$log" 2>&1
+  setsid bash .ci/test "$@" >"$log" 2>&1 &
+  child=$!
+  wait "$child"
   status=$?
+  child=""
   result=$(tail -1 "$log")
   echo "run ${run}/${runs}: ${result} ($((SECONDS - t0)) s)"
+  # A run is a stress run only if the load lasted: say so if stress-ng went away (killed?), and restart it.
+  if ! kill -0 "$stress" 2>/dev/null; then
+    echo "stress-suite: WARNING: stress-ng (pid ${stress}) ended during run ${run}: that run was only partly loaded"
+    wait "$stress" 2>/dev/null
+    start_stress
+  fi
   if [ "$status" -ne 0 ]; then
     echo "stress-suite: run ${run} failed; its failing tests (full output: ${log}):"
-    grep -E '^\(fail\)' "$log" | sort -u | sed 's/^/  /'
+    grep -E '^(\(fail\)|FAILED:)' "$log" | sort -u | sed 's/^/  /'
     echo "stress-suite: ${passed_runs} of ${runs} run(s) passed before the first failure ($((SECONDS - started)) s)"
     exit 1
   fi

@@ -101,6 +101,7 @@ export function statusFromResponse(r: StatusResponse): AgentStatusReport {
       sentRecords: Number(s.sentRecords),
       droppedRecords: Number(s.droppedRecords),
       sendErrors: Number(s.sendErrors),
+      sentMessages: Number(s.sentMessages),
     })),
     lastEviction: last && { atMs: timestampToMs(last.at), flows: Number(last.flows), durationMs: durationToMs(last.duration) },
     totals: {

@@ -17,6 +17,7 @@ import { Nfacctd, Nfcapd, type NfdumpFlow, randomPort, TsharkCapture } from "../
 import { receiveUdp, sendUdp, waitForTcpClosed, waitForTcpListener } from "../helpers/traffic.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import { flood, routeFloodDestinations } from "../helpers/flow-flood.ts";
+import { statusIn } from "../helpers/agent-status.ts";
 
 const TCP_LETTERS: [string, string][] = [["CWR", "C"], ["ECE", "E"], ["URG", "U"], ["ACK", "A"], ["PSH", "P"], ["RST", "R"], ["SYN", "S"], ["FIN", "F"]];
 /** nfdump's flag text ("...AP.SF") from our names, NS left out (IPFIX carries one octet). */
@@ -202,3 +203,36 @@ kernelTest("100k flows in one eviction all reach nfcapd (paced at the default ra
   expect(flood18.length).toBe(100_000);
   expect(flood18.every((n) => n.in_packets === 1 && n.in_bytes === 20 + 8 + 18)).toBe(true);
 }, 180_000);
+
+kernelTest("a collector restarted mid-run gets the flows exported after the next template refresh", async () => {
+  await using pair = await VethPair.create();
+  const { a, b } = pair;
+  await pair.settle(3000);
+  const port = randomPort();
+  const first = await Nfcapd.start({ ns: a.ns, port });
+  await using agent = await AgentProcess.start(
+    ["run", "--cache-active-timeout", "500ms", "--interfaces", a.ifname, "--export", "ipfix", "--ipfix-target", `127.0.0.1:${port}`, "--ipfix-template-refresh", "1s"],
+    { ns: a.ns },
+  );
+  const ipfixSink = async () => (await statusIn(a.ns)).sinks.find((s) => s.name === "ipfix")!;
+  const rA = await receiveUdp(b, b.ipv4, 7100, 10);
+  expect(await sendUdp(a, b.ipv4, 7100, 41000, 10, 50)).toBe(10);
+  rA.kill();
+  await waitFor("the first flows sent", async () => (await ipfixSink()).sentRecords >= 1);
+  await first.stop();
+  await first[Symbol.asyncDispose]();
+
+  // The new collector knows no template: data before the next refresh is lost to it (nfcapd drops it).
+  await using second = await Nfcapd.start({ ns: a.ns, port });
+  const messagesAtRestart = (await ipfixSink()).sentMessages!;
+  // With no traffic, what the agent sends is the refresh (templates + interface names).
+  await waitFor("a template refresh after the restart", async () => (await ipfixSink()).sentMessages! >= messagesAtRestart + 2);
+  const rB = await receiveUdp(b, b.ipv4, 7101, 70);
+  expect(await sendUdp(a, b.ipv4, 7101, 41001, 70, 50)).toBe(70);
+  rB.kill();
+  expect(await agent.stop()).toBe(0);
+  const stats = await second.stop();
+  expect(stats.badPackets).toBe(0);
+  const flowB = (await second.flows()).filter((n) => n.proto === 17 && n.dst_port === 7101);
+  expect(flowB.reduce((s, n) => s + n.in_packets, 0)).toBe(70);
+}, 120_000);

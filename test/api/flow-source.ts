@@ -15,8 +15,8 @@ export class PublishedFlows implements FlowSource {
     evictionIntervalMs: 5000,
     flowMaps: { capacity: 4096, fill: 1234, kernelMemoryBytes: 3_276_800, resizes: 2, earlyEvictions: 1 },
     sinks: [
-      { name: "json", queuedRecords: 0, queuedBytes: 0, sentRecords: 40, droppedRecords: 0, sendErrors: 0 },
-      { name: "grpc", queuedRecords: 12, queuedBytes: 1536, sentRecords: 28, droppedRecords: 7, sendErrors: 3 },
+      { name: "json", queuedRecords: 0, queuedBytes: 0, sentRecords: 40, droppedRecords: 0, sendErrors: 0, sentMessages: 0 },
+      { name: "grpc", queuedRecords: 12, queuedBytes: 1536, sentRecords: 28, droppedRecords: 7, sendErrors: 3, sentMessages: 5 },
     ],
     lastEviction: { atMs: 1_764_000_005_000, flows: 12, durationMs: 0.75 },
     totals: { evictions: 3, flows: 40, packets: 1000, bytes: 2 ** 40 },

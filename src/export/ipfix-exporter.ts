@@ -75,8 +75,13 @@ export class IpfixExporter implements Exporter {
   private droppedRecords = 0;
   private sendErrors = 0;
   private dropEpisode = 0;
-  /** ifindex → name the collector has been told. */
-  private readonly announced = new Map<number, string>();
+  /**
+   * ifindex → name the collector has been told since the last refresh. A refresh re-sends only
+   * these and starts over, so interfaces that vanished (pods come and go) are not kept forever.
+   */
+  private announced = new Map<number, string>();
+  /** Interfaces that carried flows since the last refresh. */
+  private seenSinceRefresh = new Map<number, string>();
   private templatesDue = true;
   private readonly refreshTimer: ReturnType<typeof setInterval>;
   private pumpTimer: ReturnType<typeof setTimeout> | undefined;
@@ -185,6 +190,12 @@ export class IpfixExporter implements Exporter {
     const seconds = Math.floor(Date.now() / 1000);
     for (const message of this.encoder.templates(seconds, this.announced)) this.enqueue(message);
     this.templatesDue = false;
+    // At a timed refresh, keep only the interfaces that carried flows since the last one: a vanished
+    // interface is forgotten after two refreshes; a returning one is announced again.
+    if (!flows) {
+      this.announced = this.seenSinceRefresh;
+      this.seenSinceRefresh = new Map();
+    }
   }
 
   private announceNewInterfaces(flows: FlowColumns, seconds: number) {
@@ -204,6 +215,7 @@ export class IpfixExporter implements Exporter {
       previous = ifindex;
       if (into.has(ifindex)) continue;
       const name = flows.interfaceName(i);
+      this.seenSinceRefresh.set(ifindex, name);
       if (this.announced.get(ifindex) !== name) into.set(ifindex, name);
     }
   }

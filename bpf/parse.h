@@ -235,8 +235,13 @@ static __always_inline void parse_ipv6_extensions(struct __sk_buff *skb, struct 
 		__u8 ext[8];
 		__u32 length;
 		if (next == IPV6_EXT_FRAGMENT) {
-			/* RFC 8200 4.5: offset in bytes 2-3, upper 13 bits. */
-			if (bpf_skb_load_bytes(skb, offset, ext, 8))
+			/*
+			 * RFC 8200 4.5: next header in byte 0, offset in bytes 2-3 (upper 13 bits).
+			 * Only those 4 bytes are needed: a later fragment carries no transport
+			 * header, so it is keyed even when the frame ends inside the
+			 * identification field; a first fragment's transport header lies past it.
+			 */
+			if (bpf_skb_load_bytes(skb, offset, ext, 4))
 				goto truncated;
 			__u16 fragment_offset = ((__u16)ext[2] << 8 | ext[3]) & 0xfff8;
 			next = ext[0];
@@ -336,7 +341,8 @@ static __always_inline void parse_packet(struct __sk_buff *skb, struct packet *p
 			pkt->flags |= FLOW_FLAG_TRUNCATED;
 			return;
 		}
-		if (!pkt->vlan_id)
+		/* The outermost tag's VID, even 0 (a priority tag): an accelerated tag is outer to all of these. */
+		if (i == 0 && !skb->vlan_present)
 			pkt->vlan_id = bpf_ntohs(tag->tci) & VLAN_VID_MASK;
 		proto = tag->encapsulated_proto;
 		cursor = tag + 1;

@@ -115,6 +115,21 @@ const EDGES: { name: string; frame: Uint8Array; expect: Partial<ExpectedPacket> 
     expect: { protocol: 58, icmpType: 0, flags: FLAG_TRUNCATED, vlanId: 3, l2HeaderLen: 18 },
   },
   {
+    name: "a priority tag (VID 0) outermost: vlanId 0, not the inner tag's VID",
+    frame: bytes(ethernet(0x88a8), vlanTag(0, 0x8100), vlanTag(20, 0x0800), v4(17, udp(1000, 2000, 0))),
+    expect: { protocol: 17, vlanId: 0, l2HeaderLen: 22, srcPort: 1000, flags: 0 },
+  },
+  {
+    name: "an IPv6 later fragment cut after its offset field: keyed on the next header, not truncated",
+    frame: bytes(ethernet(0x86dd), v6(44, ipv6Fragment(17, 2, false).slice(0, 4))),
+    expect: { protocol: 17, srcPort: 0, flags: FLAG_FRAGMENT },
+  },
+  {
+    name: "an IPv6 first fragment cut after its offset field: truncated (the transport header lies past it)",
+    frame: bytes(ethernet(0x86dd), v6(44, ipv6Fragment(17, 0, true).slice(0, 4))),
+    expect: { protocol: 17, srcPort: 0, flags: FLAG_TRUNCATED },
+  },
+  {
     name: "version nibble 6 under EtherType 0x0800: read as IPv4 (dispatch is by EtherType)",
     frame: (() => {
       const f = bytes(ethernet(0x0800), v4(17, udp(7, 9, 0)));

@@ -4,16 +4,39 @@
  *
  * Message header (§3.1): version 10, length, export time (seconds), sequence
  * number, observation domain. The sequence number is the count of DATA
- * records sent in this domain before the message, mod 2^32; template records
- * do not count (§3.1: counting messages makes nfcapd report sequence errors).
- * Messages are cut so that none exceeds `maxMessageBytes` (the path MTU less
- * the IP and UDP headers): a record is never split.
+ * records sent in this domain before the message, mod 2^32; template
+ * records do not count (§3.1: counting messages makes nfcapd report sequence
+ * errors). Messages are cut so that none exceeds `maxMessageBytes` (the path
+ * MTU less the IP and UDP headers): a record is never split.
  *
- * Messages are views into large chunks that are filled one after another;
- * a chunk is freed when the messages in it have been sent and dropped.
+ * Two observation domains. Flows and their templates go in `domain`; the
+ * interface names (options template 262 and its data) go in domain 0, with
+ * a sequence number of their own. RFC 7011 §3.1: the Observation Domain ID
+ * "SHOULD be 0 when no specific Observation Domain ID is relevant for the
+ * entire IPFIX Message" (its example: Exporting Process statistics), and an
+ * ifindex → name table is the host's, not one domain's. The split is also
+ * what lets every collector agree on the sequence numbers: tshark counts
+ * every data record, options included, as the RFC says; nfcapd (nfdump
+ * 1.7.1 and today's src/netflow/ipfix.c) counts flow records only, per
+ * exporter and domain, and never reports an error in a domain that has
+ * carried no flow data. With names in the flows' domain, each message of
+ * names after flows was one "sequence error" in nfcapd. When `domain` is
+ * itself 0, names share it (and its sequence).
+ *
+ * Flows are grouped by template first (one pass that computes each row's
+ * template), then each template's rows are written in runs that fill a
+ * message, by the template's straight-line writer (ipfix-templates.ts).
+ *
+ * Messages are views into large chunks (ipfix-message-chunks.ts) filled one
+ * after another; the exporter hands each message back with release() once
+ * it is sent or dropped, and its chunk is reused when all of its messages are.
  */
 import type { FlowColumns } from "../flow/flow-columns.ts";
+import { type MessageChunk, MessageChunks } from "./ipfix-message-chunks.ts";
 import { FLOW_TEMPLATES, type Field, INTERFACE_NAMES_TEMPLATE, templateIndex } from "./ipfix-templates.ts";
+
+/** Observation domain of the interface names: 0, "no specific Observation Domain" (RFC 7011 §3.1). */
+export const INTERFACE_NAMES_DOMAIN = 0;
 
 const IPFIX_VERSION = 10;
 const MESSAGE_HEADER = 16;
@@ -34,11 +57,19 @@ export interface IpfixMessage {
   templates: boolean;
 }
 
+/** One observation domain's id and the sequence number its next message carries. */
+interface DomainSequence {
+  readonly id: number;
+  next: number;
+}
+
 export class IpfixEncoder {
-  /** Data records encoded in this domain so far, mod 2^32: the next message's sequence number. */
-  private sequence = 0;
-  private chunk = new Uint8Array(CHUNK_BYTES);
-  private view = new DataView(this.chunk.buffer);
+  private readonly flowDomain: DomainSequence;
+  private readonly namesDomain: DomainSequence;
+  private readonly chunks: MessageChunks;
+  private current: MessageChunk;
+  private chunk: Uint8Array;
+  private view: DataView;
   private used = 0;
   // The message being written.
   private start = 0;
@@ -48,26 +79,42 @@ export class IpfixEncoder {
   private ofFlows = false;
   private setStart = -1;
   private setId = 0;
+  // Reused across batches: each row's template, and the rows in template order.
   private kinds = new Uint8Array(0);
+  private order = new Uint32Array(0);
+  private readonly firstOfTemplate = new Uint32Array(FLOW_TEMPLATES.length + 1);
+  private readonly nextOfTemplate = new Uint32Array(FLOW_TEMPLATES.length);
   private readonly text = new TextEncoder();
 
   constructor(
+    /** Observation domain of the flows (--ipfix-domain). */
     readonly domain: number,
     readonly maxMessageBytes: number,
   ) {
     if (!Number.isInteger(maxMessageBytes) || maxMessageBytes > MAX_MESSAGE_BYTES || maxMessageBytes < templatesBytes())
       throw new RangeError(`IPFIX messages of ${maxMessageBytes} bytes cannot hold the templates (${templatesBytes()} bytes) or exceed ${MAX_MESSAGE_BYTES}`);
+    this.chunks = new MessageChunks(Math.max(CHUNK_BYTES, maxMessageBytes));
+    this.current = this.chunks.take();
+    this.chunk = this.current.bytes;
+    this.view = this.current.view;
+    this.flowDomain = { id: domain >>> 0, next: 0 };
+    this.namesDomain = this.flowDomain.id === INTERFACE_NAMES_DOMAIN ? this.flowDomain : { id: INTERFACE_NAMES_DOMAIN, next: 0 };
   }
 
-  /** The sequence number the next message carries. */
+  /** The sequence number the next message of flows carries. */
   get nextSequence(): number {
-    return this.sequence;
+    return this.flowDomain.next;
+  }
+
+  /** The sequence number the next message of interface names carries (domain 0). */
+  get nextNamesSequence(): number {
+    return this.namesDomain.next;
   }
 
   /**
-   * The templates, the options template and the interface names (options
-   * data): sent first, and again on every refresh (RFC 7011 §8.1: over UDP,
-   * templates are re-sent periodically).
+   * The flow templates (in the flows' domain), then the options template and
+   * the interface names (in domain 0): sent first, and again on every refresh
+   * (RFC 7011 §8.1: over UDP, templates are re-sent periodically).
    */
   templates(exportSeconds: number, interfaces: Iterable<readonly [number, string]>): IpfixMessage[] {
     const out: IpfixMessage[] = [];
@@ -79,7 +126,9 @@ export class IpfixEncoder {
       this.view.setUint16(this.at + 2, t.fields.length);
       this.at = this.writeFields(t.fields, this.at + 4);
     }
-    this.closeSet();
+    out.push(this.finish(exportSeconds, this.flowDomain));
+    this.begin();
+    this.hasTemplates = true;
     this.openSet(OPTIONS_TEMPLATE_SET_ID);
     const names = INTERFACE_NAMES_TEMPLATE;
     this.view.setUint16(this.at, names.id);
@@ -91,7 +140,7 @@ export class IpfixEncoder {
     return out;
   }
 
-  /** Interface names alone (for interfaces first seen between refreshes). */
+  /** Interface names alone (for interfaces first seen between refreshes), in domain 0. */
   interfaceNameMessages(exportSeconds: number, interfaces: Iterable<readonly [number, string]>): IpfixMessage[] {
     const out: IpfixMessage[] = [];
     this.begin();
@@ -99,12 +148,13 @@ export class IpfixEncoder {
     return out;
   }
 
+  /** Writes the names after what the open message holds (the options template, or nothing); pushes every message it ends. */
   private interfaceNames(exportSeconds: number, interfaces: Iterable<readonly [number, string]>, out: IpfixMessage[]) {
     for (const [ifindex, name] of interfaces) {
       const bytes = this.text.encode(name).subarray(0, 255);
       const length = 4 + 1 + bytes.length;
       if (!this.fits(INTERFACE_NAMES_TEMPLATE.id, length)) {
-        out.push(this.finish(exportSeconds));
+        out.push(this.finish(exportSeconds, this.namesDomain));
         this.begin();
       }
       if (this.setId !== INTERFACE_NAMES_TEMPLATE.id) this.openSet(INTERFACE_NAMES_TEMPLATE.id);
@@ -114,37 +164,77 @@ export class IpfixEncoder {
       this.at += length;
       this.records++;
     }
-    if (this.at > this.start + MESSAGE_HEADER) out.push(this.finish(exportSeconds));
+    if (this.at > this.start + MESSAGE_HEADER) out.push(this.finish(exportSeconds, this.namesDomain));
   }
 
-  /** Every flow of the batch as data records, in as few messages as fit. */
+  /**
+   * Takes back a message once it has been sent or dropped: its bytes may then
+   * be overwritten. Call it once per message, or never (its chunk is then
+   * left to the garbage collector).
+   */
+  release(message: IpfixMessage) {
+    this.chunks.release(message.bytes);
+  }
+
+  /** Every flow of the batch as data records, grouped by template, in as few messages as fit. */
   flows(flows: FlowColumns, exportSeconds: number, out: IpfixMessage[] = []): IpfixMessage[] {
     const n = flows.count;
     if (n === 0) return out;
-    if (this.kinds.length < n) this.kinds = new Uint8Array(Math.max(n, this.kinds.length * 2));
-    const kinds = this.kinds;
-    const perTemplate = new Array<number>(FLOW_TEMPLATES.length).fill(0);
-    for (let i = 0; i < n; i++) perTemplate[(kinds[i] = templateIndex(flows, i))]!++;
+    const chunksBefore = this.chunks.taken;
+    const order = this.groupByTemplate(flows);
+    const first = this.firstOfTemplate;
     this.begin();
     this.ofFlows = true;
     for (let t = 0; t < FLOW_TEMPLATES.length; t++) {
-      if (perTemplate[t] === 0) continue;
       const template = FLOW_TEMPLATES[t]!;
       const length = template.recordLength;
-      for (let i = 0; i < n; i++) {
-        if (kinds[i] !== t) continue;
-        if (!this.fits(template.id, length)) {
-          out.push(this.finish(exportSeconds));
+      let from = first[t]!;
+      const to = first[t + 1]!;
+      while (from < to) {
+        // As many records as the message has room for (a set header first if this template's set is not open).
+        const header = this.setId === template.id ? 0 : SET_HEADER;
+        const room = Math.floor((this.start + this.maxMessageBytes - this.at - header) / length);
+        if (room <= 0) {
+          out.push(this.finish(exportSeconds, this.flowDomain));
           this.begin();
           this.ofFlows = true;
+          continue;
         }
-        if (this.setId !== template.id) this.openSet(template.id);
-        this.at = template.write(flows, i, this.chunk, this.view, this.at);
-        this.records++;
+        if (header !== 0) this.openSet(template.id);
+        const end = Math.min(to, from + room);
+        this.at = template.writeRows(flows, order, from, end, this.chunk, this.at);
+        this.records += end - from;
+        from = end;
       }
     }
-    out.push(this.finish(exportSeconds));
+    out.push(this.finish(exportSeconds, this.flowDomain));
+    this.chunks.keepFor(this.chunks.taken - chunksBefore + 1);
     return out;
+  }
+
+  /**
+   * Rows 0..count-1 in template order (stable within a template), and where
+   * each template's rows start (firstOfTemplate): a counting sort.
+   */
+  private groupByTemplate(flows: FlowColumns): Uint32Array {
+    const n = flows.count;
+    if (this.kinds.length < n) {
+      const size = Math.max(n, this.kinds.length * 2);
+      this.kinds = new Uint8Array(size);
+      this.order = new Uint32Array(size);
+    }
+    const { kinds, order, firstOfTemplate: first, nextOfTemplate: next } = this;
+    const { keys, metrics } = flows;
+    first.fill(0);
+    for (let i = 0; i < n; i++) {
+      const t = templateIndex(keys, metrics, i);
+      kinds[i] = t;
+      first[t + 1]!++;
+    }
+    for (let t = 1; t < first.length; t++) first[t]! += first[t - 1]!;
+    next.set(first.subarray(0, next.length));
+    for (let i = 0; i < n; i++) order[next[kinds[i]!]!++] = i;
+    return order;
   }
 
   private writeFields(fields: readonly Field[], at: number): number {
@@ -156,11 +246,13 @@ export class IpfixEncoder {
     return at;
   }
 
-  /** Starts a message, in a fresh chunk when this one has no room for a whole message. */
+  /** Starts a message, in another chunk when this one has no room for a whole message. */
   private begin() {
     if (this.used + this.maxMessageBytes > this.chunk.length) {
-      this.chunk = new Uint8Array(Math.max(CHUNK_BYTES, this.maxMessageBytes));
-      this.view = new DataView(this.chunk.buffer);
+      this.chunks.retire(this.current);
+      this.current = this.chunks.take();
+      this.chunk = this.current.bytes;
+      this.view = this.current.view;
       this.used = 0;
     }
     this.start = this.used;
@@ -193,17 +285,18 @@ export class IpfixEncoder {
     this.setId = 0;
   }
 
-  private finish(exportSeconds: number): IpfixMessage {
+  private finish(exportSeconds: number, domain: DomainSequence): IpfixMessage {
     this.closeSet();
     const length = this.at - this.start;
     const v = this.view;
     v.setUint16(this.start, IPFIX_VERSION);
     v.setUint16(this.start + 2, length);
     v.setUint32(this.start + 4, exportSeconds >>> 0);
-    v.setUint32(this.start + 8, this.sequence);
-    v.setUint32(this.start + 12, this.domain >>> 0);
-    this.sequence = (this.sequence + this.records) >>> 0;
+    v.setUint32(this.start + 8, domain.next);
+    v.setUint32(this.start + 12, domain.id);
+    domain.next = (domain.next + this.records) >>> 0;
     this.used = this.at;
+    this.current.unreleased++;
     return {
       bytes: this.chunk.subarray(this.start, this.at),
       records: this.records,
@@ -213,12 +306,12 @@ export class IpfixEncoder {
   }
 }
 
-/** Bytes of the message holding every template and the options template, without interface names. */
+/** Bytes of the larger of the two template messages: the flow templates, or the options template with one interface name. */
 function templatesBytes(): number {
-  let bytes = MESSAGE_HEADER + SET_HEADER;
-  for (const t of FLOW_TEMPLATES) bytes += 4 + 4 * t.fields.length;
+  let flowTemplates = MESSAGE_HEADER + SET_HEADER;
+  for (const t of FLOW_TEMPLATES) flowTemplates += 4 + 4 * t.fields.length;
   const names = INTERFACE_NAMES_TEMPLATE;
-  bytes += SET_HEADER + 6 + 4 * (names.scopeFields.length + names.fields.length);
-  // Room for one interface-name record after them (its set header, index, length octet, 15-byte name).
-  return bytes + SET_HEADER + 4 + 1 + 15;
+  const optionsTemplate = MESSAGE_HEADER + SET_HEADER + 6 + 4 * (names.scopeFields.length + names.fields.length);
+  // Room for one interface-name record after it (its set header, index, length octet, 15-byte name).
+  return Math.max(flowTemplates, optionsTemplate + SET_HEADER + 4 + 1 + 15);
 }

@@ -12,6 +12,10 @@
  * (RFC 7011 §8.1), with the options template and the interface names, so a
  * collector that restarts learns them at the next refresh. An interface seen
  * for the first time between refreshes has its name sent before its flows.
+ * Interface names travel in observation domain 0, flows in `domain`: each
+ * domain has its own sequence number, which is what keeps both nfcapd (it
+ * counts flow records only) and tshark (it counts every data record)
+ * free of sequence errors; the reasons are in ipfix-encoder.ts.
  *
  * Ownership: the exporter owns its socket, its queue and its timers;
  * disposing it sends what is queued (paced) for at most `flushTimeoutMs`,
@@ -22,7 +26,7 @@ import type { FlowColumns } from "../flow/flow-columns.ts";
 import type { FlowBatch } from "../flow/flow-record.ts";
 import type { Logger } from "../log.ts";
 import { hostPortText, type HostPort } from "../net/listen-address.ts";
-import { IpfixEncoder, type IpfixMessage } from "./ipfix-encoder.ts";
+import { INTERFACE_NAMES_DOMAIN, IpfixEncoder, type IpfixMessage } from "./ipfix-encoder.ts";
 import type { Exporter, SinkStats } from "./exporter.ts";
 
 /** What `run` configures (RunConfig.export.ipfix, built in src/cli/export-options.ts). */
@@ -50,8 +54,10 @@ export function maxMessageBytes(mtu: number, ipv6: boolean): number {
 export interface IpfixExportDetails extends SinkStats {
   sentMessages: number;
   templateMessages: number;
-  /** Sequence number the next data message carries: data records encoded so far, mod 2^32. */
+  /** Sequence number the next message of flows carries: flow records encoded so far, mod 2^32. */
   nextSequence: number;
+  /** The same for the interface names' domain (0): names encoded so far, mod 2^32. */
+  nextNamesSequence: number;
 }
 
 /** Datagrams sent back to back before the sender yields; with `rate` this sets the tick. */
@@ -123,7 +129,8 @@ export class IpfixExporter implements Exporter {
     } as Parameters<typeof Bun.udpSocket>[0]);
     exporter = new IpfixExporter(settings, socket as unknown as UdpSender, family === 6, log);
     log.info(
-      `exporting IPFIX to ${exporter.targetText} (domain ${settings.domain}, messages ≤ ${exporter.encoder.maxMessageBytes} B, ` +
+      `exporting IPFIX to ${exporter.targetText} (domain ${settings.domain}, interface names in domain ${INTERFACE_NAMES_DOMAIN}, ` +
+        `messages ≤ ${exporter.encoder.maxMessageBytes} B, ` +
         `≤ ${settings.rate} datagrams/s, templates every ${settings.templateRefreshMs / 1000}s)`,
     );
     return exporter;
@@ -153,6 +160,7 @@ export class IpfixExporter implements Exporter {
       sentMessages: this.sentMessages,
       templateMessages: this.templateMessages,
       nextSequence: this.encoder.nextSequence,
+      nextNamesSequence: this.encoder.nextNamesSequence,
     };
   }
 
@@ -233,6 +241,7 @@ export class IpfixExporter implements Exporter {
       const message = this.queue[i]!;
       if (message.templates || message.flows === 0) continue;
       this.queue.splice(i, 1);
+      this.encoder.release(message);
       this.queuedBytes -= message.bytes.length;
       this.queuedFlows -= message.flows;
       this.droppedRecords += message.flows;
@@ -266,6 +275,8 @@ export class IpfixExporter implements Exporter {
         return;
       }
       this.tokens -= 1;
+      // Sent (the kernel has copied it) or lost: its bytes may be reused.
+      this.encoder.release(message);
       this.queue[this.head++] = undefined as unknown as IpfixMessage;
       this.queuedBytes -= message.bytes.length;
       this.queuedFlows -= message.flows;

@@ -18,6 +18,7 @@ import { receiveUdp, sendUdp, waitForTcpClosed, waitForTcpListener } from "../he
 import { waitFor } from "../helpers/wait-for.ts";
 import { flood, routeFloodDestinations } from "../helpers/flow-flood.ts";
 import { statusIn } from "../helpers/agent-status.ts";
+import { INTERFACE_NAMES_TEMPLATE } from "../../src/export/ipfix-templates.ts";
 
 const TCP_LETTERS: [string, string][] = [["CWR", "C"], ["ECE", "E"], ["URG", "U"], ["ACK", "A"], ["PSH", "P"], ["RST", "R"], ["SYN", "S"], ["FIN", "F"]];
 /** nfdump's flag text ("...AP.SF") from our names, NS left out (IPFIX carries one octet). */
@@ -50,6 +51,13 @@ function key(f: { srcAddr: string; dstAddr: string; srcPort: number; dstPort: nu
 }
 
 const PROTOCOL_NUMBERS: Record<string, number> = { TCP: 6, UDP: 17, ICMP: 1, ICMPv6: 58 };
+
+/** Datagrams the agent reported sending at exit ("N records in M IPFIX messages"). */
+function sentMessages(stderr: string): number {
+  const m = /\d+ records in (\d+) IPFIX messages/.exec(stderr);
+  if (!m) throw new Error(`no IPFIX report in the agent's stderr: ${stderr}`);
+  return Number(m[1]);
+}
 
 /** What nfdump should show for one JSON line. */
 function expectedFromJson(f: FlowJson) {
@@ -128,7 +136,7 @@ kernelTest("IPv4 and IPv6 UDP, TCP, ICMP: nfdump, nfacctd and tshark read exactl
   expect(agent.stderr).not.toContain("dropped");
   // nfacctd purges its cache to the file every second: wait until every flow is there.
   await waitFor("nfacctd to print every flow", () => nfacctd.flows().length >= flows.length, { state: () => [nfacctd.flows().length, flows.length] });
-  await capture.stop();
+  await capture.stop(sentMessages(agent.stderr));
   const stats = await nfcapd.stop();
 
   // nfdump: the same flows, field by field.
@@ -209,7 +217,8 @@ kernelTest("a collector restarted mid-run gets the flows exported after the next
   const { a, b } = pair;
   await pair.settle(3000);
   const port = randomPort();
-  const first = await Nfcapd.start({ ns: a.ns, port });
+  // Stopped by hand below to free the port; `await using` still stops it if the test fails before.
+  await using first = await Nfcapd.start({ ns: a.ns, port });
   await using agent = await AgentProcess.start(
     ["run", "--cache-active-timeout", "500ms", "--interfaces", a.ifname, "--export", "ipfix", "--ipfix-target", `127.0.0.1:${port}`, "--ipfix-template-refresh", "1s"],
     { ns: a.ns },
@@ -235,4 +244,54 @@ kernelTest("a collector restarted mid-run gets the flows exported after the next
   expect(stats.badPackets).toBe(0);
   const flowB = (await second.flows()).filter((n) => n.proto === 17 && n.dst_port === 7101);
   expect(flowB.reduce((s, n) => s + n.in_packets, 0)).toBe(70);
+}, 120_000);
+
+kernelTest("template refreshes re-sending interface names: no sequence error in nfcapd nor in tshark, and the flows match", async () => {
+  await using pair = await VethPair.create();
+  const { a, b } = pair;
+  await pair.settle();
+  await using nfcapd = await Nfcapd.start({ ns: a.ns });
+  await using capture = await TsharkCapture.start(a.ns, nfcapd.port);
+  await using agent = await AgentProcess.start(
+    ["run", "--cache-active-timeout", "500ms", "--interfaces", a.ifname, "--export", "stdout,ipfix", "--ipfix-target", `127.0.0.1:${nfcapd.port}`,
+      "--ipfix-domain", "77", "--ipfix-template-refresh", "1s"],
+    { ns: a.ns },
+  );
+  const ipfixSink = async () => (await statusIn(a.ns)).sinks.find((s) => s.name === "ipfix")!;
+  // Each round: flows on the interface, exported; then a refresh with no traffic in between, which carries the
+  // interface's name (options data) after those flows: what gave nfcapd 1.7.1 one sequence error per refresh.
+  const ROUNDS = 4;
+  for (let round = 0; round < ROUNDS; round++) {
+    const before = await ipfixSink();
+    const r = await receiveUdp(b, b.ipv4, 7300 + round, 20);
+    expect(await sendUdp(a, b.ipv4, 7300 + round, 42000 + round, 20, 100)).toBe(20);
+    r.kill();
+    await waitFor(`round ${round}'s flow exported`, async () => (await ipfixSink()).sentRecords > before.sentRecords);
+    const messages = (await ipfixSink()).sentMessages!;
+    // A refresh is two messages: the flow templates (domain 77), the options template with the names (domain 0).
+    await waitFor(`a template refresh after round ${round}`, async () => (await ipfixSink()).sentMessages! >= messages + 2);
+  }
+  expect(await agent.stop()).toBe(0);
+  const flows = agent.flows;
+  expect(agent.stderr).not.toContain("dropped");
+  await capture.stop(sentMessages(agent.stderr));
+  const stats = await nfcapd.stop();
+
+  // tshark: refreshes carrying the name came after flows, in every round; no sequence analysis complaint.
+  const captured = await capture.messages();
+  const isFlowSet = (id: number) => id >= 256 && id !== INTERFACE_NAMES_TEMPLATE.id;
+  const firstFlows = captured.find((m) => m.setIds.some(isFlowSet))!.frame;
+  const refreshesWithNamesAfterFlows = captured.filter((m) => m.frame > firstFlows && m.setIds.includes(3) && m.interfaceNames.length > 0);
+  expect(refreshesWithNamesAfterFlows.length).toBeGreaterThanOrEqual(ROUNDS);
+  expect(new Set(captured.flatMap((m) => m.interfaceNames))).toEqual(new Set([a.ifname]));
+  // The design: names in domain 0 (their own sequence), flows and their templates in domain 77.
+  expect(captured.filter((m) => m.interfaceNames.length > 0 || m.setIds.includes(3)).every((m) => m.domain === 0)).toBe(true);
+  expect(captured.filter((m) => m.setIds.some(isFlowSet) || m.setIds.includes(2)).every((m) => m.domain === 77)).toBe(true);
+  expect(captured.filter((m) => m.expectedSequence !== undefined)).toEqual([]);
+  expect(await capture.expertProblems()).not.toMatch(/Errors|Warns/);
+
+  // nfcapd: no sequence error, and the same flows as the JSON lines, field by field.
+  expect(stats).toMatchObject({ flows: flows.length, sequenceErrors: 0, badPackets: 0 });
+  expect(byKey((await nfcapd.flows()).map(seenByNfdump))).toEqual(byKey(flows.map(expectedFromJson)));
+  expect(flows.filter((f) => f.protocol === "UDP" && f.dstPort >= 7300 && f.dstPort < 7300 + ROUNDS)).toHaveLength(ROUNDS);
 }, 120_000);

@@ -62,40 +62,51 @@ describe("IPFIX encoder", () => {
   test("every template's writer writes exactly the bytes its fields declare", () => {
     const records = flowsWithLinkLayer(400, 11);
     const flows = FlowColumns.fromRecords(records);
-    const out = new Uint8Array(256);
-    const view = new DataView(out.buffer);
-    for (const template of FLOW_TEMPLATES) {
-      const row = records.findIndex((_, i) => FLOW_TEMPLATES.indexOf(template) === templateOf(records[i]!));
-      expect(row).toBeGreaterThanOrEqual(0);
-      expect(template.write(flows, row, out, view, 3) - 3).toBe(template.recordLength);
+    const out = new Uint8Array(512);
+    for (const [t, template] of FLOW_TEMPLATES.entries()) {
+      const rows = Uint32Array.from(records.keys()).filter((i) => templateOf(records[i]!) === t);
+      expect(rows.length).toBeGreaterThanOrEqual(2);
+      expect(template.writeRows(flows, rows, 0, 1, out, 3) - 3).toBe(template.recordLength);
+      expect(template.writeRows(flows, rows, 0, 2, out, 3) - 3).toBe(2 * template.recordLength);
     }
   });
 
-  test("5,000 random flows: every field read back by an RFC 7011 decoder, messages within the MTU, sequence = data records before", () => {
+  test("5,000 random flows: every field read back by an RFC 7011 decoder, messages within the MTU, sequence = data records before in each domain", () => {
     const records = flowsWithLinkLayer(5000, 7);
     const flows = FlowColumns.fromRecords(records);
     const max = maxMessageBytes(1500, false);
     const encoder = new IpfixEncoder(4242, max);
-    const store: TemplateStore = new Map();
+    const stores = new Map<number, TemplateStore>();
     const interfaces = new Map(records.map((r) => [r.ifindex, r.interface] as const));
     const messages = [...encoder.templates(1_764_000_000, interfaces), ...encoder.flows(flows, 1_764_000_001)];
-    let dataRecords = 0;
+    // Data records before each message, per domain: flows in 4242, interface names in 0.
+    const dataRecords = new Map([[4242, 0], [0, 0]]);
     const names = new Map<number, string>();
     const decodedFlows: Map<number, Uint8Array>[] = [];
     for (const m of messages) {
       expect(m.bytes.length).toBeLessThanOrEqual(max);
-      const d = decodeMessage(m.bytes, store);
-      expect([d.version, d.domain, d.sequence]).toEqual([10, 4242, dataRecords]);
-      dataRecords += d.records.length;
+      // Templates are kept per domain, as collectors keep them (RFC 7011 §8).
+      const domain = new DataView(m.bytes.buffer, m.bytes.byteOffset).getUint32(12);
+      if (!stores.has(domain)) stores.set(domain, new Map());
+      const d = decodeMessage(m.bytes, stores.get(domain)!);
+      expect([d.version, d.sequence]).toEqual([10, dataRecords.get(d.domain)!]);
+      dataRecords.set(d.domain, dataRecords.get(d.domain)! + d.records.length);
       expect(m.records).toBe(d.records.length);
       for (const r of d.records) {
-        if (r.templateId === INTERFACE_NAMES_TEMPLATE.id) names.set(uint(r.fields.get(IE.ingressInterface)), new TextDecoder().decode(r.fields.get(IE.interfaceName)));
-        else decodedFlows.push(r.fields);
+        if (r.templateId === INTERFACE_NAMES_TEMPLATE.id) {
+          expect(d.domain).toBe(0);
+          names.set(uint(r.fields.get(IE.ingressInterface)), new TextDecoder().decode(r.fields.get(IE.interfaceName)));
+        } else {
+          expect(d.domain).toBe(4242);
+          decodedFlows.push(r.fields);
+        }
       }
     }
-    expect(encoder.nextSequence).toBe(dataRecords);
+    expect(encoder.nextSequence).toBe(dataRecords.get(4242)!);
+    expect(encoder.nextNamesSequence).toBe(dataRecords.get(0)!);
     expect(names).toEqual(interfaces);
-    expect(store.get(INTERFACE_NAMES_TEMPLATE.id)!.scopeCount).toBe(1);
+    expect(stores.get(0)!.get(INTERFACE_NAMES_TEMPLATE.id)!.scopeCount).toBe(1);
+    expect([...stores.get(4242)!.keys()]).toEqual(FLOW_TEMPLATES.map((t) => t.id));
     // Records are grouped by template, so match them by their place in each template's order.
     const expected = [...FLOW_TEMPLATES.keys()].flatMap((t) => records.filter((r) => templateOf(r) === t));
     expect(decodedFlows).toHaveLength(records.length);
@@ -108,13 +119,41 @@ describe("IPFIX encoder", () => {
   test("the sequence number wraps at 2^32 and templates do not advance it", () => {
     const encoder = new IpfixEncoder(1, 1400);
     const flows = FlowColumns.fromRecords(flowsWithLinkLayer(10, 3));
-    (encoder as unknown as { sequence: number }).sequence = 2 ** 32 - 4;
+    (encoder as unknown as { flowDomain: { next: number } }).flowDomain.next = 2 ** 32 - 4;
     const before = encoder.nextSequence;
     encoder.templates(0, []);
     expect(encoder.nextSequence).toBe(before);
     const [m] = encoder.flows(flows, 0);
     expect(new DataView(m!.bytes.buffer, m!.bytes.byteOffset).getUint32(8)).toBe(2 ** 32 - 4);
     expect(encoder.nextSequence).toBe(6);
+  });
+
+  test("interface names go in domain 0 with a sequence of their own; flows' sequence counts flows only", () => {
+    const encoder = new IpfixEncoder(77, 1472);
+    const flows = FlowColumns.fromRecords(flowsWithLinkLayer(30, 4));
+    const header = (m: { bytes: Uint8Array }) => {
+      const v = new DataView(m.bytes.buffer, m.bytes.byteOffset);
+      return { domain: v.getUint32(12), sequence: v.getUint32(8) };
+    };
+    const refresh = () => encoder.templates(0, [[2, "eth0"], [3, "eth1"]]);
+    const first = refresh();
+    expect(first.map(header)).toEqual([{ domain: 77, sequence: 0 }, { domain: 0, sequence: 0 }]);
+    expect(first.map((m) => [m.templates, m.records, m.flows])).toEqual([[true, 0, 0], [true, 2, 0]]);
+    encoder.flows(flows, 0);
+    // A refresh after flows: the names' sequence counts the names before, the flows' the flows before.
+    expect(refresh().map(header)).toEqual([{ domain: 77, sequence: 30 }, { domain: 0, sequence: 2 }]);
+    expect(encoder.interfaceNameMessages(0, [[4, "eth2"]]).map(header)).toEqual([{ domain: 0, sequence: 4 }]);
+    expect(encoder.flows(flows, 0).map(header)).toEqual([{ domain: 77, sequence: 30 }, { domain: 77, sequence: 30 + 17 }]);
+    expect([encoder.nextSequence, encoder.nextNamesSequence]).toEqual([60, 5]);
+  });
+
+  test("with --ipfix-domain 0, names share domain 0 and its sequence (there is no other domain to give them)", () => {
+    const encoder = new IpfixEncoder(0, 1472);
+    const flows = FlowColumns.fromRecords(flowsWithLinkLayer(5, 4));
+    encoder.templates(0, [[2, "eth0"]]);
+    const [m] = encoder.flows(flows, 0);
+    expect(new DataView(m!.bytes.buffer, m!.bytes.byteOffset).getUint32(8)).toBe(1);
+    expect([encoder.nextSequence, encoder.nextNamesSequence]).toEqual([6, 6]);
   });
 
   test("an MTU too small for the templates is refused", () => {

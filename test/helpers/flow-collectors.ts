@@ -173,7 +173,23 @@ export class Nfacctd implements AsyncDisposable {
   }
 }
 
-/** tshark capturing UDP to `port` on the loopback of `ns` into a pcap file. */
+/** One IPFIX message of a capture, as tshark decodes it. */
+export interface CapturedMessage {
+  frame: number;
+  domain: number;
+  sequence: number;
+  /** Set ids in order: 2 templates, 3 options templates, ≥ 256 data of that template. */
+  setIds: number[];
+  interfaceNames: string[];
+  /** Present when tshark's sequence analysis expected another number (its warning). */
+  expectedSequence?: number;
+}
+
+/**
+ * A capture of the UDP datagrams to `port` on the loopback of `ns` (dumpcap,
+ * tshark's capture engine, run directly: one process to stop; tshark killed
+ * instead would leave its dumpcap behind), decoded with tshark.
+ */
 export class TsharkCapture implements AsyncDisposable {
   private stderr = "";
   private constructor(
@@ -184,7 +200,7 @@ export class TsharkCapture implements AsyncDisposable {
 
   static async start(ns: string | undefined, port: number): Promise<TsharkCapture> {
     const file = join(mkdtempSync(join(tmpdir(), "tshark-")), "export.pcap");
-    const proc = Bun.spawn(inNs(ns, ["tshark", "-q", "-i", "lo", "-f", `udp dst port ${port}`, "-w", file]), { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    const proc = Bun.spawn(inNs(ns, ["dumpcap", "-q", "-n", "-i", "lo", "-f", `udp dst port ${port}`, "-w", file]), { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
     const capture = new TsharkCapture(proc, file, port);
     void (async () => {
       const reader = proc.stderr.getReader();
@@ -194,22 +210,61 @@ export class TsharkCapture implements AsyncDisposable {
         capture.stderr += new TextDecoder().decode(value);
       }
     })();
-    await waitFor("tshark capturing", async () => {
-      if (proc.exitCode !== null) throw new Error(`tshark exited ${proc.exitCode}: ${capture.stderr}`);
+    await waitFor("dumpcap capturing", async () => {
+      if (proc.exitCode !== null) throw new Error(`dumpcap exited ${proc.exitCode}: ${capture.stderr}`);
       return capture.stderr.includes("Capturing on");
     });
     return capture;
   }
 
-  async stop() {
-    await Bun.sleep(200); // the last datagrams reach the capture buffer
+  /**
+   * Stops the capture once its file holds `datagrams` datagrams (what the
+   * exporter reported sending: loopback hands each to the capture socket as
+   * it is sent, and dumpcap writes it out within its update interval).
+   */
+  async stop(datagrams: number) {
+    let captured = 0;
+    await waitFor(`the capture to hold ${datagrams} datagrams`, async () => (captured = await this.count()) >= datagrams, { state: () => captured });
     if (this.proc.exitCode === null) this.proc.kill("SIGINT");
     await this.proc.exited;
+  }
+
+  /** Datagrams in the file so far (it may end in a packet being written: that one is not counted). */
+  private async count(): Promise<number> {
+    const text = await $`tshark -r ${this.file} -T fields -e frame.number`.quiet().nothrow().text();
+    return text.split("\n").filter((line) => line.trim() !== "").length;
   }
 
   /** `tshark -V` of the capture, the export port decoded as IPFIX. */
   async decode(): Promise<string> {
     return $`tshark -r ${this.file} -d udp.port==${this.port},cflow -V`.quiet().text();
+  }
+
+  /**
+   * Every captured message in order: its observation domain, sequence number,
+   * set ids, and the interface names its options data carries (IE 82), as
+   * `tshark -T fields` reads them.
+   */
+  async messages(): Promise<CapturedMessage[]> {
+    const fields = ["frame.number", "cflow.od_id", "cflow.sequence", "cflow.flowset_id", "cflow.if_name", "cflow.sequence_analysis.expected_sn"];
+    const text = await $`tshark -r ${this.file} -d udp.port==${this.port},cflow -T fields ${fields.flatMap((f) => ["-e", f])} -E separator=/t -E aggregator=,`
+      .quiet()
+      .text();
+    const list = (cell: string | undefined) => (cell ? cell.split(",") : []);
+    return text
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => {
+        const [frame, domain, sequence, sets, names, expected] = line.split("\t");
+        return {
+          frame: Number(frame),
+          domain: Number(domain),
+          sequence: Number(sequence),
+          setIds: list(sets).map(Number),
+          interfaceNames: list(names),
+          ...(expected ? { expectedSequence: Number(expected) } : {}),
+        };
+      });
   }
 
   /** Expert information of error or warning severity, as `tshark -z expert` lists it. */

@@ -2,20 +2,39 @@
  * Kernel cost per packet: BPF_PROG_TEST_RUN repeated on one packet, for our
  * program and for bpf/floor.bpf.o (the least a 5-tuple counter can do).
  * The same packet each time: the steady state of a flow, a map hit.
+ * Also with FILTER_RULES loaded (--filter): the packet is accepted by one of
+ * them after both trie lookups, the common case of an allow list.
  */
 import { $ } from "bun";
 import { FlowObject } from "../src/bpf/flow-object.ts";
 import { closeObject, findProgram, loadObject, openObjectFromMemory, programFd, progTestRun } from "../src/bpf/libbpf.ts";
+import { defaultFilterAction, parseFilterRules } from "../src/filter/filter-rule.ts";
 import { bytes, ethernet, ipv4, ipv6, tcp, TCP } from "../test/helpers/packets.ts";
 import { join } from "node:path";
 
 /** The object before the map-in-map rework (per-CPU values, two maps flipped by a global): measured side by side. */
 export const BASELINE_REV = "9018d61";
 
+/** Ten rules of the kinds a user writes; the measured packets (198.18.0.1 → .2, fd00::1 → ::2, TCP 40000 → 443) are accepted by the 7th and 10th. */
+export const FILTER_RULES = [
+  "reject cidr=fd00:dead::/32 port=1000-2000",
+  "reject cidr=198.19.0.0/16 proto=udp",
+  "reject dst=203.0.113.0/24",
+  "reject src=192.0.2.0/24 dir=ingress",
+  "reject icmp-type=8",
+  "reject proto=udp dst-port=53",
+  "accept cidr=198.18.0.0/16 proto=tcp port=443",
+  "reject cidr=198.18.0.0/15 port=22",
+  "accept cidr=198.18.0.0/15",
+  "accept cidr=fd00::/8 proto=tcp",
+];
+
 export interface BpfCost {
   packet: string;
   /** shared values (atomic adds): the default */
   flowNs: number;
+  /** shared values, FILTER_RULES loaded (measured alternately with flowNs) */
+  flowFilter10Ns: number;
   /** per-CPU values (plain adds) */
   flowPerCpuNs: number;
   /** bpf/flow.bpf.o at BASELINE_REV, same packet, same run */
@@ -41,6 +60,8 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
     const floorV4Fd = programFd(findProgram(floor, "floor_count_v4key")!);
     using flow = await FlowObject.load({ initialFlows: 4096, values: "shared" });
     using flowPerCpu = await FlowObject.load({ initialFlows: 4096, values: "per-cpu" });
+    const rules = parseFilterRules(FILTER_RULES.map((text) => ({ text, source: { flag: "--filter" } })));
+    using flowFiltered = await FlowObject.load({ initialFlows: 4096, values: "shared", filter: { rules, defaultAction: defaultFilterAction(rules) } });
     const baselineBytes = new Uint8Array(await $`git show ${BASELINE_REV}:bpf/flow.bpf.o`.cwd(join(import.meta.dir, "..")).arrayBuffer());
     const baseline = openObjectFromMemory(baselineBytes, "baseline");
     loadObject(baseline, "baseline");
@@ -54,21 +75,25 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
     const out: BpfCost[] = [];
     for (const [name, packet] of packets) {
       const f: number[] = [];
+      const ff: number[] = [];
       const pc: number[] = [];
       const b: number[] = [];
       const b4: number[] = [];
       const old: number[] = [];
       for (let i = 0; i < rounds; i++) {
         f.push(progTestRun(flow.ingressFd, packet, repeat).durationNs);
+        ff.push(progTestRun(flowFiltered.ingressFd, packet, repeat).durationNs);
         pc.push(progTestRun(flowPerCpu.ingressFd, packet, repeat).durationNs);
         old.push(progTestRun(baselineFd, packet, repeat).durationNs);
         b.push(progTestRun(floorFd, packet, repeat).durationNs);
         b4.push(progTestRun(floorV4Fd, packet, repeat).durationNs);
       }
       const ipv4Packet = name.startsWith("IPv4");
-      out.push({ packet: name, flowNs: median(f), flowPerCpuNs: median(pc), baselineNs: median(old), floorNs: ipv4Packet ? median(b) : NaN, floorV4KeyNs: ipv4Packet ? median(b4) : NaN });
+      out.push({ packet: name, flowNs: median(f), flowFilter10Ns: median(ff), flowPerCpuNs: median(pc), baselineNs: median(old), floorNs: ipv4Packet ? median(b) : NaN, floorV4KeyNs: ipv4Packet ? median(b4) : NaN });
     }
     closeObject(baseline);
+    // The filtered runs measured accepted packets: counted in flows, not rejected.
+    if (flowFiltered.filter!.readCounts().total.packets !== 0) throw new Error("bench: FILTER_RULES rejected the measured packets");
     return out;
   } finally {
     closeObject(floor);

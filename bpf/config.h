@@ -11,6 +11,17 @@
 /* 80k flow_events (104 bytes + an 8-byte header): a second of a 300 kpps overflow at 100 ms reads. */
 #define OVERFLOW_RINGBUF_BYTES (8 * 1024 * 1024)
 
+/*
+ * Process attribution (owner.h): LRU maps, preallocated by the kernel, so
+ * their memory is fixed (README, "Which process"); the least recently used
+ * entry makes room when one is full. A socket's entries leave when it closes.
+ */
+#define SOCK_OWNERS_MAX_ENTRIES 65536      /* socket cookie -> owner */
+#define SOCK_CONNECTIONS_MAX_ENTRIES 65536 /* connection 5-tuple -> socket cookie */
+#define SOCK_LISTENERS_MAX_ENTRIES 16384   /* bound port -> socket cookie */
+/* Closed sockets on their way to user space (56-byte records + 8-byte headers): 4k between two reads. */
+#define SOCK_CLOSED_RINGBUF_BYTES (256 * 1024)
+
 /* Parser bounds: the verifier needs every loop and offset bounded. */
 #define MAX_VLAN_TAGS 2
 #define MAX_IPV6_EXT_HEADERS 6
@@ -18,6 +29,14 @@
 #define MAX_HEADER_OFFSET 1024
 /* Linear bytes wanted before parsing; skbs with less are pulled once. */
 #define PULL_BYTES 128
+
+/*
+ * Filter rules (--filter): at most this many (user space checks it, and at
+ * most MAX_FILTER_CHAIN, flow.h, covering one address on one side).
+ */
+#define MAX_FILTER_RULES 256
+/* One trie entry per (direction, side, CIDR) a rule names: ≤ 2 × 2 per rule. */
+#define FILTER_TRIE_MAX_ENTRIES (4 * MAX_FILTER_RULES)
 
 /*
  * The knobs the loader sets before load, in one struct so that user space
@@ -37,12 +56,41 @@ struct netflow_knobs {
 	__u8 percpu_values;
 	/* BPF_ATOMIC_OR (kernel 5.12): flags ORed atomically into shared values; before, a plain OR. */
 	__u8 use_atomic_or;
+	/*
+	 * Filter rules are loaded (--filter): every packet is matched against
+	 * filter_rules before it is counted. Off (no rule), the filter is dead
+	 * code the verifier never visits: it costs nothing.
+	 */
+	__u8 filter_enabled;
+	/* enum filter_action for packets no rule matches (non-IP frames among them): --filter-default. */
+	__u8 filter_default_action;
+	/* --enable-process: a new flow looks up its process (owner.h); off, no lookup at all. */
+	__u8 attribute_owners;
+	/*
+	 * The hooks record the task's command name: bpf_get_current_comm needs
+	 * CAP_PERFMON (or CAP_SYS_ADMIN) in cgroup programs; without it, flows
+	 * carry pid and cgroup only.
+	 */
+	__u8 record_comm;
+	__u8 pad;
+	/*
+	 * The network namespace of the devices the TC programs run on (the
+	 * agent's: it attaches only there), as its cookie (SO_NETNS_COOKIE), so
+	 * that a connection or port of a socket in another namespace never
+	 * stands for this namespace's traffic. 0: unknown (kernel < 5.14).
+	 */
+	__u64 netns_cookie;
 };
 
 const volatile struct netflow_knobs knobs = {
 	.use_coarse_clock = 1,
 	.percpu_values = 0,
 	.use_atomic_or = 1,
+	.filter_enabled = 0,
+	.filter_default_action = 0,
+	.attribute_owners = 0,
+	.record_comm = 0,
+	.netns_cookie = 0,
 };
 
 #endif /* NETFLOW_CONFIG_H */

@@ -2,8 +2,9 @@
 /*
  * Flow accounting at TC ingress and egress.
  *
- * Algorithm: parse the packet's headers into a struct flow_key, then add the
- * packet to that key's value in the active flows map (the inner map of
+ * Algorithm: parse the packet's headers into a struct flow_key; drop it from
+ * accounting if the filter rules reject it (filter.h; only with --filter);
+ * then add the packet to that key's value in the active flows map (the inner map of
  * `flows`, see maps.h): with shared values, atomic adds of packets and bytes,
  * a plain store of the time, an atomic OR of flags only when they add a bit;
  * with per-CPU values (few CPUs: the loader's choice), plain adds to this
@@ -28,6 +29,8 @@
 #include "flow.h"
 #include "maps.h"
 #include "parse.h"
+#include "filter.h"
+#include "owner.h"
 
 #define E2BIG 7
 #define EEXIST 17
@@ -83,6 +86,7 @@ static __always_inline void add_packet(struct flow_metrics *m, struct __sk_buff 
 	if (knobs.percpu_values) {
 		if (m->packets == 0) {
 			fill_metrics(m, skb, pkt, segs, len, now);
+			attribute_flow(skb, &pkt->key, m);
 			return;
 		}
 		m->packets += segs;
@@ -114,20 +118,15 @@ static __always_inline void send_overflow(struct __sk_buff *skb, const struct pa
 	__builtin_memset(event, 0, sizeof(*event));
 	event->key = pkt->key;
 	fill_metrics(&event->metrics, skb, pkt, segs, len, now);
+	attribute_flow(skb, &pkt->key, &event->metrics);
 	bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
 	if (c)
 		c->ringbuf_packets += segs;
 }
 
-static __always_inline void account(struct __sk_buff *skb, const struct packet *pkt)
+static __always_inline void account(struct __sk_buff *skb, const struct packet *pkt, __u64 segs, __u64 len)
 {
 	struct flow_counters *c;
-	__u64 segs = skb->gso_segs;
-	__u64 len = skb->len;
-	if (segs > 1)
-		len += (segs - 1) * pkt->header_len;
-	else
-		segs = 1; /* 0 on a skb that was never GSO */
 	/*
 	 * The coarse clock (tick precision, 1-4 ms) costs a third of the
 	 * precise one per packet; flow times are reported in ms anyway.
@@ -154,6 +153,8 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 	struct flow_metrics fresh;
 	__builtin_memset(&fresh, 0, sizeof(fresh));
 	fill_metrics(&fresh, skb, pkt, segs, len, now);
+	/* Once per flow: its process (owner.h). A known flow's packets returned above. */
+	attribute_flow(skb, &pkt->key, &fresh);
 	long err = bpf_map_update_elem(active, &pkt->key, &fresh, BPF_NOEXIST);
 	if (err == 0) {
 		c = counters_of_this_cpu();
@@ -195,12 +196,21 @@ static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l
 		if (bpf_skb_pull_data(skb, len < PULL_BYTES ? len : PULL_BYTES) == 0)
 			parse_packet(skb, &pkt, direction, l2);
 	}
+	__u64 segs = skb->gso_segs;
+	__u64 len = skb->len;
+	if (segs > 1)
+		len += (segs - 1) * pkt.header_len;
+	else
+		segs = 1; /* 0 on a skb that was never GSO */
+	/* Before anything is counted: a rejected packet is in no flow and no other counter. */
+	if (filter_rejects(&pkt, segs, len))
+		return TC_ACT_UNSPEC;
 	if (pkt.flags & FLOW_FLAG_TRUNCATED) {
 		struct flow_counters *c = counters_of_this_cpu();
 		if (c)
 			c->truncated += 1;
 	}
-	account(skb, &pkt);
+	account(skb, &pkt, segs, len);
 	return TC_ACT_UNSPEC;
 }
 

@@ -68,7 +68,83 @@ struct flow_metrics {
 	__u8 src_mac[6];
 	__u8 dst_mac[6];
 	__u16 vlan_id; /* 802.1Q VLAN ID of the outermost tag (in skb metadata or in the packet); 0: untagged */
-	__u8 pad[6];
+	/*
+	 * The process and cgroup that own the flow's local socket (owner.h),
+	 * found once, by the packet that inserts the flow: a known flow's packets
+	 * never look. enum flow_owner_source says how, or why there is none.
+	 */
+	__u8 owner_source;
+	__u8 pad;
+	__u32 owner_pid;     /* tgid of the process that created, bound or connected the socket */
+	__u64 socket_cookie; /* SO_COOKIE of that socket (what `ss -e` prints as sk:); 0: none */
+	__u64 cgroup_id;     /* cgroup v2 id (the inode of its directory) of that process */
+	char owner_comm[16]; /* its command name (task comm), NUL-padded */
+};
+
+/* flow_metrics.owner_source: how the flow's process was found. */
+enum flow_owner_source {
+	FLOW_OWNER_OFF = 0,        /* attribution is off (--enable-process=false) */
+	FLOW_OWNER_SOCKET = 1,     /* egress: the packet's own socket, by its cookie */
+	FLOW_OWNER_CONNECTION = 2, /* ingress: the local socket of this connection, by the reversed 5-tuple */
+	FLOW_OWNER_LISTENER = 3,   /* the socket bound to the local port: a server's listener, an unconnected UDP socket */
+	FLOW_OWNER_UNKNOWN = 4,    /* egress from a local socket whose process is not known: cookie and cgroup only */
+	FLOW_OWNER_NONE = 5,       /* no local socket: forwarded traffic, or packets the kernel sends itself */
+};
+
+/*
+ * Value of the sock_owners map (owner.h): who owns a socket. Written by the
+ * cgroup socket hooks in the owner's context, and at start by user space for
+ * the sockets that were open before (sock_diag + /proc).
+ */
+struct sock_owner {
+	__u64 cgroup_id;
+	__u32 pid;
+	/*
+	 * Where the socket's other entries are, for sock_release, which may not
+	 * read a socket's own address and port (the kernel allows those only
+	 * in post_bind): the port it is bound to (its sock_listeners key, 0:
+	 * none) and the local end of its connection (its sock_connections key
+	 * with the peer sock_release can read; port 0: none).
+	 */
+	__u16 bound_port;
+	__u16 local_port;
+	char comm[16];
+	__u8 local_ip[16];
+};
+
+/*
+ * Key of the sock_connections map: a local socket's connection as its
+ * egress packets carry it (local = source). Addresses as in flow_key.
+ * netns_cookie scopes it to one network namespace: the same tuple in another
+ * namespace is another socket.
+ */
+struct sock_connection {
+	__u64 netns_cookie;
+	__u8 local_ip[16];
+	__u8 remote_ip[16];
+	__u16 local_port; /* host order */
+	__u16 remote_port;
+	__u8 protocol;
+	__u8 pad[3];
+};
+
+/*
+ * A closed socket, sent by sock_release through the sock_closed ring: user
+ * space deletes its owner and connection entries a grace period later, so
+ * the packets a TCP connection still exchanges after close(2) (FIN, the
+ * last ACKs) are attributed too. connection.local_port 0: it had none.
+ */
+struct sock_closed {
+	__u64 cookie;
+	struct sock_connection connection;
+};
+
+/* Key of the sock_listeners map: a bound local port in one network namespace. */
+struct sock_listener {
+	__u64 netns_cookie;
+	__u16 port; /* host order */
+	__u8 protocol;
+	__u8 pad[5];
 };
 
 /* A packet that found the flows map full, carried to user space by the ring buffer. */
@@ -90,6 +166,91 @@ struct flow_counters {
 	__u64 truncated;       /* packets that ended inside a header */
 	__u64 flows_inserted;  /* flows inserted into a flows map: its fill, for early eviction */
 	__u64 no_flows_map;    /* packets seen while no flows map was installed (never, once loaded) */
+};
+
+/*
+ * Filter rules (--filter, src/filter/): which packets are counted at all.
+ *
+ * A rule is a CIDR (on the source, the destination, or either address) ×
+ * protocol × ports × direction × ICMP type/code → accept or reject. The
+ * winner among the rules that match a packet is the one with the longest
+ * CIDR prefix (no CIDR: prefix 0); among equal prefixes the first on the
+ * command line. A rejected packet is counted in filter_counters, not in a
+ * flow. Non-IP frames (and IP packets cut short before their addresses)
+ * match no rule: the default action decides (knobs.filter_default_action).
+ *
+ * The rules live in an LPM trie (filter_rules, maps.h) keyed by
+ * (direction, side, address). User space inserts one entry per (direction,
+ * side, CIDR) that some rule names; its value is a struct filter_chain: the
+ * rules of that CIDR and of every shorter CIDR covering it (same direction
+ * and side), sorted by (prefix length descending, place on the command
+ * line). One lookup per side therefore hands back every candidate in
+ * winning order, and the first that matches the rest of the packet is that
+ * side's winner; of the two sides' winners the better by the same order wins.
+ */
+enum filter_action {
+	FILTER_ACCEPT = 0,
+	FILTER_REJECT = 1,
+};
+
+/* Which of the packet's addresses a trie entry's CIDR is matched against. */
+enum filter_side {
+	FILTER_SIDE_SRC = 0,
+	FILTER_SIDE_DST = 1,
+};
+
+/* filter_rule.match: the criteria a rule has besides its CIDR. */
+enum filter_match {
+	FILTER_MATCH_IPV4 = 1 << 0,      /* an IPv4 CIDR: only IPv4 packets */
+	FILTER_MATCH_IPV6 = 1 << 1,      /* an IPv6 CIDR: only IPv6 packets */
+	FILTER_MATCH_PROTOCOL = 1 << 2,  /* protocol == filter_rule.protocol */
+	FILTER_MATCH_SRC_PORT = 1 << 3,  /* source port within src_port_min..max */
+	FILTER_MATCH_DST_PORT = 1 << 4,  /* destination port within dst_port_min..max */
+	FILTER_MATCH_ANY_PORT = 1 << 5,  /* either port within src_port_min..max */
+	FILTER_MATCH_ICMP_TYPE = 1 << 6, /* ICMP/ICMPv6 type == icmp_type */
+	FILTER_MATCH_ICMP_CODE = 1 << 7, /* ICMP/ICMPv6 code == icmp_code */
+};
+
+/* Rules covering one address in one trie entry's chain, at most. */
+#define MAX_FILTER_CHAIN 16
+/* Bits of filter_key before the address: direction and side, always matched whole. */
+#define FILTER_KEY_FIXED_BITS 16
+
+/* Key of filter_rules (BPF_MAP_TYPE_LPM_TRIE: prefix_len, then the bytes it counts). */
+struct filter_key {
+	__u32 prefix_len; /* FILTER_KEY_FIXED_BITS + the CIDR's bits over the 16-byte address */
+	__u8 direction;   /* enum flow_direction */
+	__u8 side;        /* enum filter_side */
+	__u8 addr[16];    /* IPv6, or IPv4-mapped IPv6 as in flow_key (an IPv4 /24 is 96 + 24 bits) */
+	__u8 pad[2];
+};
+
+struct filter_rule {
+	__u32 sample;     /* sample=N: 1-in-N sampling asked for the packets it accepts (kept, not applied yet); 0: none */
+	__u16 id;         /* its place on the command line, from 0: breaks ties, and its filter_counters slot */
+	__u16 match;      /* enum filter_match */
+	__u16 src_port_min; /* FILTER_MATCH_SRC_PORT or FILTER_MATCH_ANY_PORT range, inclusive */
+	__u16 src_port_max;
+	__u16 dst_port_min; /* FILTER_MATCH_DST_PORT range, inclusive */
+	__u16 dst_port_max;
+	__u8 action;      /* enum filter_action */
+	__u8 prefix_len;  /* the CIDR's bits over the 16-byte address (IPv4 /24: 120); 0 without a CIDR */
+	__u8 protocol;    /* IP protocol number (IANA), with FILTER_MATCH_PROTOCOL */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 pad[3];
+};
+
+/* Value of filter_rules: the candidates for an address, in winning order. */
+struct filter_chain {
+	__u32 count;
+	struct filter_rule rules[MAX_FILTER_CHAIN];
+};
+
+/* Value of filter_counters (per CPU): what a rule (or the default action) rejected. */
+struct filter_counter {
+	__u64 packets; /* on the wire, as flow_metrics counts them */
+	__u64 bytes;
 };
 
 #endif /* NETFLOW_FLOW_H */

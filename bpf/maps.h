@@ -58,11 +58,85 @@ struct {
 } counters SEC(".maps");
 
 /*
+ * Filter rules, loaded by user space right after load, before any program
+ * is attached; read only when knobs.filter_enabled. Key: struct filter_key.
+ * Value: struct filter_chain (flow.h says how the chains are built).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* required by LPM tries */
+	__uint(max_entries, FILTER_TRIE_MAX_ENTRIES);
+	__type(key, struct filter_key);
+	__type(value, struct filter_chain);
+} filter_rules SEC(".maps");
+
+/*
+ * Key: a rule's id (its place on the command line), or MAX_FILTER_RULES for
+ * the default action. Value: struct filter_counter per CPU, what it rejected.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_FILTER_RULES + 1);
+	__type(key, __u32);
+	__type(value, struct filter_counter);
+} filter_counters SEC(".maps");
+
+/*
+ * Process attribution (owner.h). Key: socket cookie (__u64). Value: struct
+ * sock_owner. Written by the cgroup socket hooks (sock_create, connect4/6,
+ * post_bind4/6) and by user space at start; deleted by user space a grace
+ * period after sock_release reported the socket closed (sock_closed).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SOCK_OWNERS_MAX_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct sock_owner);
+} sock_owners SEC(".maps");
+
+/*
+ * Key: struct sock_connection (a local socket's 5-tuple, local side first).
+ * Value: its socket cookie. Written at TC egress when a flow with a known
+ * socket is created (and by user space at start); read by ingress flows,
+ * reversed; deleted with the socket's owner entry when it still names it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SOCK_CONNECTIONS_MAX_ENTRIES);
+	__type(key, struct sock_connection);
+	__type(value, __u64);
+} sock_connections SEC(".maps");
+
+/*
+ * Key: struct sock_listener (netns, protocol, bound port). Value: the cookie
+ * of the socket bound there. Written by post_bind4/6 (and user space at
+ * start); read by flows to or from that port no connection entry covers;
+ * deleted by sock_release when it still names that socket.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SOCK_LISTENERS_MAX_ENTRIES);
+	__type(key, struct sock_listener);
+	__type(value, __u64);
+} sock_listeners SEC(".maps");
+
+/* Sockets closed (sock_release), read by user space. Records: struct sock_closed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SOCK_CLOSED_RINGBUF_BYTES);
+} sock_closed SEC(".maps");
+
+/*
  * Never used: these anchor the contract's types in the object's BTF, where
  * test/bpf/flow-layout.test.ts reads their layout and values.
  */
 struct flow_event *unused_flow_event __attribute__((unused));
 enum flow_direction unused_flow_direction __attribute__((unused));
 enum flow_flag unused_flow_flag __attribute__((unused));
+enum flow_owner_source unused_flow_owner_source __attribute__((unused));
+struct sock_closed *unused_sock_closed __attribute__((unused));
+enum filter_action unused_filter_action __attribute__((unused));
+enum filter_side unused_filter_side __attribute__((unused));
+enum filter_match unused_filter_match __attribute__((unused));
 
 #endif /* NETFLOW_MAPS_H */

@@ -75,6 +75,7 @@ struct packet {
 	__u16 vlan_id;      /* outermost VLAN ID, 0 when untagged */
 	/* Bytes from the start of the packet to the end of its L4 header: what every GSO segment repeats. */
 	__u16 header_len;
+	__u8 ip; /* its IP addresses were read (filter rules can match it) */
 };
 
 /* Source and destination MACs of the frame, if it has an Ethernet header. */
@@ -199,6 +200,7 @@ static __always_inline void parse_ipv4(struct __sk_buff *skb, struct packet *pkt
 	}
 	set_ipv4_mapped(pkt->key.src_ip, ip->saddr);
 	set_ipv4_mapped(pkt->key.dst_ip, ip->daddr);
+	pkt->ip = 1;
 	pkt->key.protocol = ip->protocol;
 	pkt->dscp = ip->tos >> 2;
 	pkt->header_len += header_len;
@@ -286,6 +288,7 @@ static __always_inline void parse_ipv6(struct __sk_buff *skb, struct packet *pkt
 	}
 	__builtin_memcpy(pkt->key.src_ip, &ip->saddr, 16);
 	__builtin_memcpy(pkt->key.dst_ip, &ip->daddr, 16);
+	pkt->ip = 1;
 	pkt->dscp = ((ip->priority << 4) | (ip->flow_lbl[0] >> 4)) >> 2;
 	pkt->header_len += sizeof(*ip);
 	if (is_ipv6_extension(ip->nexthdr)) {

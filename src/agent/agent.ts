@@ -15,7 +15,13 @@ import type { FlowBatch, KernelCounters } from "../flow/flow-record.ts";
 import type { Exporter, SinkStats } from "../export/exporter.ts";
 import type { Logger } from "../log.ts";
 import type { AttachMode } from "../bpf/attachments.ts";
+import type { FilterCounts } from "../bpf/filter-maps.ts";
+import { ruleLabel, type FilterConfig } from "../filter/filter-rule.ts";
+import { readPacketCounters } from "../bpf/interfaces.ts";
+import { InterfaceAccounting, type InterfaceAccountingEntry } from "./interface-accounting.ts";
 import { InterfaceAttacher } from "./interface-attacher.ts";
+import { ProcessAttribution } from "../process/process-attribution.ts";
+import { cgroupV2Mount } from "../bpf/process-hooks.ts";
 import { interfaceFilter, selectionText } from "./interface-filter.ts";
 import { privilegeRefusal } from "./privileges.ts";
 
@@ -33,6 +39,10 @@ export interface AgentOptions {
   fillCheckMs?: number;
   /** The ELF to load instead of the embedded one (tests, development). */
   objectBytes?: Uint8Array;
+  /** Filter rules (--filter): what the kernel counts at all. None: every packet. */
+  filter?: FilterConfig;
+  /** --enable-process: each flow carries the process and cgroup owning its local socket (bpf/owner.h). */
+  processes?: boolean;
 }
 
 export interface AgentStatus {
@@ -59,6 +69,12 @@ export interface AgentStatus {
   lastEviction: { atMs: number; flows: number; durationMs: number } | undefined;
   totals: { evictions: number; flows: number; packets: number; bytes: number };
   kernel: KernelCounters;
+  /** The filter rules' count, default action and what they rejected since start; undefined without rules. */
+  filter?: { rules: number; defaultAction: FilterConfig["defaultAction"] } & FilterCounts;
+  /** Per attached interface, ingress then egress: packets and bytes accounted, and the self-check against the kernel's counters. */
+  accounting: InterfaceAccountingEntry[];
+  /** Selected interfaces whose attach failed (left alone, named in the log); /readyz waits for none. */
+  notAttached: string[];
 }
 
 export type BatchListener = (batch: FlowBatch) => void;
@@ -75,12 +91,15 @@ export class Agent implements AsyncDisposable {
   private evicting = false;
   private fill = 0;
   private warnedCeiling = false;
+  /** The process hooks (--enable-process), owned: detached with the TC programs. */
+  private processes: ProcessAttribution | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
     private readonly object: FlowObject,
     private readonly attacher: InterfaceAttacher,
     private readonly evictor: FlowEvictor,
+    private readonly accounting: InterfaceAccounting,
     private readonly exporters: Exporter[],
     private readonly log: Logger,
   ) {}
@@ -92,16 +111,21 @@ export class Agent implements AsyncDisposable {
     if (refused) throw refused;
     using stack = new DisposableStack();
     const sizing = { ...MAP_SIZING_DEFAULTS, minimum: Math.min(options.minFlows, options.maxFlows), ceiling: options.maxFlows };
-    const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes }));
+    const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes, filter: options.filter, processes: processesWanted(options, log) }));
+    // Hooks attached and the sockets already open written before any flow program runs.
+    const processes = object.processes && stack.use(ProcessAttribution.start(object.processes, log));
     // The evictor takes the counters' starting values and maps the ring before any packet is seen.
     const names = new InterfaceNames();
-    const evictor = stack.use(new FlowEvictor(object, { names: names.nameOf, sizing }));
+    const accounting = new InterfaceAccounting(() => names.source?.attached() ?? [], readPacketCounters);
+    const evictor = stack.use(new FlowEvictor(object, { names: names.nameOf, cgroups: processes?.cgroups, sizing, afterSwap: () => accounting.sample() }));
     const attacher = stack.use(new InterfaceAttacher(object, filter, options.attachMode, log));
     names.source = attacher;
     attacher.reconcile();
     if (attacher.attached().length === 0) log.warn(nothingAttachedText(options, attacher.leftAlone()));
     stack.move();
-    return new Agent(options, object, attacher, evictor, exporters, log);
+    const agent = new Agent(options, object, attacher, evictor, accounting, exporters, log);
+    agent.processes = processes;
+    return agent;
   }
 
   /** Starts the timers: eviction, overflow reads, interface polling. */
@@ -166,6 +190,9 @@ export class Agent implements AsyncDisposable {
       lastEviction: this.lastEviction,
       totals: { ...this.totals },
       kernel: { ...this.kernel },
+      filter: this.object.filter && { rules: this.object.filter.rules.length, defaultAction: this.options.filter!.defaultAction, ...this.object.filter.readCounts() },
+      accounting: this.accounting.entries(),
+      notAttached: this.attacher.failedToAttach(),
     };
   }
 
@@ -188,6 +215,8 @@ export class Agent implements AsyncDisposable {
       this.totals.packets += flows.packets(i);
       this.totals.bytes += flows.bytes(i);
     }
+    // Before any await: pairs with the counters sampled at this eviction's swap.
+    this.accounting.add(flows);
     this.kernel = batch.counters;
     if (batch.counters.droppedPackets > this.reportedDrops) {
       this.log.warn(
@@ -213,10 +242,25 @@ export class Agent implements AsyncDisposable {
     return this.disposed;
   }
 
+  /** At exit: what the filter rules kept out of the flows, by rule. */
+  private logFiltered() {
+    const filter = this.object.filter;
+    if (!filter) return;
+    try {
+      const counts = filter.readCounts();
+      const parts = filter.rules.flatMap((rule, i) => (rule.action === "reject" ? [`${ruleLabel(rule)}: ${counts.byRule[i]!.packets}`] : []));
+      parts.push(`default (${this.options.filter!.defaultAction}): ${counts.byDefault.packets}`);
+      this.log.info(`filter rejected ${counts.total.packets} packets (${counts.total.bytes} bytes), not in any flow: ${parts.join("; ")}`);
+    } catch (error) {
+      this.log.error(`reading the filter's counters: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
   private async shutdown() {
     for (const timer of this.timers) clearInterval(timer);
     // Detach first: after this no program runs, so the final eviction sees every packet.
     this.attacher.close();
+    this.processes?.close();
     try {
       await this.evictAndExport({ final: true });
     } catch (error) {
@@ -232,9 +276,22 @@ export class Agent implements AsyncDisposable {
         }
       }),
     );
+    this.logFiltered();
     this.evictor.close();
     this.object.close();
   }
+}
+
+/**
+ * Process attribution is on by default: where no cgroup v2 hierarchy can be
+ * reached (none mounted, or only through a root this process may not enter)
+ * the agent runs without it, saying so once, rather than not at all.
+ */
+function processesWanted(options: AgentOptions, log: Logger): boolean {
+  if (!options.processes) return false;
+  if (cgroupV2Mount()) return true;
+  log.warn("process attribution is off: no cgroup v2 hierarchy is reachable from here (mount cgroup2, or run with --enable-process=false to silence this)");
+  return false;
 }
 
 /**
@@ -250,10 +307,11 @@ function nothingAttachedText(options: AgentOptions, leftAlone: string[]): string
 }
 
 /**
- * Interface names for the evictor, which exists before the attacher (it must
- * see the counters before any program runs): the attacher is plugged in once made.
+ * Interface names for the evictor, and the attached interfaces for the
+ * accounting's samples, which exist before the attacher (the evictor must see
+ * the counters before any program runs): the attacher is plugged in once made.
  */
 class InterfaceNames {
-  source: { nameOf(ifindex: number): string } | undefined;
+  source: { nameOf(ifindex: number): string; attached(): { ifindex: number; name: string }[] } | undefined;
   readonly nameOf = (ifindex: number): string => this.source?.nameOf(ifindex) ?? `if${ifindex}`;
 }

@@ -29,6 +29,8 @@ export class InterfaceAttacher implements Disposable {
   private readonly vanishedNames = new Map<number, string>();
   /** Interfaces that failed to attach, by ifindex: reported once, not retried each poll. */
   private readonly failed = new Map<number, string>();
+  /** Those of `failed` left alone for their link type (not an attach that failed). */
+  private readonly unsupported = new Set<number>();
   /** The device (NetInterface.instance) each attachment and each failure is about, by ifindex. */
   private readonly instances = new Map<number, bigint>();
   /** NETFLOW_TCX=off, read and validated once. */
@@ -61,7 +63,11 @@ export class InterfaceAttacher implements Disposable {
       this.attachments.delete(ifindex);
       this.log.info(`detached from ${attachment.name} (interface ${change})`);
     }
-    for (const ifindex of this.failed.keys()) if (presentByIndex.get(ifindex)?.instance !== this.instances.get(ifindex)) this.failed.delete(ifindex);
+    for (const ifindex of this.failed.keys())
+      if (presentByIndex.get(ifindex)?.instance !== this.instances.get(ifindex)) {
+        this.failed.delete(ifindex);
+        this.unsupported.delete(ifindex);
+      }
     for (const ifindex of this.instances.keys()) if (!this.attachments.has(ifindex) && !this.failed.has(ifindex)) this.instances.delete(ifindex);
     this.rememberNames(presentByIndex);
 
@@ -73,6 +79,7 @@ export class InterfaceAttacher implements Disposable {
       const layer = linkLayerOf(linkType);
       if (!layer) {
         this.failed.set(iface.ifindex, iface.name);
+        this.unsupported.add(iface.ifindex);
         this.instances.set(iface.ifindex, iface.instance);
         this.log.warn(`left ${iface.name} alone: its link type ${linkType} is neither Ethernet nor L3, which the parser reads`);
         continue;
@@ -124,6 +131,11 @@ export class InterfaceAttacher implements Disposable {
   /** Selected interfaces present now that were left alone (a link type the parser does not read, an attach that failed). */
   leftAlone(): string[] {
     return [...this.failed.values()];
+  }
+
+  /** Selected interfaces present now whose attach failed (not those of a link type the parser does not read): /readyz waits for them. */
+  failedToAttach(): string[] {
+    return [...this.failed].filter(([ifindex]) => !this.unsupported.has(ifindex)).map(([, name]) => name);
   }
 
   attached(): { name: string; ifindex: number; kind: "tcx" | "tc" }[] {

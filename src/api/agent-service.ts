@@ -11,6 +11,8 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AgentStatus, BatchListener } from "../agent/agent.ts";
+import { accountingRatio } from "../agent/interface-accounting.ts";
+import { Direction } from "../gen/netflow/v1/flow_pb.ts";
 import { AgentService, AttachKind, type StatusResponse, StatusResponseSchema } from "../gen/netflow/v1/agent_pb.ts";
 import type { AgentIdentity } from "./agent-identity.ts";
 import { compileFlowFilter } from "./flow-filter.ts";
@@ -84,6 +86,17 @@ export function statusResponse(status: AgentStatus, identity: AgentIdentity, wat
       sentMessages: BigInt(sink.sentMessages ?? 0),
       sendErrors: BigInt(sink.sendErrors),
     })),
+    accounting: status.accounting.map((a) => ({
+      interface: a.name,
+      ifindex: a.ifindex,
+      direction: a.direction === "egress" ? Direction.EGRESS : Direction.INGRESS,
+      packets: BigInt(a.packets),
+      bytes: BigInt(a.bytes),
+      checkedPackets: BigInt(a.checkedPackets),
+      kernelPackets: BigInt(a.kernelPackets),
+      accountingRatio: accountingRatio(a),
+    })),
+    notAttached: status.notAttached,
   });
 }
 

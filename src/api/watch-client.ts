@@ -14,6 +14,7 @@ import type { AgentStatus } from "../agent/agent.ts";
 import { FlowColumns } from "../flow/flow-columns.ts";
 import type { FlowBatch } from "../flow/flow-record.ts";
 import { AgentService, AttachKind, type StatusResponse } from "../gen/netflow/v1/agent_pb.ts";
+import { Direction } from "../gen/netflow/v1/flow_pb.ts";
 import { createClientTransport, targetUrl } from "../net/transport.ts";
 import type { AgentIdentity } from "./agent-identity.ts";
 import type { FlowFilterSpec } from "./flow-filter.ts";
@@ -76,7 +77,7 @@ function emptyBatch(): FlowBatch {
   return { flows: FlowColumns.empty, evictedAtMs: 0, evictionMs: 0, counters: fromKernelCountersMessage(undefined) };
 }
 
-/** An agent of 0.1 sends neither flow_maps nor sinks: their figures are then 0 (and the ceiling its max_flows). */
+/** An agent of 0.1 sends neither flow_maps nor sinks (nor accounting): their figures are then 0 or empty (and the ceiling its max_flows). */
 export function statusFromResponse(r: StatusResponse): AgentStatusReport {
   const last = r.lastEviction;
   const maps = r.flowMaps;
@@ -111,6 +112,16 @@ export function statusFromResponse(r: StatusResponse): AgentStatusReport {
       bytes: Number(r.totals?.bytes ?? 0n),
     },
     kernel: { ...fromKernelCountersMessage(r.kernel), flowsInserted: Number(maps?.flowsInserted ?? 0n) },
+    accounting: r.accounting.map((a) => ({
+      name: a.interface,
+      ifindex: a.ifindex,
+      direction: a.direction === Direction.EGRESS ? ("egress" as const) : ("ingress" as const),
+      packets: Number(a.packets),
+      bytes: Number(a.bytes),
+      checkedPackets: Number(a.checkedPackets),
+      kernelPackets: Number(a.kernelPackets),
+    })),
+    notAttached: r.notAttached,
     watchers: r.watchers,
   };
 }

@@ -26,7 +26,7 @@ export const FLOW_KEY = {
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 
 export const FLOW_METRICS = {
-  size: 64,
+  size: 96,
   fields: {
     packets: { offset: 0, size: 8 },
     bytes: { offset: 8, size: 8 },
@@ -41,12 +41,17 @@ export const FLOW_METRICS = {
     src_mac: { offset: 44, size: 6 },
     dst_mac: { offset: 50, size: 6 },
     vlan_id: { offset: 56, size: 2 },
-    pad: { offset: 58, size: 6 },
+    owner_source: { offset: 58, size: 1 },
+    pad: { offset: 59, size: 1 },
+    owner_pid: { offset: 60, size: 4 },
+    socket_cookie: { offset: 64, size: 8 },
+    cgroup_id: { offset: 72, size: 8 },
+    owner_comm: { offset: 80, size: 16 },
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 
 export const FLOW_EVENT = {
-  size: 112,
+  size: 144,
   fields: {
     key: { offset: 0, size: FLOW_KEY.size },
     pad: { offset: 44, size: 4 },
@@ -58,6 +63,55 @@ export const FLOW_EVENT = {
 export const FlowDirection = { ingress: 0, egress: 1 } as const;
 /** enum flow_flag */
 export const FlowFlag = { fragment: 1, truncated: 2 } as const;
+/** enum flow_owner_source: how a flow's process was found (bpf/owner.h). */
+export const FlowOwnerSource = { off: 0, socket: 1, connection: 2, listener: 3, unknown: 4, none: 5 } as const;
+
+/** struct sock_owner: value of sock_owners (key: the socket cookie, 8 bytes). */
+export const SOCK_OWNER = {
+  size: 48,
+  fields: {
+    cgroup_id: { offset: 0, size: 8 },
+    pid: { offset: 8, size: 4 },
+    bound_port: { offset: 12, size: 2 },
+    local_port: { offset: 14, size: 2 },
+    comm: { offset: 16, size: 16 },
+    local_ip: { offset: 32, size: 16 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** struct sock_connection: key of sock_connections (value: the socket cookie). */
+export const SOCK_CONNECTION = {
+  size: 48,
+  fields: {
+    netns_cookie: { offset: 0, size: 8 },
+    local_ip: { offset: 8, size: 16 },
+    remote_ip: { offset: 24, size: 16 },
+    local_port: { offset: 40, size: 2 },
+    remote_port: { offset: 42, size: 2 },
+    protocol: { offset: 44, size: 1 },
+    pad: { offset: 45, size: 3 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** struct sock_closed: a record of the sock_closed ring (a closed socket, see bpf/owner.h). */
+export const SOCK_CLOSED = {
+  size: 56,
+  fields: {
+    cookie: { offset: 0, size: 8 },
+    connection: { offset: 8, size: 48 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** struct sock_listener: key of sock_listeners (value: the socket cookie). */
+export const SOCK_LISTENER = {
+  size: 16,
+  fields: {
+    netns_cookie: { offset: 0, size: 8 },
+    port: { offset: 8, size: 2 },
+    protocol: { offset: 10, size: 1 },
+    pad: { offset: 11, size: 5 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
 /** struct flow_counters: the kernel's counters, one per-CPU value of the `counters` map. */
 export const FLOW_COUNTERS = {
   size: 56,
@@ -74,11 +128,87 @@ export const FLOW_COUNTERS = {
 
 /** struct netflow_knobs (bpf/config.h): the whole of .rodata, set before load. */
 export const NETFLOW_KNOBS = {
-  size: 3,
+  size: 16,
   fields: {
     use_coarse_clock: { offset: 0, size: 1 },
     percpu_values: { offset: 1, size: 1 },
     use_atomic_or: { offset: 2, size: 1 },
+    filter_enabled: { offset: 3, size: 1 },
+    filter_default_action: { offset: 4, size: 1 },
+    attribute_owners: { offset: 5, size: 1 },
+    record_comm: { offset: 6, size: 1 },
+    pad: { offset: 7, size: 1 },
+    netns_cookie: { offset: 8, size: 8 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** enum filter_action */
+export const FilterAction = { accept: 0, reject: 1 } as const;
+/** enum filter_side */
+export const FilterSide = { src: 0, dst: 1 } as const;
+/** enum filter_match: a rule's criteria besides its CIDR. */
+export const FilterMatch = {
+  IPV4: 1 << 0,
+  IPV6: 1 << 1,
+  PROTOCOL: 1 << 2,
+  SRC_PORT: 1 << 3,
+  DST_PORT: 1 << 4,
+  ANY_PORT: 1 << 5,
+  ICMP_TYPE: 1 << 6,
+  ICMP_CODE: 1 << 7,
+} as const;
+/** MAX_FILTER_CHAIN and FILTER_KEY_FIXED_BITS (bpf/flow.h), MAX_FILTER_RULES (bpf/config.h). */
+export const MAX_FILTER_CHAIN = 16;
+export const FILTER_KEY_FIXED_BITS = 16;
+export const MAX_FILTER_RULES = 256;
+
+/** struct filter_key: the LPM trie's key. */
+export const FILTER_KEY = {
+  size: 24,
+  fields: {
+    prefix_len: { offset: 0, size: 4 },
+    direction: { offset: 4, size: 1 },
+    side: { offset: 5, size: 1 },
+    addr: { offset: 6, size: 16 },
+    pad: { offset: 22, size: 2 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** struct filter_rule */
+export const FILTER_RULE = {
+  size: 24,
+  fields: {
+    sample: { offset: 0, size: 4 },
+    id: { offset: 4, size: 2 },
+    match: { offset: 6, size: 2 },
+    src_port_min: { offset: 8, size: 2 },
+    src_port_max: { offset: 10, size: 2 },
+    dst_port_min: { offset: 12, size: 2 },
+    dst_port_max: { offset: 14, size: 2 },
+    action: { offset: 16, size: 1 },
+    prefix_len: { offset: 17, size: 1 },
+    protocol: { offset: 18, size: 1 },
+    icmp_type: { offset: 19, size: 1 },
+    icmp_code: { offset: 20, size: 1 },
+    pad: { offset: 21, size: 3 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** struct filter_chain: the trie's value. */
+export const FILTER_CHAIN = {
+  size: 4 + MAX_FILTER_CHAIN * FILTER_RULE.size,
+  fields: {
+    count: { offset: 0, size: 4 },
+    rules: { offset: 4, size: MAX_FILTER_CHAIN * FILTER_RULE.size },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** struct filter_counter: one per-CPU value of filter_counters. */
+export const FILTER_COUNTER = {
+  size: 16,
+  fields: {
+    packets: { offset: 0, size: 8 },
+    bytes: { offset: 8, size: 8 },
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 

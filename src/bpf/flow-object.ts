@@ -11,8 +11,12 @@ import flowObjectPath from "../../bpf/flow.bpf.o" with { type: "file" };
 import type { FlowPrograms, ProgramFds } from "./attachments.ts";
 import { BpfError } from "./errors.ts";
 import type { LinkLayer } from "./interfaces.ts";
-import { FLOW_COUNTERS, FLOW_KEY, FLOW_METRICS, NETFLOW_KNOBS } from "./flow-layout.ts";
+import { FILTER_CHAIN, FILTER_COUNTER, FILTER_KEY, FilterAction, FLOW_COUNTERS, FLOW_KEY, FLOW_METRICS, MAX_FILTER_RULES, NETFLOW_KNOBS } from "./flow-layout.ts";
+import { FilterMaps } from "./filter-maps.ts";
 import { FlowMaps } from "./flow-maps.ts";
+import { OWNER_PROGRAMS, type ProcessMaps } from "./process-maps.ts";
+import type { FilterConfig } from "../filter/filter-rule.ts";
+import { filterTrieEntries } from "../filter/filter-trie.ts";
 import { explainLoadFailure } from "./verifier-log.ts";
 import {
   closeObject,
@@ -28,6 +32,8 @@ import {
   openObjectFromMemory,
   possibleCpus,
   programFd,
+  networkNamespaceCookie,
+  setProgramAutoload,
   innerMap,
   setMapInitialValue,
   setMapType,
@@ -49,6 +55,18 @@ export interface FlowObjectOptions {
   values?: FlowValues;
   /** The ELF bytes; defaults to the object embedded in the executable. */
   objectBytes?: Uint8Array;
+  /**
+   * Filter rules (--filter): written into the trie before load returns, so
+   * before any program runs. None (or no rules): the filter is compiled out
+   * (knobs.filter_enabled 0) and costs nothing.
+   */
+  filter?: FilterConfig;
+  /**
+   * Process attribution (--enable-process): the cgroup socket hooks are
+   * loaded (attach them with ProcessHooks) and each new flow looks up its
+   * owner. Off (default here): those programs are not loaded at all.
+   */
+  processes?: boolean;
 }
 
 export type FlowValues = "per-cpu" | "shared";
@@ -90,6 +108,10 @@ export class FlowObject implements Disposable, FlowPrograms {
     readonly cpus: number,
     /** What the flows maps hold: one value per CPU, or one shared. */
     readonly values: FlowValues,
+    /** The filter's rules and counters; undefined without rules (the filter is compiled out). */
+    readonly filter: FilterMaps | undefined,
+    /** The process-attribution maps and hook programs; undefined when attribution is off. */
+    readonly processes: ProcessMaps | undefined,
   ) {}
 
   static async load(options: FlowObjectOptions): Promise<FlowObject> {
@@ -129,7 +151,30 @@ export class FlowObject implements Disposable, FlowPrograms {
       knobs[K.use_coarse_clock.offset] = tcHelperSupported(BPF_FUNC_ktime_get_coarse_ns) ? 1 : 0;
       knobs[K.percpu_values.offset] = values === "per-cpu" ? 1 : 0;
       knobs[K.use_atomic_or.offset] = kernelAtLeast(5, 12) ? 1 : 0;
+      const filter = options.filter?.rules.length ? options.filter : undefined;
+      // Computed before load: rules that cannot be loaded fail before the kernel sees anything.
+      const filterEntries = filter && filterTrieEntries(filter.rules);
+      knobs[K.filter_enabled.offset] = filter ? 1 : 0;
+      knobs[K.filter_default_action.offset] = FilterAction[filter?.defaultAction ?? "accept"];
+      const processes = options.processes === true;
+      const netnsCookie = processes ? networkNamespaceCookie() : 0n;
+      knobs[K.attribute_owners.offset] = processes ? 1 : 0;
+      // bpf_get_current_comm in cgroup programs needs CAP_PERFMON (38) or CAP_SYS_ADMIN (21).
+      const caps = processes ? effectiveCapabilities() : 0n;
+      knobs[K.record_comm.offset] = caps & ((1n << 38n) | (1n << 21n)) ? 1 : 0;
+      new DataView(knobs.buffer).setBigUint64(K.netns_cookie.offset, netnsCookie, true);
+      for (const { name } of OWNER_PROGRAMS) {
+        const prog = findProgram(handle, name);
+        if (!prog) throw new BpfError(`opening program ${name}`, "not found in the object", "rebuild bpf/ (bun build.ts)");
+        if (!processes) setProgramAutoload(prog, false, name);
+      }
       setMapInitialValue(rodata, knobs, ".rodata");
+      const filterRules = requireMap(handle, "filter_rules");
+      checkSizes(filterRules, "filter_rules", FILTER_KEY.size, FILTER_CHAIN.size);
+      const filterCounters = requireMap(handle, "filter_counters");
+      checkSizes(filterCounters, "filter_counters", 4, FILTER_COUNTER.size);
+      if (mapGeometry(filterCounters).maxEntries !== MAX_FILTER_RULES + 1)
+        throw new BpfError("map filter_counters", `${mapGeometry(filterCounters).maxEntries} entries, expected ${MAX_FILTER_RULES + 1}`, "rebuild bpf/ and src/ together");
 
       const mark = libbpfLogMark();
       try {
@@ -147,6 +192,16 @@ export class FlowObject implements Disposable, FlowPrograms {
       };
       const overflow = requireMap(handle, "flow_overflow");
       const flowMaps = new FlowMaps(mapFd(flows), options.initialFlows, values === "per-cpu" ? cpus : 0);
+      let filterMaps: FilterMaps | undefined;
+      try {
+        if (filter) {
+          filterMaps = new FilterMaps(mapFd(filterRules), mapFd(filterCounters), cpus, filter.rules);
+          filterMaps.install(filterEntries!);
+        }
+      } catch (error) {
+        flowMaps.close();
+        throw error;
+      }
       return new FlowObject(
         handle,
         program("flow_ingress"),
@@ -159,6 +214,18 @@ export class FlowObject implements Disposable, FlowPrograms {
         mapFd(counters),
         cpus,
         values,
+        filterMaps,
+        processes
+          ? {
+              ownersFd: mapFd(requireMap(handle, "sock_owners")),
+              connectionsFd: mapFd(requireMap(handle, "sock_connections")),
+              listenersFd: mapFd(requireMap(handle, "sock_listeners")),
+              closedFd: mapFd(requireMap(handle, "sock_closed")),
+              closedBytes: mapGeometry(requireMap(handle, "sock_closed")).maxEntries,
+              netnsCookie,
+              programs: OWNER_PROGRAMS.map((p) => ({ ...p, fd: program(p.name) })),
+            }
+          : undefined,
       );
     } catch (error) {
       closeObject(handle);
@@ -195,9 +262,11 @@ export class FlowObject implements Disposable, FlowPrograms {
     };
   }
 
-  /** Kernel memory of every map the agent holds: flows maps, overflow ring, counters (memlock). */
+  /** Kernel memory of every map the agent holds: flows maps, overflow ring, counters (memlock). The filter's maps are not counted. */
   kernelMemoryBytes(): number {
-    return this.flowMaps.memoryBytes() + mapMemoryBytes(this.overflowFd) + mapMemoryBytes(this.countersFd);
+    const p = this.processes;
+    const processMaps = p ? [p.ownersFd, p.connectionsFd, p.listenersFd, p.closedFd].reduce((sum, fd) => sum + mapMemoryBytes(fd), 0) : 0;
+    return this.flowMaps.memoryBytes() + mapMemoryBytes(this.overflowFd) + mapMemoryBytes(this.countersFd) + processMaps;
   }
 
   close() {
@@ -234,4 +303,10 @@ function checkSizes(map: MapHandle, name: string, key: number, value: number) {
 export function kernelAtLeast(major: number, minor: number, release = readFileSync("/proc/sys/kernel/osrelease", "utf8")): boolean {
   const [a = 0, b = 0] = release.split(/[.-]/).map(Number);
   return a > major || (a === major && b >= minor);
+}
+
+/** This process's effective capabilities (CapEff of /proc/self/status). */
+function effectiveCapabilities(): bigint {
+  const line = readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith("CapEff:"));
+  return line ? BigInt(`0x${line.slice(7).trim()}`) : 0n;
 }

@@ -65,3 +65,37 @@ export function listInterfaces(): NetInterface[] {
   }
   return out.sort((a, b) => a.ifindex - b.ifindex);
 }
+
+/** The kernel's own packet counters of a device. */
+export interface DevicePacketCounters {
+  /** rx_packets: what the device received (counted before the TC ingress hook runs). */
+  rxPackets: number;
+  /** tx_packets: what the device sent (counted after the TC egress hook). */
+  txPackets: number;
+}
+
+const counterText = Buffer.alloc(24);
+
+function readCounterFile(path: string): number {
+  const fd = openSync(path, "r");
+  try {
+    return Number(counterText.toString("latin1", 0, readSync(fd, counterText, 0, counterText.length, 0)));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * rx_packets and tx_packets of `name` from sysfs (the device's
+ * rtnl_link_stats64, as `ip -s link` shows it); undefined when the device
+ * vanished meanwhile.
+ */
+export function readPacketCounters(name: string): DevicePacketCounters | undefined {
+  try {
+    const rxPackets = readCounterFile(`${SYS_CLASS_NET}/${name}/statistics/rx_packets`);
+    const txPackets = readCounterFile(`${SYS_CLASS_NET}/${name}/statistics/tx_packets`);
+    return Number.isFinite(rxPackets) && Number.isFinite(txPackets) ? { rxPackets, txPackets } : undefined;
+  } catch {
+    return undefined;
+  }
+}

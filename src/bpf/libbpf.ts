@@ -29,6 +29,7 @@ const libbpfSymbols = {
   bpf_object__find_program_by_name: { args: [p, cstring], returns: p },
   bpf_object__find_map_by_name: { args: [p, cstring], returns: p },
   bpf_program__fd: { args: [p], returns: i32 },
+  bpf_program__set_autoload: { args: [p, FFIType.bool], returns: i32 },
   bpf_map__fd: { args: [p], returns: i32 },
   bpf_map__set_max_entries: { args: [p, u32], returns: i32 },
   bpf_map__set_initial_value: { args: [p, p, usize], returns: i32 },
@@ -67,6 +68,10 @@ const libcSymbols = {
   vsnprintf: { args: [p, usize, p, p], returns: i32 },
   memfd_create: { args: [p, u32], returns: i32 },
   write: { args: [i32, p, usize], returns: FFIType.i64 },
+  socket: { args: [i32, i32, i32], returns: i32 },
+  getsockopt: { args: [i32, i32, i32, p, p], returns: i32 },
+  send: { args: [i32, p, usize, i32], returns: FFIType.i64 },
+  recv: { args: [i32, p, usize, i32], returns: FFIType.i64 },
 } as const;
 
 const dlSymbols = {
@@ -311,6 +316,11 @@ export function findMap(obj: ObjectHandle, name: string): MapHandle | null {
   return (bpf().bpf_object__find_map_by_name(obj, Buffer.from(name + "\0")) as MapHandle) || null;
 }
 
+/** Before load: whether the program is loaded with the object (a feature turned off is not even verified). */
+export function setProgramAutoload(prog: ProgramHandle, load: boolean, name: string) {
+  check(bpf().bpf_program__set_autoload(prog, load), `choosing whether to load program ${name}`);
+}
+
 export function programFd(prog: ProgramHandle): number {
   return check(bpf().bpf_program__fd(prog), "getting a program's fd");
 }
@@ -495,6 +505,65 @@ export function mapRingBuffer(fd: number, dataBytes: number): MappedRing {
 function errno(): number {
   const location = c().__errno_location() as Pointer;
   return new Int32Array(toArrayBuffer(location, 0, 4))[0]!;
+}
+
+// ---- sockets: the namespace's cookie, sock_diag ------------------------------------
+
+const AF_NETLINK = 16;
+const AF_INET = 2;
+const SOCK_DGRAM = 2;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0x80000;
+const SOL_SOCKET = 1;
+const SO_NETNS_COOKIE = 71; // asm-generic/socket.h, kernel 5.14+
+const MSG_DONTWAIT = 0x40;
+const EAGAIN = 11;
+const NETLINK_SOCK_DIAG = 4;
+
+/** The cookie of this process's network namespace (SO_NETNS_COOKIE), or 0n where the kernel is older than 5.14. */
+export function networkNamespaceCookie(): bigint {
+  const lib = c();
+  const fd = lib.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw BpfError.fromErrno("opening a socket to read the network namespace's cookie", errno());
+  try {
+    const value = new BigUint64Array(1);
+    const length = new Uint32Array([8]);
+    return lib.getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, value, length) === 0 ? value[0]! : 0n;
+  } finally {
+    lib.close(fd);
+  }
+}
+
+/**
+ * One NETLINK_SOCK_DIAG dump: sends `request` (a whole netlink message) and
+ * returns the reply's datagrams, each holding netlink messages. Never blocks:
+ * the kernel builds a dump's parts as they are read (MSG_DONTWAIT), and an
+ * empty queue before NLMSG_DONE ends it.
+ */
+export function sockDiagDump(request: Uint8Array, isDone: (datagram: Uint8Array) => boolean): Uint8Array[] {
+  const lib = c();
+  const fd = lib.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) throw BpfError.fromErrno("opening a sock_diag socket", errno());
+  try {
+    if (Number(lib.send(fd, request, request.byteLength, 0)) < 0) throw BpfError.fromErrno("asking sock_diag for the sockets", errno());
+    const parts: Uint8Array[] = [];
+    const buffer = new Uint8Array(64 * 1024);
+    for (;;) {
+      const n = Number(lib.recv(fd, buffer, buffer.byteLength, MSG_DONTWAIT));
+      if (n < 0) {
+        const code = errno();
+        if (code === EINTR) continue;
+        if (code === EAGAIN) return parts;
+        throw BpfError.fromErrno("reading sock_diag's answer", code);
+      }
+      if (n === 0) return parts;
+      const part = buffer.slice(0, n);
+      parts.push(part);
+      if (isDone(part)) return parts;
+    }
+  } finally {
+    lib.close(fd);
+  }
 }
 
 // ---- attachments -------------------------------------------------------------

@@ -30,7 +30,8 @@ export class OverflowRing implements Disposable {
   /** Records of an unexpected size, skipped (a kernel/user mismatch: never, with the loader's checks). */
   malformed = 0;
 
-  constructor(fd: number, dataBytes: number) {
+  /** `recordSize`: the one record size the ring carries (flow_event; sock_closed for the process hooks' ring). */
+  constructor(fd: number, dataBytes: number, private readonly recordSize: number = FLOW_EVENT.size) {
     this.ring = mapRingBuffer(fd, dataBytes);
     const { data } = this.ring;
     this.headers = new BigInt64Array(data.buffer, data.byteOffset, data.byteLength / 8);
@@ -50,7 +51,7 @@ export class OverflowRing implements Disposable {
       if (header & BUSY) break; // reserved, not submitted yet: the next read gets it
       const length = header & LENGTH_MASK;
       if (!(header & DISCARD)) {
-        if (length === FLOW_EVENT.size) {
+        if (length === this.recordSize) {
           fold(this.words, (at + HEADER_BYTES) / 4);
           folded++;
         } else this.malformed++;

@@ -1,7 +1,7 @@
 /** `netflow-agent run`: the agent. Flags → RunConfig → Agent, until SIGINT/SIGTERM. */
 import { Command, Option } from "commander";
 import { Agent } from "../agent/agent.ts";
-import { startAgentApiServer, type AgentApiServer } from "../api/agent-api-server.ts";
+import { startAgentApiServer } from "../api/agent-api-server.ts";
 import { setLibbpfLogSink } from "../bpf/libbpf.ts";
 import { NEEDED_PRIVILEGES } from "../bpf/errors.ts";
 import { AsyncOutput } from "../export/async-output.ts";
@@ -14,7 +14,11 @@ import { ConfigError } from "../config-error.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { ListenError } from "../net/connect-server.ts";
 import { hostPortText, type HostPort } from "../net/listen-address.ts";
+import { AgentEndpoints } from "../metrics/agent-endpoints.ts";
+import { startMetricsServer } from "../metrics/metrics-server.ts";
+import type { ConnectServer } from "../net/connect-server.ts";
 import { exportOptions } from "./export-options.ts";
+import { filterOptions } from "./filter-options.ts";
 import { onStopSignals, reportFailure, secondSignalLine } from "./process-exit.ts";
 import { OutputClosedError } from "../write-sync.ts";
 import { buildRunConfig, RUN_DEFAULTS, type RunConfig, type RunFlags } from "./run-config.ts";
@@ -49,9 +53,24 @@ export function runOptions(): Option[] {
     new Option("--log-level <level>", "error, warn, info or debug (debug adds libbpf's and the verifier's log)")
       .default(RUN_DEFAULTS.logLevel)
       .env("NETFLOW_LOG_LEVEL"),
-    new Option("--api <host:port|off>", "serve the live API (netflow.v1.AgentService: Watch, Status) for `top`; off disables it")
+    new Option(
+      "--api <host:port|off>",
+      "serve the live API (netflow.v1.AgentService: Watch, Status) for `top`, and GET /metrics, /healthz, /readyz; off disables it",
+    )
       .default(RUN_DEFAULTS.api)
       .env("NETFLOW_API"),
+    new Option(
+      "--metrics <host:port|off>",
+      "also serve GET /metrics (Prometheus), /healthz and /readyz on a listener of their own, without the flows API; a port alone listens on 127.0.0.1",
+    )
+      .default(RUN_DEFAULTS.metrics)
+      .env("NETFLOW_METRICS"),
+    new Option(
+      "--enable-process [bool]",
+      "each flow carries the process (pid, command) and cgroup (path, container id) owning its local socket, found in the kernel when the flow starts; off by default: its socket hooks cost every socket opened on the host ~20 µs",
+    )
+      .default(RUN_DEFAULTS.enableProcess)
+      .env("NETFLOW_ENABLE_PROCESS"),
   ];
 }
 
@@ -70,17 +89,19 @@ export function registerRun(program: Command) {
     );
   for (const option of runOptions()) command.addOption(option);
   for (const option of exportOptions()) command.addOption(option);
+  for (const option of filterOptions()) command.addOption(option);
   command.action(async (flags: RunFlags) => {
     const config = buildRunConfig(flags);
     await runAgent(config, config.export.flushTimeoutMs);
   });
 }
 
-async function bindApi(listen: HostPort, log: Logger): Promise<AgentApiServer> {
+/** A listener that cannot bind is a bad flag (exit 2), named with its address and why. */
+async function bindListener<T>(flag: string, bind: () => Promise<T>): Promise<T> {
   try {
-    return await startAgentApiServer(listen, log);
+    return await bind();
   } catch (error) {
-    if (error instanceof ListenError) throw new ConfigError(`--api ${hostPortText(error.listen)}: ${error.reason}`, { cause: error });
+    if (error instanceof ListenError) throw new ConfigError(`${flag} ${hostPortText(error.listen)}: ${error.reason}`, { cause: error });
     throw error;
   }
 }
@@ -115,8 +136,25 @@ async function runAgentLogging(config: RunConfig, flushTimeoutMs: number, log: L
     stopBecause = resolve;
     onStopSignals(resolve, undefined, exitNow);
   });
-  // Bound before anything is loaded: an address in use is a bad --api (exit 2), found with nothing to detach.
-  const api = config.api && (await bindApi(config.api, log));
+  // Bound before anything is loaded: an address in use is a bad --api or --metrics (exit 2), found with nothing to detach.
+  const endpoints = new AgentEndpoints();
+  const apiListen = config.api;
+  const api = apiListen && (await bindListener("--api", () => startAgentApiServer(apiListen, log, endpoints)));
+  let metrics: ConnectServer | undefined;
+  if (config.metrics) {
+    const metricsListen = config.metrics;
+    try {
+      metrics = await bindListener("--metrics", () => startMetricsServer(metricsListen, endpoints));
+    } catch (error) {
+      await api?.[Symbol.asyncDispose]();
+      throw error;
+    }
+    log.info(`metrics (/metrics, /healthz, /readyz) on ${metrics.url}`);
+  }
+  const closeListeners = async () => {
+    await api?.[Symbol.asyncDispose]();
+    await metrics?.close();
+  };
   let stdoutClosed = false;
   const exporters: Exporter[] = [];
   // Opened first, before anything is loaded: a collector name that does not resolve is a bad --ipfix-target (exit 2).
@@ -124,7 +162,7 @@ async function runAgentLogging(config: RunConfig, flushTimeoutMs: number, log: L
     try {
       exporters.push(await IpfixExporter.open(config.export.ipfix, log));
     } catch (error) {
-      await api?.[Symbol.asyncDispose]();
+      await closeListeners();
       throw new ConfigError((error as Error).message, { cause: error });
     }
   }
@@ -150,10 +188,11 @@ async function runAgentLogging(config: RunConfig, flushTimeoutMs: number, log: L
   } catch (error) {
     // The agent owns the exporters only once started.
     for (const exporter of exporters) await exporter[Symbol.asyncDispose]();
-    await api?.[Symbol.asyncDispose]();
+    await closeListeners();
     throw error;
   }
   api?.serve(agent);
+  endpoints.serve(agent);
   agent.start();
   // With none attached, Agent.start said why and what it waits for: no empty list here.
   const names = agent.status().interfaces.map((i) => i.name);
@@ -168,6 +207,6 @@ async function runAgentLogging(config: RunConfig, flushTimeoutMs: number, log: L
   const reason = await stopRequested;
   log.info(`${reason}: detaching and flushing`);
   await agent[Symbol.asyncDispose]();
-  await api?.[Symbol.asyncDispose]();
+  await closeListeners();
   if (stdoutClosed) throw new OutputClosedError("stdout was closed by its reader: stopped");
 }

@@ -8,20 +8,23 @@ import { ConfigError } from "../config-error.ts";
 import type { LogLevel } from "../log.ts";
 import { parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
 import { buildExportConfig, type ExportConfig, type ExportFlags } from "./export-options.ts";
+import { buildFilterConfig, type FilterFlags } from "./filter-options.ts";
 import { parseHostPort, type HostPort } from "../net/listen-address.ts";
 
 /** The agent's own options plus what `run` adds around it. */
-export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "minFlows" | "activeTimeoutMs" | "interfacePollMs"> {
+export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "minFlows" | "activeTimeoutMs" | "interfacePollMs" | "filter" | "processes"> {
   output: "json" | "text";
   logLevel: LogLevel;
   /** --export and its flags (src/cli/export-options.ts). */
   export: ExportConfig;
   /** Where AgentService is served (--api); undefined when "off". */
   api?: HostPort;
+  /** A listener of its own for /metrics, /healthz, /readyz (--metrics); undefined when "off". */
+  metrics?: HostPort;
 }
 
 /** Raw option values as commander hands them over (strings). */
-export interface RunFlags extends ExportFlags {
+export interface RunFlags extends ExportFlags, FilterFlags {
   interfaces?: string;
   excludeInterfaces?: string;
   attachMode: string;
@@ -32,6 +35,9 @@ export interface RunFlags extends ExportFlags {
   output: string;
   logLevel: string;
   api: string;
+  metrics: string;
+  /** --enable-process: "true"/"false" (commander gives true for the bare flag). */
+  enableProcess?: string | boolean;
 }
 
 export const RUN_DEFAULTS = {
@@ -43,6 +49,8 @@ export const RUN_DEFAULTS = {
   output: "json",
   logLevel: "info",
   api: "127.0.0.1:9990",
+  metrics: "off",
+  enableProcess: "false",
 } as const;
 
 export function buildRunConfig(flags: RunFlags): RunConfig {
@@ -61,6 +69,35 @@ export function buildRunConfig(flags: RunFlags): RunConfig {
     output: parseChoice("--output", flags.output, ["json", "text"] as const),
     logLevel: parseChoice("--log-level", flags.logLevel, ["error", "warn", "info", "debug"] as const),
     export: buildExportConfig(flags, maxFlows),
+    filter: buildFilterConfig(flags),
+    processes: parseSwitch("--enable-process", flags.enableProcess ?? RUN_DEFAULTS.enableProcess),
     api: flags.api === "off" ? undefined : parseHostPort("--api", flags.api),
+    metrics: parseMetricsListen(flags.metrics ?? RUN_DEFAULTS.metrics),
   };
+}
+
+/** --metrics: "off", host:port, or a port alone, which binds 127.0.0.1 (scraped from beyond the host only when told). */
+function parseMetricsListen(text: string): HostPort | undefined {
+  const value = text.trim();
+  if (value === "off") return undefined;
+  const message = `--metrics "${text}" must be host:port, a port (on 127.0.0.1) or off, with port 0-65535 (examples: 127.0.0.1:9101, 9101, [::1]:9101)`;
+  if (/^\d{1,5}$/.test(value)) {
+    if (Number(value) > 65535) throw new ConfigError(message);
+    return { host: "127.0.0.1", port: Number(value) };
+  }
+  try {
+    return parseHostPort("--metrics", value);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(message);
+    throw error;
+  }
+}
+
+/** A flag that is on or off: true/false (on/off, yes/no); the bare flag is true. */
+function parseSwitch(flag: string, value: string | boolean): boolean {
+  if (typeof value === "boolean") return value;
+  const text = value.trim().toLowerCase();
+  if (["true", "on", "yes", "1"].includes(text)) return true;
+  if (["false", "off", "no", "0"].includes(text)) return false;
+  throw new ConfigError(`${flag} "${value}" must be true or false`);
 }

@@ -16,7 +16,7 @@ import type { FlowObject } from "../bpf/flow-object.ts";
 import { monotonicNs } from "../bpf/libbpf.ts";
 import { OverflowRing } from "../bpf/overflow-ring.ts";
 import { monotonicToWallOffsetMs, type Clock } from "./clock.ts";
-import { FlowColumns, type InterfaceNamer } from "./flow-columns.ts";
+import { FlowColumns, type InterfaceNamer, type CgroupNamer } from "./flow-columns.ts";
 import type { FlowBatch, KernelCounters } from "./flow-record.ts";
 import { FlowRows, wallTimes } from "./flow-rows.ts";
 import { MapSizing, type MapSizingOptions } from "./map-sizing.ts";
@@ -26,8 +26,16 @@ export const systemClock: Clock = { wallMs: () => Date.now(), monotonicNs };
 
 export interface EvictorOptions {
   names: InterfaceNamer;
+  /** Cgroup paths and container ids of the flows' owners (process attribution); none: not resolved. */
+  cgroups?: CgroupNamer;
   sizing: MapSizingOptions;
   clock?: Clock;
+  /**
+   * Called right after the swap (after the detach, for the final eviction):
+   * the moment that divides this eviction's packets from the next one's, when
+   * the interface counters are read for the accounting self-check.
+   */
+  afterSwap?: () => void;
 }
 
 /** What a fill check saw. */
@@ -120,6 +128,7 @@ export class FlowEvictor implements Disposable {
     const spilled = before.ringbufPackets - this.spilledAtSwap;
     this.rows.clear();
     if (final) {
+      this.afterSwap();
       maps.drain(maps.active, this.rows);
     } else {
       const capacity = this.sizing.next(maps.active.capacity, fill, spilled, early);
@@ -130,6 +139,7 @@ export class FlowEvictor implements Disposable {
       this.insertedAtSwap = before.flowsInserted;
       this.spilledAtSwap = before.ringbufPackets;
       const old = maps.swap(capacity);
+      this.afterSwap();
       maps.drain(old, this.rows);
       maps.recycle(old);
     }
@@ -144,13 +154,22 @@ export class FlowEvictor implements Disposable {
       this.endMs = new Float64Array(Math.ceil(count * 1.25));
     }
     wallTimes(this.rows, monotonicToWallOffsetMs(this.clock), this.startMs, this.endMs);
-    const flows = new FlowColumns(this.rows.keys, this.rows.metrics, count, this.startMs, this.endMs, this.options.names);
+    const flows = new FlowColumns(this.rows.keys, this.rows.metrics, count, this.startMs, this.endMs, this.options.names, undefined, true, this.options.cgroups);
     return {
       flows,
       evictedAtMs: this.clock.wallMs(),
       evictionMs: performance.now() - started,
       counters: this.object.readCounters(),
     };
+  }
+
+  /** Never throws: the old map is drained whatever the hook does (a failed self-check sample loses no flow). */
+  private afterSwap() {
+    try {
+      this.options.afterSwap?.();
+    } catch {
+      // Only the self-check's sample is missed; the flows are drained all the same.
+    }
   }
 
   close() {

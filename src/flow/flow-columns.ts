@@ -14,9 +14,23 @@
  * person looks at.
  */
 import { FLOW_KEY, FLOW_METRICS } from "../bpf/flow-layout.ts";
-import type { FlowRecord } from "./flow-record.ts";
+import type { FlowOwner, FlowRecord } from "./flow-record.ts";
 
 export type InterfaceNamer = (ifindex: number) => string;
+
+/** A cgroup's path under the cgroup v2 mount, and the container id it holds, if any. */
+export interface CgroupInfo {
+  path: string;
+  containerId?: string;
+}
+/** Resolves a cgroup id (src/process/cgroup-paths.ts); undefined once the cgroup is gone. */
+export type CgroupNamer = (cgroupId: number) => CgroupInfo | undefined;
+
+/** enum flow_owner_source by number (bpf/flow.h); index 0 (attribution off) has no name. */
+export const OWNER_SOURCES = [undefined, "socket", "connection", "listener", "unknown", "none"] as const;
+export type OwnerSource = NonNullable<(typeof OWNER_SOURCES)[number]>;
+const ownerSourceCode = (name: OwnerSource) => OWNER_SOURCES.indexOf(name);
+const commDecoder = new TextDecoder();
 
 const K = FLOW_KEY.fields;
 const M = FLOW_METRICS.fields;
@@ -49,6 +63,8 @@ export class FlowColumns {
     private readonly rowNames?: readonly string[],
     /** False for flows decoded from a wire format that does not carry the link-layer header's length: ipBytes is unknown. */
     readonly linkHeaderKnown = true,
+    /** Cgroup paths and container ids by cgroup id; none: unknown. */
+    private readonly cgroups?: CgroupNamer,
   ) {
     if (keys.byteOffset % 4 !== 0 || metrics.byteOffset % 4 !== 0) throw new RangeError("flow rows must be 4-byte aligned");
     if (keys.byteLength < count * FLOW_KEY.size || metrics.byteLength < count * FLOW_METRICS.size || startMs.length < count || endMs.length < count)
@@ -148,6 +164,49 @@ export class FlowColumns {
     return i * FLOW_METRICS.size + M.dst_mac.offset;
   }
 
+  /** How the flow's process was found: 0 attribution off, else enum flow_owner_source (OWNER_SOURCES names it). */
+  ownerSource(i: number): number {
+    return this.metrics[i * FLOW_METRICS.size + M.owner_source.offset]!;
+  }
+  /** The owning process's pid (tgid); 0 when not known. */
+  ownerPid(i: number): number {
+    return this.metric32[i * METRIC_WORDS + M.owner_pid.offset / 4]!;
+  }
+  /** Its command name (task comm, ≤ 15 bytes); "" when not known. */
+  ownerComm(i: number): string {
+    const at = i * FLOW_METRICS.size + M.owner_comm.offset;
+    let end = at;
+    while (end < at + M.owner_comm.size && this.metrics[end] !== 0) end++;
+    return end === at ? "" : commDecoder.decode(this.metrics.subarray(at, end));
+  }
+  /** The socket's cookie (SO_COOKIE, `ss -e` sk:); 0 when none. */
+  socketCookie(i: number): number {
+    const w = i * METRIC_WORDS + M.socket_cookie.offset / 4;
+    return this.metric32[w]! + this.metric32[w + 1]! * TWO_32;
+  }
+  /** The owner's cgroup v2 id (its directory's inode); 0 when not known. */
+  cgroupId(i: number): number {
+    const w = i * METRIC_WORDS + M.cgroup_id.offset / 4;
+    return this.metric32[w]! + this.metric32[w + 1]! * TWO_32;
+  }
+  /** Path and container id of the flow's cgroup, where known. */
+  cgroup(i: number): CgroupInfo | undefined {
+    const id = this.cgroupId(i);
+    return id === 0 ? undefined : this.cgroups?.(id);
+  }
+  /** The owner as an object; undefined when attribution was off. */
+  owner(i: number): FlowOwner | undefined {
+    const source = OWNER_SOURCES[this.ownerSource(i)];
+    if (source === undefined) return undefined;
+    const owner: FlowOwner = { source, pid: this.ownerPid(i), comm: this.ownerComm(i), cgroupId: this.cgroupId(i), socketCookie: this.socketCookie(i) };
+    const cgroup = this.cgroup(i);
+    if (cgroup) {
+      owner.cgroupPath = cgroup.path;
+      if (cgroup.containerId) owner.containerId = cgroup.containerId;
+    }
+    return owner;
+  }
+
   /** Row i as an object: for the rows a person looks at and for tests, never on the hot path. */
   record(i: number): FlowRecord {
     const src = this.srcAddrAt(i);
@@ -177,6 +236,7 @@ export class FlowColumns {
       flags: this.flags(i),
       ...(this.vlanId(i) !== 0 ? { vlanId: this.vlanId(i) } : {}),
       ...(this.linkHeaderKnown ? { l2HeaderLen: this.l2HeaderLen(i) } : {}),
+      ...(this.ownerSource(i) !== 0 ? { owner: this.owner(i) } : {}),
     };
   }
 
@@ -200,6 +260,7 @@ export class FlowColumns {
     const startMs = new Float64Array(n);
     const endMs = new Float64Array(n);
     const names = new Map<number, string>();
+    const cgroups = new Map<number, CgroupInfo>();
     let ambiguous = false;
     let linkHeaderKnown = true;
     for (let i = 0; i < n; i++) {
@@ -226,6 +287,15 @@ export class FlowColumns {
       mv.setUint16(m + M.vlan_id.offset, r.vlanId ?? 0, true);
       if (r.l2HeaderLen === undefined) linkHeaderKnown = false;
       else metrics[m + M.l2_header_len.offset] = r.l2HeaderLen;
+      const o = r.owner;
+      if (o) {
+        metrics[m + M.owner_source.offset] = ownerSourceCode(o.source);
+        mv.setUint32(m + M.owner_pid.offset, o.pid, true);
+        mv.setBigUint64(m + M.socket_cookie.offset, BigInt(o.socketCookie), true);
+        mv.setBigUint64(m + M.cgroup_id.offset, BigInt(o.cgroupId), true);
+        metrics.set(new TextEncoder().encode(o.comm).subarray(0, M.owner_comm.size - 1), m + M.owner_comm.offset);
+        if (o.cgroupPath !== undefined) cgroups.set(o.cgroupId, { path: o.cgroupPath, ...(o.containerId ? { containerId: o.containerId } : {}) });
+      }
       startMs[i] = r.startMs;
       endMs[i] = r.endMs;
       const known = names.get(r.ifindex);
@@ -233,6 +303,6 @@ export class FlowColumns {
       else if (known !== r.interface) ambiguous = true;
     }
     const rowNames = ambiguous ? records.map((r) => r.interface) : undefined;
-    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames, linkHeaderKnown);
+    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames, linkHeaderKnown, (id) => cgroups.get(id));
   }
 }

@@ -4,8 +4,8 @@
  * FlowColumns (flowJsonLine) or built as an object from a FlowRecord
  * (flowToJson, the reference shape the tests hold it to).
  */
-import type { FlowColumns } from "./flow-columns.ts";
-import type { FlowRecord } from "./flow-record.ts";
+import { OWNER_SOURCES, type FlowColumns } from "./flow-columns.ts";
+import type { FlowOwner, FlowRecord } from "./flow-record.ts";
 
 const protocolNames: Record<number, string> = {
   1: "ICMP", 2: "IGMP", 4: "IPIP", 6: "TCP", 17: "UDP", 41: "IPv6", 43: "IPv6-Route", 44: "IPv6-Frag",
@@ -109,6 +109,34 @@ export interface FlowJson {
   icmpCode?: number;
   fragment?: true;
   truncated?: true;
+  /**
+   * The process and cgroup owning the flow's local socket (--enable-process):
+   * `source` says how it was found ("none": no local socket, e.g. forwarded);
+   * fields that are not known are left out.
+   */
+  owner?: OwnerJson;
+}
+
+export interface OwnerJson {
+  source: FlowOwner["source"];
+  pid?: number;
+  comm?: string;
+  cgroupId?: number;
+  cgroupPath?: string;
+  containerId?: string;
+  socketCookie?: number;
+}
+
+/** The owner's JSON, known fields only, in the order flowJsonLine writes them. */
+export function ownerToJson(o: FlowOwner): OwnerJson {
+  const json: OwnerJson = { source: o.source };
+  if (o.pid) json.pid = o.pid;
+  if (o.comm) json.comm = o.comm;
+  if (o.cgroupId) json.cgroupId = o.cgroupId;
+  if (o.cgroupPath !== undefined) json.cgroupPath = o.cgroupPath;
+  if (o.containerId) json.containerId = o.containerId;
+  if (o.socketCookie) json.socketCookie = o.socketCookie;
+  return json;
 }
 
 const isIp = (ethType: number) => ethType === 0x0800 || ethType === 0x86dd;
@@ -142,6 +170,7 @@ export function flowToJson(r: FlowRecord): FlowJson {
   }
   if (r.flags & 1) json.fragment = true;
   if (r.flags & 2) json.truncated = true;
+  if (r.owner) json.owner = ownerToJson(r.owner);
   return json;
 }
 
@@ -198,5 +227,27 @@ export function flowJsonLine(flows: FlowColumns, i: number): string {
   const flags = flows.flags(i);
   if (flags & 1) line += `,"fragment":true`;
   if (flags & 2) line += `,"truncated":true`;
+  const source = OWNER_SOURCES[flows.ownerSource(i)];
+  if (source !== undefined) line += `,"owner":${ownerJsonText(flows, i, source)}`;
   return line + "}";
+}
+
+function ownerJsonText(flows: FlowColumns, i: number, source: string): string {
+  let text = `{"source":"${source}"`;
+  const pid = flows.ownerPid(i);
+  if (pid) text += `,"pid":${pid}`;
+  const comm = flows.ownerComm(i);
+  if (comm) text += `,"comm":${JSON.stringify(comm)}`;
+  const cgroupId = flows.cgroupId(i);
+  if (cgroupId) {
+    text += `,"cgroupId":${cgroupId}`;
+    const cgroup = flows.cgroup(i);
+    if (cgroup) {
+      text += `,"cgroupPath":${quoted(cgroup.path)}`;
+      if (cgroup.containerId) text += `,"containerId":"${cgroup.containerId}"`;
+    }
+  }
+  const cookie = flows.socketCookie(i);
+  if (cookie) text += `,"socketCookie":${cookie}`;
+  return text + "}";
 }

@@ -40,6 +40,33 @@ export interface FlowRecord {
    * devices); absent where unknown (flows decoded from a peer's wire format).
    */
   l2HeaderLen?: number;
+  /** The process and cgroup that own the flow's local socket; absent when attribution is off (--enable-process=false). */
+  owner?: FlowOwner;
+}
+
+/**
+ * Who a flow belongs to (bpf/owner.h), found in the kernel when the flow was
+ * created. `source` says how: "socket" (egress, the packet's own socket),
+ * "connection" (ingress, the local socket of the reversed 5-tuple),
+ * "listener" (the socket bound to the local port), "unknown" (a local socket
+ * whose process is not known: cookie and cgroup only), "none" (no local
+ * socket: forwarded traffic, or packets the kernel sends itself; every
+ * other field is 0).
+ */
+export interface FlowOwner {
+  source: "socket" | "connection" | "listener" | "unknown" | "none";
+  /** tgid; 0 when not known. */
+  pid: number;
+  /** Task command name; "" when not known. */
+  comm: string;
+  /** cgroup v2 id (the inode of its directory); 0 when not known. */
+  cgroupId: number;
+  /** SO_COOKIE of the socket (`ss -e` prints it as sk:<hex>); 0 when none. */
+  socketCookie: number;
+  /** Path under the cgroup v2 mount ("/system.slice/x.service"), when the cgroup still exists. */
+  cgroupPath?: string;
+  /** The container's id where the path names one (containerd, CRI-O, Docker layouts). */
+  containerId?: string;
 }
 
 /** Counters read from the kernel at the eviction that produced a batch (totals since load). */

@@ -11,6 +11,9 @@
  * share one connectNodeAdapter handler. If Bun's allowHTTP1 gets fixed, this
  * file is the only place to change.
  *
+ * Plain HTTP routes (GET /metrics, /healthz, /readyz) are answered before the
+ * Connect handler sees the request, on both protocols.
+ *
  * Ownership: the returned ConnectServer owns the listening socket and every
  * connection. Disposing it aborts running handlers (open Watch streams end with
  * UNAVAILABLE), stops accepting, and destroys connections still open after `graceMs`.
@@ -25,9 +28,20 @@ import { hostPortText, type HostPort } from "./listen-address.ts";
 /** Requests larger than this get RESOURCE_EXHAUSTED (32768 flows encode to ~2.8 MiB IPv4, ~3.7 MiB IPv6). */
 export const DEFAULT_READ_MAX_BYTES = 16 * 1024 * 1024;
 
+/** What a plain HTTP route answers. */
+export interface PlainResponse {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** Exact paths (no query) answered to GET and HEAD; other methods get 405. */
+export type PlainRoutes = Readonly<Record<string, () => PlainResponse>>;
+
 export interface ConnectServerOptions {
   listen: HostPort;
   routes: (router: ConnectRouter) => void;
+  plainRoutes?: PlainRoutes;
   readMaxBytes?: number;
   /** How long open streams get to finish on close before their connections are destroyed. */
   graceMs?: number;
@@ -84,8 +98,29 @@ export async function startConnectServer(options: ConnectServerOptions): Promise
     readMaxBytes: options.readMaxBytes ?? DEFAULT_READ_MAX_BYTES,
     shutdownSignal: shutdown.signal,
   });
-  const h2 = http2.createServer({}, handler);
-  const h1 = http.createServer(handler);
+  const plain = options.plainRoutes ?? {};
+  // http2's compatibility API has the same calls as http's: typed as the latter.
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const path = (req.url ?? "").split("?")[0]!;
+    const route = Object.hasOwn(plain, path) ? plain[path] : undefined;
+    if (!route) return handler(req, res);
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" });
+      return void res.end(`${req.method} ${path}: only GET and HEAD\n`);
+    }
+    let answer: PlainResponse;
+    try {
+      answer = route();
+    } catch (error) {
+      answer = { status: 500, contentType: "text/plain; charset=utf-8", body: `${error instanceof Error ? error.message : String(error)}\n` };
+    }
+    const body = Buffer.from(answer.body);
+    res.writeHead(answer.status, { "content-type": answer.contentType, "content-length": String(body.length), "cache-control": "no-store" });
+    if (req.method === "HEAD") res.end();
+    else res.end(body);
+  };
+  const h2 = http2.createServer({}, serve as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  const h1 = http.createServer(serve);
   // A client's protocol error ends its own connection, never the server.
   h2.on("sessionError", () => {});
   const sessions = new Set<http2.Http2Session>();

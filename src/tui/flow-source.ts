@@ -9,6 +9,7 @@
  * reuses them for its next eviction).
  */
 import type { FlowBatch } from "../flow/flow-record.ts";
+import type { AccountingCheck } from "./components/header.ts";
 
 export interface FlowSourceStatus {
   /** For the header: "local" or "agent 127.0.0.1:9090". */
@@ -25,6 +26,8 @@ export interface FlowSourceStatus {
   countingSinceMs?: number;
   /** A problem worth showing (lost connection), if any. */
   message?: string;
+  /** The agent's accounting self-check per interface and direction (its Status), for the header. */
+  accounting?: readonly AccountingCheck[];
 }
 
 export type BatchListener = (batch: FlowBatch) => void;

@@ -139,6 +139,7 @@ export class LiveView {
       source: status.description,
       interfaces: status.interfaces,
       intervalMs: status.intervalMs,
+      accounting: status.accounting,
       counters: this.table.counters,
       totals: trafficTotals(stats),
       shownRows: this.rows.length,

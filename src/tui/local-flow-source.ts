@@ -35,7 +35,7 @@ export class LocalFlowSource implements FlowSource {
 
   status(): FlowSourceStatus {
     const status = this.agent.status();
-    return { description: "local", interfaces: status.interfaces.map((i) => i.name), intervalMs: status.evictionIntervalMs };
+    return { description: "local", interfaces: status.interfaces.map((i) => i.name), intervalMs: status.evictionIntervalMs, accounting: status.accounting };
   }
 
   stop(): Promise<void> {

@@ -82,6 +82,7 @@ export class RemoteFlowSource implements FlowSource {
       intervalMs: this.report?.evictionIntervalMs || undefined,
       countingSinceMs: this.countingSinceMs,
       message: this.message ?? dropped,
+      accounting: this.report?.accounting,
     };
   }
 

@@ -51,6 +51,7 @@ export async function takeSnapshot(source: FlowSource, options: SnapshotOptions)
     source: status.description,
     interfaces: status.interfaces,
     intervalMs: status.intervalMs,
+    accounting: status.accounting,
     counters: table.counters,
     totals: trafficTotals(stats),
     shownRows: rows.length,

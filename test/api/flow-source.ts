@@ -21,6 +21,11 @@ export class PublishedFlows implements FlowSource {
     lastEviction: { atMs: 1_764_000_005_000, flows: 12, durationMs: 0.75 },
     totals: { evictions: 3, flows: 40, packets: 1000, bytes: 2 ** 40 },
     kernel: { ringbufPackets: 1, droppedPackets: 2, droppedBytes: 3, mapErrors: 4, truncated: 5, flowsInserted: 6 },
+    accounting: [
+      { name: "eth0", ifindex: 2, direction: "ingress", packets: 700, bytes: 2 ** 40 - 4000, checkedPackets: 650, kernelPackets: 650 },
+      { name: "eth0", ifindex: 2, direction: "egress", packets: 300, bytes: 4000, checkedPackets: 0, kernelPackets: 0 },
+    ],
+    notAttached: ["wg0"],
   };
 
   subscribe(listener: BatchListener) {

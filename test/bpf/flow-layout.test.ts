@@ -7,7 +7,11 @@
 import { $ } from "bun";
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { FLOW_COUNTERS, FLOW_EVENT, FLOW_KEY, FLOW_METRICS, FlowDirection, FlowFlag, NETFLOW_KNOBS } from "../../src/bpf/flow-layout.ts";
+import {
+  FILTER_CHAIN, FILTER_COUNTER, FILTER_KEY, FILTER_RULE, FilterAction, FilterMatch, FilterSide,
+  FLOW_COUNTERS, FLOW_EVENT, FLOW_KEY, FLOW_METRICS, FlowDirection, FlowFlag, NETFLOW_KNOBS,
+  FlowOwnerSource, SOCK_CLOSED, SOCK_CONNECTION, SOCK_LISTENER, SOCK_OWNER,
+} from "../../src/bpf/flow-layout.ts";
 
 interface BtfType {
   id: number;
@@ -58,6 +62,28 @@ describe("flow.h ⇄ flow-layout.ts", () => {
 
   test("struct flow_counters", () => expect(layoutOf("flow_counters")).toEqual(FLOW_COUNTERS));
   test("struct netflow_knobs (all of .rodata)", () => expect(layoutOf("netflow_knobs")).toEqual(NETFLOW_KNOBS));
+
+  test("struct filter_key, filter_rule, filter_chain, filter_counter", () => {
+    expect(layoutOf("filter_key")).toEqual(FILTER_KEY);
+    expect(layoutOf("filter_rule")).toEqual(FILTER_RULE);
+    expect(layoutOf("filter_chain")).toEqual(FILTER_CHAIN);
+    expect(layoutOf("filter_counter")).toEqual(FILTER_COUNTER);
+  });
+
+  test("enum filter_action, filter_side, filter_match", () => {
+    expect(enumOf("filter_action", "FILTER_")).toEqual({ ACCEPT: FilterAction.accept, REJECT: FilterAction.reject });
+    expect(enumOf("filter_side", "FILTER_SIDE_")).toEqual({ SRC: FilterSide.src, DST: FilterSide.dst });
+    expect(enumOf("filter_match", "FILTER_MATCH_")).toEqual(FilterMatch);
+  });
+
+  test("struct sock_owner, sock_connection, sock_listener; enum flow_owner_source", () => {
+    expect(layoutOf("sock_owner")).toEqual(SOCK_OWNER);
+    expect(layoutOf("sock_connection")).toEqual(SOCK_CONNECTION);
+    expect(layoutOf("sock_listener")).toEqual(SOCK_LISTENER);
+    expect(layoutOf("sock_closed")).toEqual(SOCK_CLOSED);
+    const names = Object.fromEntries(Object.entries(FlowOwnerSource).map(([k, v]) => [k.toUpperCase(), v]));
+    expect(enumOf("flow_owner_source", "FLOW_OWNER_")).toEqual(names);
+  });
 
   test("enum flow_direction and enum flow_flag", () => {
     expect(enumOf("flow_direction", "FLOW_DIRECTION_")).toEqual({ INGRESS: FlowDirection.ingress, EGRESS: FlowDirection.egress });

@@ -31,7 +31,7 @@ compileAndLoadTest("a verifier rejection names the object, the program, the errn
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}, 30_000); // clang alone takes 2-5 s on a busy 2-core VM
 
 /** A pointer comparison only CAP_PERFMON may make: a map value pointer against a packet pointer. */
 const PERFMON_ONLY_C = `

@@ -60,6 +60,11 @@ test("flowJsonLine writes, from the columns, exactly JSON.stringify(flowToJson(r
     { ...base, ethType: 0x0806, protocol: 0, srcAddr: new Uint8Array(16), dstAddr: new Uint8Array(16) },
     // Counters past 2^32 (read as two 32-bit halves) and the largest 16-bit ports.
     { ...base, ifindex: 7, interface: "eth1", direction: "ingress" as const, packets: 2 ** 40 + 3, bytes: 2 ** 52 - 1, srcPort: 65535, dstPort: 65534 },
+    // Owners (--enable-process): every source, a container, a comm that needs escaping, a cgroup no longer known.
+    { ...base, owner: { source: "socket" as const, pid: 4242, comm: 'iperf"3', cgroupId: 2 ** 33 + 5, socketCookie: 2 ** 40 + 9, cgroupPath: "/system.slice/docker-" + "ab".repeat(32) + ".scope", containerId: "ab".repeat(32) } },
+    { ...base, owner: { source: "listener" as const, pid: 1, comm: "sshd", cgroupId: 77, socketCookie: 3, cgroupPath: "/" } },
+    { ...base, owner: { source: "unknown" as const, pid: 0, comm: "", cgroupId: 78, socketCookie: 12 } },
+    { ...base, owner: { source: "none" as const, pid: 0, comm: "", cgroupId: 0, socketCookie: 0 } },
   ];
   const flows = FlowColumns.fromRecords(records);
   records.forEach((r, i) => expect(flowJsonLine(flows, i)).toBe(JSON.stringify(flowToJson(r))));
@@ -82,4 +87,19 @@ test("ipBytes (frame bytes less each packet's link-layer header) and vlan: print
   const known = FlowColumns.fromRecords([tagged, l3, arp]);
   [tagged, l3, arp].forEach((r, i) => expect(flowJsonLine(known, i)).toBe(JSON.stringify(flowToJson(r))));
   expect(flowJsonLine(FlowColumns.fromRecords([base]), 0)).toBe(JSON.stringify(flowToJson(base)));
+});
+
+test("owner: known fields only; forwarded traffic says none and nothing else", () => {
+  const mapped = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 198, 18, 0, 1]);
+  const base = {
+    ifindex: 3, interface: "veth-a", direction: "egress" as const, ethType: 0x0800, protocol: 17, srcAddr: mapped, dstAddr: mapped,
+    srcPort: 1, dstPort: 2, packets: 1, bytes: 60, startMs: 1.7e12, endMs: 1.7e12, tcpFlags: 0, dscp: 0, icmpType: 0, icmpCode: 0,
+    srcMac: new Uint8Array(6), dstMac: new Uint8Array(6), flags: 0,
+  };
+  const line = (owner: Parameters<typeof flowToJson>[0]["owner"]) => JSON.parse(flowJsonLine(FlowColumns.fromRecords([{ ...base, owner }]), 0)).owner;
+  expect(line({ source: "none", pid: 0, comm: "", cgroupId: 0, socketCookie: 0 })).toEqual({ source: "none" });
+  expect(line({ source: "connection", pid: 9, comm: "curl", cgroupId: 5, socketCookie: 6, cgroupPath: "/a/b" })).toEqual({
+    source: "connection", pid: 9, comm: "curl", cgroupId: 5, cgroupPath: "/a/b", socketCookie: 6,
+  });
+  expect(line(undefined)).toBeUndefined();
 });

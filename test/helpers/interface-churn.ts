@@ -100,7 +100,8 @@ export async function runInterfaceChurn(options: ChurnOptions): Promise<ChurnRes
   await $`ip netns add ${ns}`.quiet();
   try {
     await $`ip -n ${ns} link set lo up`.quiet(); // the agent's API listens on the namespace's 127.0.0.1
-    const args = ["run", "--interfaces", `/^${prefix}[ab]/`, "--interface-poll-interval", `${pollMs}ms`, "--attach-mode", attachMode];
+    // Device links only: the process hooks' cgroup links (held for the agent's whole life) are tested elsewhere.
+    const args = ["run", "--interfaces", `/^${prefix}[ab]/`, "--interface-poll-interval", `${pollMs}ms`, "--attach-mode", attachMode, "--enable-process", "false"];
     // No interface matches yet, so no "capturing on" line: ready when the API serves.
     const agent = await AgentProcess.start(args, { ns, readyText: "AgentService) on", env: options.agentEnv });
     await using _agent = agent;

@@ -4,6 +4,7 @@
  * overflow ring, merge).
  */
 import { FlowObject, type FlowValues } from "../../src/bpf/flow-object.ts";
+import type { FilterConfig } from "../../src/filter/filter-rule.ts";
 import { progTestRun } from "../../src/bpf/libbpf.ts";
 import { FlowEvictor } from "../../src/flow/evict-flows.ts";
 import type { FlowBatch, FlowRecord } from "../../src/flow/flow-record.ts";
@@ -17,11 +18,13 @@ export class ProgramUnderTest implements Disposable {
 
   /**
    * `maxFlows`: a fixed map size (floor = ceiling), unless `sizing` says
-   * otherwise; `values`: per-CPU or shared values (default: this machine's).
+   * otherwise; `values`: per-CPU or shared values (default: this machine's);
+   * `filter`: filter rules loaded with it (none: the filter is compiled out);
+   * `processes`: process attribution on (its hooks loaded, not attached).
    */
-  static async load(maxFlows = 1024, sizing?: Partial<MapSizingOptions>, values?: FlowValues): Promise<ProgramUnderTest> {
+  static async load(maxFlows = 1024, sizing?: Partial<MapSizingOptions>, values?: FlowValues, filter?: FilterConfig, processes?: boolean): Promise<ProgramUnderTest> {
     const options = { minimum: maxFlows, ceiling: maxFlows, highWater: 0.75, shrinkAfter: 3, ...sizing };
-    const object = await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(options), values });
+    const object = await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(options), values, filter, processes });
     try {
       return new ProgramUnderTest(object, new FlowEvictor(object, { names: (i) => `if${i}`, sizing: options }));
     } catch (error) {

@@ -39,6 +39,8 @@ test("first batch of a stream not counted, local time stamps, interval from Stat
   const source = await RemoteFlowSource.connect(target, { clock: () => now, retryMs: 50, onCounting: () => countingStarted.push(now) });
   expect(source.status()).toEqual({
     description: `agent ${target}`, host: "node-a", interfaces: ["veth-a", "eth0"], intervalMs: 5000, countingSinceMs: undefined, message: undefined,
+    // The agent's self-check, for the header.
+    accounting: published.statusNow.accounting,
   });
   const received: FlowBatch[] = [];
   source.onBatch((b) => received.push(b));

@@ -1,6 +1,7 @@
 /**
  * The top lines: where the flows come from, the host's totals over the 2 s
- * window, the kernel's drop counters, and what the view is set to.
+ * window, the kernel's drop counters and the agent's accounting self-check,
+ * and what the view is set to.
  */
 import type { KernelCounters } from "../../flow/flow-record.ts";
 import type { TrafficTotals } from "../model/top-view.ts";
@@ -23,6 +24,36 @@ export interface HeaderInput {
   state: ViewState;
   /** The latest problem to show (connection lost, agent warning), if any. */
   message?: string;
+  /** The agent's self-check per attached interface and direction (Status accounting); absent or empty: not shown. */
+  accounting?: readonly AccountingCheck[];
+}
+
+/** What the header reads of one InterfaceAccountingEntry. */
+export interface AccountingCheck {
+  name: string;
+  direction: "ingress" | "egress";
+  checkedPackets: number;
+  kernelPackets: number;
+}
+
+const percent = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
+
+/**
+ * "check rx 100.0% tx 99.7% (eth1)": per direction, the ratio of accounted to
+ * kernel-counted packets of the interface farthest from 1, named when it is
+ * not 100.0% and there are several; undefined until something was compared.
+ */
+export function selfCheckText(entries: readonly AccountingCheck[] | undefined): string | undefined {
+  const parts: string[] = [];
+  for (const [label, direction] of [["rx", "ingress"], ["tx", "egress"]] as const) {
+    const measured = (entries ?? []).filter((e) => e.direction === direction && e.kernelPackets > 0);
+    if (measured.length === 0) continue;
+    let worst = measured[0]!;
+    for (const e of measured) if (Math.abs(e.checkedPackets / e.kernelPackets - 1) > Math.abs(worst.checkedPackets / worst.kernelPackets - 1)) worst = e;
+    const text = percent(worst.checkedPackets / worst.kernelPackets);
+    parts.push(`${label} ${text}${text !== "100.0%" && measured.length > 1 ? ` (${worst.name})` : ""}`);
+  }
+  return parts.length === 0 ? undefined : `check ${parts.join(" ")}`;
 }
 
 export const HEADER_HEIGHT = 4;
@@ -38,7 +69,8 @@ export function renderHeader(h: HeaderInput, width: number, style: Style): strin
   const line2 = h.message ? spread(ifaces, h.message, width, undefined, style.warn) : fit(ifaces, width);
   const pps = h.totals.rx.packets[0]! + h.totals.tx.packets[0]!;
   const drops = h.counters.droppedPackets;
-  const dropText = `drops ${siNumber(drops)}${h.counters.mapErrors > 0 ? ` map errors ${siNumber(h.counters.mapErrors)}` : ""}`;
+  const check = selfCheckText(h.accounting);
+  const dropText = `drops ${siNumber(drops)}${h.counters.mapErrors > 0 ? ` map errors ${siNumber(h.counters.mapErrors)}` : ""}${check ? `  ${check}` : ""}`;
   const interval = h.intervalMs === undefined ? "?" : formatInterval(h.intervalMs);
   const traffic =
     `rx ${formatRate(h.totals.rx.bytes[0]!, s.units)}  tx ${formatRate(h.totals.tx.bytes[0]!, s.units)}  ` +

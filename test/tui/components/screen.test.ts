@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { renderFooter } from "../../../src/tui/components/footer.ts";
-import { renderHeader } from "../../../src/tui/components/header.ts";
+import { renderHeader, selfCheckText } from "../../../src/tui/components/header.ts";
 import { renderScreen, tableHeight } from "../../../src/tui/components/screen.ts";
 import { plainStyle } from "../../../src/tui/components/style.ts";
 import { groupFlows } from "../../../src/tui/model/group-flows.ts";
@@ -27,6 +27,27 @@ describe("header", () => {
       "rx 750B/s  tx 168kB/s  1.7k pkt/s  flows 3  rows 3  every 1s                              drops 1.2k",
       'PAUSED  by port · sort bytes reversed · filter "udp" · bytes · names on                             ',
     ]);
+  });
+});
+
+describe("the accounting self-check in the header", () => {
+  const entry = (name: string, direction: "ingress" | "egress", checkedPackets: number, kernelPackets: number) => ({ name, direction, checkedPackets, kernelPackets });
+
+  test("per direction, the interface farthest from 100%, named when off and not alone", () => {
+    expect(selfCheckText(undefined)).toBeUndefined();
+    expect(selfCheckText([entry("eth0", "ingress", 0, 0), entry("eth0", "egress", 0, 0)])).toBeUndefined();
+    expect(selfCheckText([entry("eth0", "ingress", 500, 500), entry("eth0", "egress", 300, 300)])).toBe("check rx 100.0% tx 100.0%");
+    expect(selfCheckText([entry("eth0", "ingress", 997, 1000), entry("eth0", "egress", 10, 0)])).toBe("check rx 99.7%");
+    expect(
+      selfCheckText([entry("eth0", "ingress", 1000, 1000), entry("veth1", "ingress", 980, 1000), entry("lo", "ingress", 1010, 1000), entry("veth1", "egress", 4000, 1000)]),
+    ).toBe("check rx 98.0% (veth1) tx 400.0%");
+  });
+
+  test("shown after the drops", () => {
+    const accounting = [entry("eth0", "ingress", 500, 500), entry("eth0", "egress", 300, 300)];
+    expect(renderHeader({ ...header, accounting, state: initialViewState() }, 100, plainStyle)[2]).toBe(
+      "rx 750B/s  tx 168kB/s  1.7k pkt/s  flows 3  rows 3  every 1s  drops 0  check rx 100.0% tx 100.0%    ",
+    );
   });
 });
 

@@ -8,7 +8,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { FlowColumns } from "../flow/flow-columns.ts";
 import type { FlowFilter } from "../gen/netflow/v1/agent_pb.ts";
-import { parseIpPrefix, prefixContains, type IpPrefix } from "./ip-prefix.ts";
+import { parseIpPrefix, prefixContains, type IpPrefix } from "../net/ip-prefix.ts";
 
 /** Whether row `row` of `flows` matches. */
 export type RowPredicate = (flows: FlowColumns, row: number) => boolean;

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Option } from "commander";
-import { parseIpAddress } from "../api/ip-prefix.ts";
+import { parseIpAddress } from "../net/ip-prefix.ts";
 import { type GrpcExportSettings, sizeText } from "../export/grpc-exporter.ts";
 import type { IpfixExportSettings } from "../export/ipfix-exporter.ts";
 import { parseHostPort } from "../net/listen-address.ts";

@@ -16,7 +16,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { agentIdentity } from "../api/agent-identity.ts";
-import { parseIpAddress } from "../api/ip-prefix.ts";
+import { parseIpAddress } from "../net/ip-prefix.ts";
 import type { FlowBatch } from "../flow/flow-record.ts";
 import type { Logger } from "../log.ts";
 import { hostPortText, type HostPort } from "../net/listen-address.ts";

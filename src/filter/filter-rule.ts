@@ -27,7 +27,7 @@
  * accept otherwise.
  */
 import { ConfigError } from "../config-error.ts";
-import { parseIpAddress, parseIpPrefix, type IpPrefix } from "../api/ip-prefix.ts";
+import { parseIpAddress, parseIpPrefix, type IpPrefix } from "../net/ip-prefix.ts";
 import { MAX_FILTER_RULES } from "../bpf/flow-layout.ts";
 
 export type FilterActionName = "accept" | "reject";

@@ -13,7 +13,7 @@
  * its chain holds all the candidates, in winning order.
  */
 import { ConfigError } from "../config-error.ts";
-import { prefixContains, type IpPrefix } from "../api/ip-prefix.ts";
+import { prefixContains, type IpPrefix } from "../net/ip-prefix.ts";
 import { MAX_FILTER_CHAIN } from "../bpf/flow-layout.ts";
 import { ruleLabel, type FilterRule } from "./filter-rule.ts";
 

@@ -7,7 +7,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { addressText } from "../../src/flow/flow-format.ts";
 import { defaultFilterAction, parseFilterRules, type FilterActionName } from "../../src/filter/filter-rule.ts";
-import { parseIpAddress } from "../../src/api/ip-prefix.ts";
+import { parseIpAddress } from "../../src/net/ip-prefix.ts";
 import { kernelDescribe } from "../helpers/kernel-test.ts";
 import { bytes, ethernet, icmp, ipv4, ipv6, ipv6Fragment, payload, tcp, TCP, udp } from "../helpers/packets.ts";
 import { ProgramUnderTest } from "../helpers/test-run.ts";

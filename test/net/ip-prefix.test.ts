@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
-import { parseIpAddress, parseIpPrefix, prefixContains } from "../../src/api/ip-prefix.ts";
-import { ipv4, ipv6 } from "./flow-fixtures.ts";
+import { parseIpAddress, parseIpPrefix, prefixContains } from "../../src/net/ip-prefix.ts";
+import { ipv4, ipv6 } from "../api/flow-fixtures.ts";
 
 test("addresses: IPv4 as IPv4-mapped, IPv6 with :: and an IPv4 tail", () => {
   expect(parseIpAddress("198.18.0.1")).toEqual(ipv4("198.18.0.1"));

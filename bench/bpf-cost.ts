@@ -4,6 +4,8 @@
  * The same packet each time: the steady state of a flow, a map hit.
  * Also with FILTER_RULES loaded (--filter): the packet is accepted by one of
  * them after both trie lookups, the common case of an allow list.
+ * Also at --sampling 100: 99 packets in 100 leave after one
+ * bpf_get_prandom_u32(), before the flow lookup.
  */
 import { $ } from "bun";
 import { FlowObject } from "../src/bpf/flow-object.ts";
@@ -35,6 +37,8 @@ export interface BpfCost {
   flowNs: number;
   /** shared values, FILTER_RULES loaded (measured alternately with flowNs) */
   flowFilter10Ns: number;
+  /** shared values at --sampling 100 (the same packet; 1 in 100 reaches the map) */
+  flowSampled100Ns: number;
   /** per-CPU values (plain adds) */
   flowPerCpuNs: number;
   /** bpf/flow.bpf.o at BASELINE_REV, same packet, same run */
@@ -60,6 +64,7 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
     const floorV4Fd = programFd(findProgram(floor, "floor_count_v4key")!);
     using flow = await FlowObject.load({ initialFlows: 4096, values: "shared" });
     using flowPerCpu = await FlowObject.load({ initialFlows: 4096, values: "per-cpu" });
+    using flowSampled = await FlowObject.load({ initialFlows: 4096, values: "shared", sampling: 100 });
     const rules = parseFilterRules(FILTER_RULES.map((text) => ({ text, source: { flag: "--filter" } })));
     using flowFiltered = await FlowObject.load({ initialFlows: 4096, values: "shared", filter: { rules, defaultAction: defaultFilterAction(rules) } });
     const baselineBytes = new Uint8Array(await $`git show ${BASELINE_REV}:bpf/flow.bpf.o`.cwd(join(import.meta.dir, "..")).arrayBuffer());
@@ -77,6 +82,7 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
       const f: number[] = [];
       const ff: number[] = [];
       const pc: number[] = [];
+      const fs: number[] = [];
       const b: number[] = [];
       const b4: number[] = [];
       const old: number[] = [];
@@ -84,12 +90,13 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
         f.push(progTestRun(flow.ingressFd, packet, repeat).durationNs);
         ff.push(progTestRun(flowFiltered.ingressFd, packet, repeat).durationNs);
         pc.push(progTestRun(flowPerCpu.ingressFd, packet, repeat).durationNs);
+        fs.push(progTestRun(flowSampled.ingressFd, packet, repeat).durationNs);
         old.push(progTestRun(baselineFd, packet, repeat).durationNs);
         b.push(progTestRun(floorFd, packet, repeat).durationNs);
         b4.push(progTestRun(floorV4Fd, packet, repeat).durationNs);
       }
       const ipv4Packet = name.startsWith("IPv4");
-      out.push({ packet: name, flowNs: median(f), flowFilter10Ns: median(ff), flowPerCpuNs: median(pc), baselineNs: median(old), floorNs: ipv4Packet ? median(b) : NaN, floorV4KeyNs: ipv4Packet ? median(b4) : NaN });
+      out.push({ packet: name, flowNs: median(f), flowFilter10Ns: median(ff), flowSampled100Ns: median(fs), flowPerCpuNs: median(pc), baselineNs: median(old), floorNs: ipv4Packet ? median(b) : NaN, floorV4KeyNs: ipv4Packet ? median(b4) : NaN });
     }
     closeObject(baseline);
     // The filtered runs measured accepted packets: counted in flows, not rejected.

@@ -29,7 +29,7 @@ function statusWith(interfaces: number): AgentStatus {
       checkedPackets: 1e9,
       kernelPackets: 1e9 + 3,
     })),
-    notAttached: [],
+    notAttached: [], sampling: 1,
   };
 }
 

@@ -8,7 +8,7 @@
  * itself, sized from their fill between 4096 and --cache-max-flows.
  */
 #define FLOWS_MAX_ENTRIES_DEFAULT 4096
-/* 80k flow_events (104 bytes + an 8-byte header): a second of a 300 kpps overflow at 100 ms reads. */
+/* 52k flow_events (152 bytes + an 8-byte header): a sixth of a second of a 300 kpps overflow between 100 ms reads. */
 #define OVERFLOW_RINGBUF_BYTES (8 * 1024 * 1024)
 
 /*
@@ -80,6 +80,14 @@ struct netflow_knobs {
 	 * stands for this namespace's traffic. 0: unknown (kernel < 5.14).
 	 */
 	__u64 netns_cookie;
+	/*
+	 * --sampling N: each packet is counted with probability 1/N
+	 * (bpf_get_prandom_u32() % N == 0), before its flow is looked up; the
+	 * accepting filter rule's sample=N overrides it. 1: every packet, and
+	 * (without a filter) the verifier never visits the sampling branch.
+	 */
+	__u32 sampling;
+	__u32 pad2;
 };
 
 const volatile struct netflow_knobs knobs = {
@@ -91,6 +99,7 @@ const volatile struct netflow_knobs knobs = {
 	.attribute_owners = 0,
 	.record_comm = 0,
 	.netns_cookie = 0,
+	.sampling = 1,
 };
 
 #endif /* NETFLOW_CONFIG_H */

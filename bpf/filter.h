@@ -10,7 +10,8 @@
  * (family, protocol, ports, ICMP type/code) match the packet is that side's
  * winner; the better of the two sides' winners decides. No winner, or a
  * frame that is not IP: the default action. A rejected packet is added to
- * its rule's slot of filter_counters (the default's: MAX_FILTER_RULES).
+ * its rule's slot of filter_counters (the default's: MAX_FILTER_RULES). An
+ * accepted packet takes its rule's sample=N, if any, as its sampling rate.
  *
  * Only compiled in when knobs.filter_enabled: without rules the verifier
  * never visits the call (a const volatile knob is a known constant), and
@@ -85,7 +86,7 @@ static __always_inline int rule_matches(const struct filter_rule *rule, const st
 
 /*
  * A rule's rank in winning order (lower wins: longer prefix, then earlier id)
- * with its action in the low byte: a scalar, so the two sides' winners are
+ * with its action and, in the low 32 bits, its sample=N: a scalar, so the two sides' winners are
  * compared without carrying a pointer per chain position through the
  * verifier (pointers at 16 different offsets per side would multiply its
  * states past its limit; scalars read from a map all look alike to it).
@@ -94,7 +95,9 @@ static __always_inline int rule_matches(const struct filter_rule *rule, const st
 
 static __always_inline __u64 rule_verdict(const struct filter_rule *rule)
 {
-	return ((__u64)(255 - rule->prefix_len) << 32) | ((__u64)rule->id << 8) | rule->action;
+	/* ids are unique, so the action and sample below the id never decide a comparison. */
+	return ((__u64)(255 - rule->prefix_len) << 56) | ((__u64)rule->id << 40) | ((__u64)rule->action << 32) |
+	       rule->sample;
 }
 
 /*
@@ -151,9 +154,11 @@ __noinline __u64 side_verdict(__u32 side)
 
 /*
  * Whether the filter rejects `pkt` (`segs` packets, `len` bytes on the
- * wire); if so it is counted in filter_counters.
+ * wire); if so it is counted in filter_counters (every rejected packet:
+ * the filter runs before sampling). An accepting rule with sample=N sets
+ * *sampling to N; otherwise *sampling is left alone (knobs.sampling).
  */
-static __always_inline int filter_rejects(const struct packet *pkt, __u64 segs, __u64 len)
+static __always_inline int filter_rejects(const struct packet *pkt, __u64 segs, __u64 len, __u32 *sampling)
 {
 	if (!knobs.filter_enabled)
 		return 0;
@@ -167,8 +172,10 @@ static __always_inline int filter_rejects(const struct packet *pkt, __u64 segs, 
 		__u64 dst = side_verdict(FILTER_SIDE_DST);
 		__u64 winner = dst < src ? dst : src;
 		if (winner != FILTER_NO_MATCH) {
-			action = winner & 0xff;
-			slot = (winner >> 8) & 0xffff;
+			action = (winner >> 32) & 0xff;
+			slot = (winner >> 40) & 0xffff;
+			if (action != FILTER_REJECT && (__u32)winner != 0)
+				*sampling = (__u32)winner;
 		}
 	}
 	if (action != FILTER_REJECT)

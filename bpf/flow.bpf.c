@@ -4,7 +4,10 @@
  *
  * Algorithm: parse the packet's headers into a struct flow_key; drop it from
  * accounting if the filter rules reject it (filter.h; only with --filter);
- * then add the packet to that key's value in the active flows map (the inner map of
+ * keep it with probability 1/N when sampling 1 in N (--sampling, or the
+ * accepting rule's sample=N: bpf_get_prandom_u32() % N == 0, per skb, so a
+ * GSO skb's segments are kept or skipped together; counts stay raw and the
+ * flow records N, user space scales); then add the packet to that key's value in the active flows map (the inner map of
  * `flows`, see maps.h): with shared values, atomic adds of packets and bytes,
  * a plain store of the time, an atomic OR of flags only when they add a bit;
  * with per-CPU values (few CPUs: the loader's choice), plain adds to this
@@ -69,6 +72,7 @@ static __always_inline void fill_metrics(struct flow_metrics *m, struct __sk_buf
 	m->icmp_code = pkt->icmp_code;
 	m->l2_header_len = pkt->l2_header_len;
 	m->vlan_id = pkt->vlan_id;
+	m->sampling = pkt->sampling;
 	if (pkt->l2)
 		read_macs(skb, m->src_mac, m->dst_mac);
 }
@@ -203,8 +207,17 @@ static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l
 	else
 		segs = 1; /* 0 on a skb that was never GSO */
 	/* Before anything is counted: a rejected packet is in no flow and no other counter. */
-	if (filter_rejects(&pkt, segs, len))
+	__u32 sampling = knobs.sampling;
+	if (filter_rejects(&pkt, segs, len, &sampling))
 		return TC_ACT_UNSPEC;
+	/*
+	 * 1 in N, the same way (netobserv-ebpf-agent's too): a skipped packet
+	 * is in no flow and no counter. Without a filter and at --sampling 1
+	 * the rate is a known constant: the verifier drops the branch.
+	 */
+	if (sampling > 1 && bpf_get_prandom_u32() % sampling != 0)
+		return TC_ACT_UNSPEC;
+	pkt.sampling = sampling ? sampling : 1;
 	if (pkt.flags & FLOW_FLAG_TRUNCATED) {
 		struct flow_counters *c = counters_of_this_cpu();
 		if (c)

@@ -79,6 +79,15 @@ struct flow_metrics {
 	__u64 socket_cookie; /* SO_COOKIE of that socket (what `ss -e` prints as sk:); 0: none */
 	__u64 cgroup_id;     /* cgroup v2 id (the inode of its directory) of that process */
 	char owner_comm[16]; /* its command name (task comm), NUL-padded */
+	/*
+	 * 1-in-N packet sampling (--sampling, or the accepting filter rule's
+	 * sample=N): the N the inserting packet was sampled at; packets and
+	 * bytes count the sampled packets only (raw, unscaled). 1: every packet.
+	 * Written once, like dscp: a flow whose later packets fall under another
+	 * rate (an ICMP type rule) keeps the first one's; the key never changes.
+	 */
+	__u32 sampling;
+	__u32 pad2;
 };
 
 /* flow_metrics.owner_source: how the flow's process was found. */
@@ -226,7 +235,7 @@ struct filter_key {
 };
 
 struct filter_rule {
-	__u32 sample;     /* sample=N: 1-in-N sampling asked for the packets it accepts (kept, not applied yet); 0: none */
+	__u32 sample;     /* sample=N: the packets it accepts are sampled 1 in N instead of at knobs.sampling; 0: none */
 	__u16 id;         /* its place on the command line, from 0: breaks ties, and its filter_counters slot */
 	__u16 match;      /* enum filter_match */
 	__u16 src_port_min; /* FILTER_MATCH_SRC_PORT or FILTER_MATCH_ANY_PORT range, inclusive */

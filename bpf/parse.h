@@ -76,6 +76,8 @@ struct packet {
 	/* Bytes from the start of the packet to the end of its L4 header: what every GSO segment repeats. */
 	__u16 header_len;
 	__u8 ip; /* its IP addresses were read (filter rules can match it) */
+	/* The 1-in-N rate it was sampled at (flow_tc sets it after the filter; the parser leaves 0). */
+	__u32 sampling;
 };
 
 /* Source and destination MACs of the frame, if it has an Ethernet header. */

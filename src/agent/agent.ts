@@ -43,6 +43,8 @@ export interface AgentOptions {
   filter?: FilterConfig;
   /** --enable-process: each flow carries the process and cgroup owning its local socket (bpf/owner.h). */
   processes?: boolean;
+  /** --sampling N: 1 in N packets counted, in the kernel (filter rules' sample=N override it). Default 1: every packet. */
+  sampling?: number;
 }
 
 export interface AgentStatus {
@@ -75,6 +77,8 @@ export interface AgentStatus {
   accounting: InterfaceAccountingEntry[];
   /** Selected interfaces whose attach failed (left alone, named in the log); /readyz waits for none. */
   notAttached: string[];
+  /** --sampling N (1: every packet); flows accepted by a filter rule with sample=N carry that N instead. */
+  sampling: number;
 }
 
 export type BatchListener = (batch: FlowBatch) => void;
@@ -111,7 +115,7 @@ export class Agent implements AsyncDisposable {
     if (refused) throw refused;
     using stack = new DisposableStack();
     const sizing = { ...MAP_SIZING_DEFAULTS, minimum: Math.min(options.minFlows, options.maxFlows), ceiling: options.maxFlows };
-    const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes, filter: options.filter, processes: processesWanted(options, log) }));
+    const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes, filter: options.filter, processes: processesWanted(options, log), sampling: options.sampling }));
     // Hooks attached and the sockets already open written before any flow program runs.
     const processes = object.processes && stack.use(ProcessAttribution.start(object.processes, log));
     // The evictor takes the counters' starting values and maps the ring before any packet is seen.
@@ -193,6 +197,7 @@ export class Agent implements AsyncDisposable {
       filter: this.object.filter && { rules: this.object.filter.rules.length, defaultAction: this.options.filter!.defaultAction, ...this.object.filter.readCounts() },
       accounting: this.accounting.entries(),
       notAttached: this.attacher.failedToAttach(),
+      sampling: this.options.sampling ?? 1,
     };
   }
 

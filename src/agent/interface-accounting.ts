@@ -13,6 +13,10 @@
  * ratio says nothing about attach time. Why the two may still differ, and by
  * how much, is in the README ("Accounting self-check").
  *
+ * Sampled flows (--sampling, a rule's sample=N) count N times their packets
+ * and bytes here: the figures, and the check, are then estimates, whose
+ * ratio wanders around 1 by about 1/sqrt(kernel packets / N).
+ *
  * An interface leaves the report when it is no longer attached; one that is
  * renamed, or whose counters go backwards (a device replaced under the same
  * ifindex), starts again from a new baseline.
@@ -27,7 +31,7 @@ export interface InterfaceAccountingEntry {
   name: string;
   ifindex: number;
   direction: Direction;
-  /** Packets and bytes of its flows since it was attached (every eviction since). */
+  /** Packets and bytes of its flows since it was attached (every eviction since); sampled flows count N times theirs. */
   packets: number;
   bytes: number;
   /** Self-check: packets of its flows between its first sample and its latest. */
@@ -100,9 +104,10 @@ export class InterfaceAccounting {
       const t = last?.ifindex === ifindex ? last : (last = this.tracked.get(ifindex));
       if (!t) continue; // attached and gone between two evictions
       const d = flows.direction(i) === 1 ? 1 : 0;
-      const packets = flows.packets(i);
+      const rate = flows.sampling(i); // 1 unless sampled: then N × the sampled counts estimates the wire
+      const packets = flows.packets(i) * rate;
       t.packets[d] += packets;
-      t.bytes[d] += flows.bytes(i);
+      t.bytes[d] += flows.bytes(i) * rate;
       if (t.checking) t.checked[d] += packets;
     }
     for (const ifindex of this.tracked.keys()) if (!this.attachedAtSample.has(ifindex)) this.tracked.delete(ifindex);

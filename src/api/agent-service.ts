@@ -97,6 +97,9 @@ export function statusResponse(status: AgentStatus, identity: AgentIdentity, wat
       accountingRatio: accountingRatio(a),
     })),
     notAttached: status.notAttached,
+    sampling: status.sampling,
+    filteredPackets: BigInt(status.filter?.total.packets ?? 0),
+    filteredBytes: BigInt(status.filter?.total.bytes ?? 0),
   });
 }
 

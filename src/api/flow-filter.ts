@@ -2,11 +2,13 @@
  * The Watch filter (netflow.v1.FlowFilter) checked once and compiled into a
  * predicate over rows of FlowColumns: it reads the fields it needs in place,
  * no object per flow. Each non-empty list must match (AND), any entry of a
- * list matches (OR); an empty filter matches every flow. An invalid entry is a
+ * list matches (OR); an empty filter matches every flow. The owner lists
+ * (pid, command name, cgroup path, container id) match only flows with an
+ * owner (--enable-process); a command name is compared in the row's bytes. An invalid entry is a
  * ConnectError INVALID_ARGUMENT naming the field, the value and what is allowed.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { FlowColumns } from "../flow/flow-columns.ts";
+import { type FlowColumns, OWNER_COMM_BYTES } from "../flow/flow-columns.ts";
 import type { FlowFilter } from "../gen/netflow/v1/agent_pb.ts";
 import { parseIpPrefix, prefixContains, type IpPrefix } from "../net/ip-prefix.ts";
 
@@ -29,6 +31,11 @@ export interface FlowFilterSpec {
   ports?: readonly number[];
   protocols?: readonly string[];
   interfaces?: readonly string[];
+  /** The owner of the flow's local socket (--enable-process): pids, command names (exact), cgroup paths (that cgroup or below), container ids or prefixes. */
+  pids?: readonly number[];
+  comms?: readonly string[];
+  cgroupPaths?: readonly string[];
+  containerIds?: readonly string[];
 }
 
 /** IANA protocol numbers by the names users type (lower case). */
@@ -68,6 +75,61 @@ function checkInterface(name: string): string {
   return name;
 }
 
+/** PID_MAX_LIMIT (include/linux/threads.h): no pid is larger on 64-bit kernels. */
+const PID_MAX = 4_194_304;
+const utf8 = new TextEncoder();
+
+function checkPid(pid: number): number {
+  if (!Number.isInteger(pid) || pid < 1 || pid > PID_MAX) throw invalid(`filter.pids ${pid} must be >= 1 and <= ${PID_MAX}`);
+  return pid;
+}
+
+/** A command name as the row holds it: its UTF-8, at most TASK_COMM_LEN - 1 bytes. */
+function parseComm(comm: string): Uint8Array {
+  const bytes = utf8.encode(comm);
+  if (bytes.length === 0 || bytes.length >= OWNER_COMM_BYTES)
+    throw invalid(`filter.comms "${comm}" must be a command name of 1-${OWNER_COMM_BYTES - 1} bytes (the kernel keeps no more)`);
+  return bytes;
+}
+
+/** "/a/b/" as "/a/b"; "/" stays. */
+function parseCgroupPath(path: string): string {
+  if (!path.startsWith("/") || /\s/.test(path)) throw invalid(`filter.cgroup_paths "${path}" must be a cgroup path under the cgroup v2 mount, starting with "/" (example: /system.slice)`);
+  return path.length > 1 ? path.replace(/\/+$/, "") || "/" : path;
+}
+
+function parseContainerId(id: string): string {
+  const lower = id.toLowerCase();
+  if (!/^[0-9a-f]{1,64}$/.test(lower)) throw invalid(`filter.container_ids "${id}" must be a container id or its prefix (1-64 hex digits)`);
+  return lower;
+}
+
+/** Whether row i's command name is exactly `comm`, compared in place. */
+function commIs(flows: FlowColumns, i: number, comm: Uint8Array): boolean {
+  const at = flows.ownerCommAt(i);
+  const metrics = flows.metrics;
+  for (let k = 0; k < comm.length; k++) if (metrics[at + k] !== comm[k]) return false;
+  return metrics[at + comm.length] === 0;
+}
+
+function anyCommIs(flows: FlowColumns, i: number, comms: readonly Uint8Array[]): boolean {
+  for (const comm of comms) if (commIs(flows, i, comm)) return true;
+  return false;
+}
+
+/** The row's cgroup is one of `paths` or below one. */
+function inCgroup(path: string | undefined, paths: readonly string[]): boolean {
+  if (path === undefined) return false;
+  for (const p of paths) if (p === "/" || path === p || (path.startsWith(p) && path[p.length] === "/")) return true;
+  return false;
+}
+
+function inContainer(id: string | undefined, prefixes: readonly string[]): boolean {
+  if (id === undefined) return false;
+  for (const p of prefixes) if (id.startsWith(p)) return true;
+  return false;
+}
+
 function anyPrefixContains(prefixes: readonly IpPrefix[], keys: Uint8Array, src: number, dst: number): boolean {
   for (const p of prefixes) if (prefixContains(p, keys, src) || prefixContains(p, keys, dst)) return true;
   return false;
@@ -81,8 +143,17 @@ export function compileFlowFilter(filter: FlowFilter | FlowFilterSpec | undefine
   const ports = new Set((filter?.ports ?? []).map(checkPort));
   const protocols = new Set((filter?.protocols ?? []).map(parseProtocol));
   const interfaces = new Set((filter?.interfaces ?? []).map(checkInterface));
+  const pids = new Set((filter?.pids ?? []).map(checkPid));
+  const commTexts = new Set(filter?.comms ?? []);
+  const comms = [...commTexts].map(parseComm);
+  const cgroupPaths = [...new Set((filter?.cgroupPaths ?? []).map(parseCgroupPath))];
+  const containerIds = [...new Set((filter?.containerIds ?? []).map(parseContainerId))];
   const prefixTexts = new Set(prefixes.map((p) => `${Buffer.from(p.bytes).toString("hex")}/${p.bits}`));
-  const key = JSON.stringify([sorted(prefixTexts), sorted(ports), sorted(protocols), sorted(interfaces)]);
+  const key = JSON.stringify([
+    sorted(prefixTexts), sorted(ports), sorted(protocols), sorted(interfaces),
+    sorted(pids), sorted(commTexts), sorted(cgroupPaths), sorted(containerIds),
+  ]);
+  const byOwner = pids.size > 0 || comms.length > 0 || cgroupPaths.length > 0 || containerIds.length > 0;
   return {
     key,
     // The cheap checks first; the interface name is a lookup, the prefixes a byte compare each.
@@ -91,6 +162,15 @@ export function compileFlowFilter(filter: FlowFilter | FlowFilterSpec | undefine
       if (ports.size > 0 && !ports.has(flows.srcPort(i)) && !ports.has(flows.dstPort(i))) return false;
       if (interfaces.size > 0 && !interfaces.has(flows.interfaceName(i))) return false;
       if (prefixes.length > 0 && !anyPrefixContains(prefixes, flows.keys, flows.srcAddrAt(i), flows.dstAddrAt(i))) return false;
+      if (byOwner) {
+        if (pids.size > 0 && !pids.has(flows.ownerPid(i))) return false;
+        if (comms.length > 0 && !anyCommIs(flows, i, comms)) return false;
+        if (cgroupPaths.length > 0 || containerIds.length > 0) {
+          const cgroup = flows.cgroup(i);
+          if (cgroupPaths.length > 0 && !inCgroup(cgroup?.path, cgroupPaths)) return false;
+          if (containerIds.length > 0 && !inContainer(cgroup?.containerId, containerIds)) return false;
+        }
+      }
       return true;
     },
   };

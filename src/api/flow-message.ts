@@ -10,8 +10,8 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { type Duration, DurationSchema, type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt";
-import { FlowColumns } from "../flow/flow-columns.ts";
-import type { FlowBatch, FlowRecord, KernelCounters } from "../flow/flow-record.ts";
+import { FlowColumns, OWNER_SOURCES } from "../flow/flow-columns.ts";
+import type { FlowBatch, FlowOwner, FlowRecord, KernelCounters } from "../flow/flow-record.ts";
 import {
   Direction,
   type Flow,
@@ -20,6 +20,8 @@ import {
   FlowSchema,
   type KernelCounters as KernelCountersMessage,
   KernelCountersSchema,
+  type Owner,
+  OwnerSchema,
 } from "../gen/netflow/v1/flow_pb.ts";
 
 const ETH_P_IPV4 = 0x0800;
@@ -84,6 +86,32 @@ function checkRange(field: string, value: number, max: number): number {
   return value;
 }
 
+/**
+ * netflow.v1.OwnerSource numbers are enum flow_owner_source's (bpf/flow.h):
+ * OWNER_SOURCES[n] names n on both sides.
+ */
+function toOwnerMessage(o: FlowOwner): Owner {
+  return create(OwnerSchema, {
+    source: OWNER_SOURCES.indexOf(o.source),
+    pid: o.pid,
+    comm: o.comm,
+    cgroupId: BigInt(o.cgroupId),
+    cgroupPath: o.cgroupPath ?? "",
+    containerId: o.containerId ?? "",
+    socketCookie: BigInt(o.socketCookie),
+  });
+}
+
+/** A source this version does not know (a newer agent's) reads as "unknown": the other fields still hold. */
+function fromOwnerMessage(m: Owner): FlowOwner {
+  if (m.source === 0) throw new FlowMessageError("owner.source 0 (unspecified) must be set");
+  const source = OWNER_SOURCES[m.source] ?? "unknown";
+  const owner: FlowOwner = { source, pid: m.pid, comm: m.comm, cgroupId: Number(m.cgroupId), socketCookie: Number(m.socketCookie) };
+  if (m.cgroupPath) owner.cgroupPath = m.cgroupPath;
+  if (m.containerId) owner.containerId = m.containerId;
+  return owner;
+}
+
 export function toFlowMessage(r: FlowRecord): Flow {
   return create(FlowSchema, {
     interface: r.interface,
@@ -106,6 +134,8 @@ export function toFlowMessage(r: FlowRecord): Flow {
     icmpType: r.icmpType,
     icmpCode: r.icmpCode,
     flags: r.flags,
+    owner: r.owner && toOwnerMessage(r.owner),
+    sampling: r.sampling !== undefined && r.sampling > 1 ? r.sampling : 0,
   });
 }
 
@@ -134,6 +164,8 @@ export function fromFlowMessage(m: Flow): FlowRecord {
     srcMac: macFromWire("src_mac", m.srcMac),
     dstMac: macFromWire("dst_mac", m.dstMac),
     flags: m.flags,
+    ...(m.owner ? { owner: fromOwnerMessage(m.owner) } : {}),
+    ...(m.sampling > 1 ? { sampling: m.sampling } : {}),
   };
 }
 

@@ -36,6 +36,8 @@ export interface AgentStatusReport extends AgentStatus {
   agent: AgentIdentity;
   /** Watch streams open on the agent now (this client's included). */
   watchers: number;
+  /** What the agent's filter rules rejected since start (every packet, before sampling); 0 without rules. */
+  filtered: { packets: number; bytes: number };
 }
 
 const transports = new Map<string, Transport>();
@@ -60,6 +62,10 @@ export async function* watchFlows(target: string, filter: FlowFilterSpec = {}, s
       ports: [...(filter.ports ?? [])],
       protocols: [...(filter.protocols ?? [])],
       interfaces: [...(filter.interfaces ?? [])],
+      pids: [...(filter.pids ?? [])],
+      comms: [...(filter.comms ?? [])],
+      cgroupPaths: [...(filter.cgroupPaths ?? [])],
+      containerIds: [...(filter.containerIds ?? [])],
     },
   };
   try {
@@ -123,6 +129,8 @@ export function statusFromResponse(r: StatusResponse): AgentStatusReport {
     })),
     notAttached: r.notAttached,
     watchers: r.watchers,
+    sampling: r.sampling || 1,
+    filtered: { packets: Number(r.filteredPackets), bytes: Number(r.filteredBytes) },
   };
 }
 

@@ -26,7 +26,7 @@ export const FLOW_KEY = {
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 
 export const FLOW_METRICS = {
-  size: 96,
+  size: 104,
   fields: {
     packets: { offset: 0, size: 8 },
     bytes: { offset: 8, size: 8 },
@@ -47,11 +47,13 @@ export const FLOW_METRICS = {
     socket_cookie: { offset: 64, size: 8 },
     cgroup_id: { offset: 72, size: 8 },
     owner_comm: { offset: 80, size: 16 },
+    sampling: { offset: 96, size: 4 },
+    pad2: { offset: 100, size: 4 },
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 
 export const FLOW_EVENT = {
-  size: 144,
+  size: 152,
   fields: {
     key: { offset: 0, size: FLOW_KEY.size },
     pad: { offset: 44, size: 4 },
@@ -128,7 +130,7 @@ export const FLOW_COUNTERS = {
 
 /** struct netflow_knobs (bpf/config.h): the whole of .rodata, set before load. */
 export const NETFLOW_KNOBS = {
-  size: 16,
+  size: 24,
   fields: {
     use_coarse_clock: { offset: 0, size: 1 },
     percpu_values: { offset: 1, size: 1 },
@@ -139,6 +141,8 @@ export const NETFLOW_KNOBS = {
     record_comm: { offset: 6, size: 1 },
     pad: { offset: 7, size: 1 },
     netns_cookie: { offset: 8, size: 8 },
+    sampling: { offset: 16, size: 4 },
+    pad2: { offset: 20, size: 4 },
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 

@@ -67,6 +67,12 @@ export interface FlowObjectOptions {
    * owner. Off (default here): those programs are not loaded at all.
    */
   processes?: boolean;
+  /**
+   * --sampling N: each packet is counted with probability 1/N, in the
+   * kernel; every flow records its N. 1 (default): every packet, and the
+   * sampling code is never visited by the verifier.
+   */
+  sampling?: number;
 }
 
 export type FlowValues = "per-cpu" | "shared";
@@ -163,6 +169,7 @@ export class FlowObject implements Disposable, FlowPrograms {
       const caps = processes ? effectiveCapabilities() : 0n;
       knobs[K.record_comm.offset] = caps & ((1n << 38n) | (1n << 21n)) ? 1 : 0;
       new DataView(knobs.buffer).setBigUint64(K.netns_cookie.offset, netnsCookie, true);
+      new DataView(knobs.buffer).setUint32(K.sampling.offset, options.sampling ?? 1, true);
       for (const { name } of OWNER_PROGRAMS) {
         const prog = findProgram(handle, name);
         if (!prog) throw new BpfError(`opening program ${name}`, "not found in the object", "rebuild bpf/ (bun build.ts)");

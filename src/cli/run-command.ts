@@ -71,6 +71,12 @@ export function runOptions(): Option[] {
     )
       .default(RUN_DEFAULTS.enableProcess)
       .env("NETFLOW_ENABLE_PROCESS"),
+    new Option(
+      "--sampling <n>",
+      "count 1 in n packets, chosen at random in the kernel (1: every packet); flows carry n and their counts stay raw: multiply by n to estimate the wire",
+    )
+      .default(RUN_DEFAULTS.sampling)
+      .env("NETFLOW_SAMPLING"),
   ];
 }
 

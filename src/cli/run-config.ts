@@ -12,7 +12,7 @@ import { buildFilterConfig, type FilterFlags } from "./filter-options.ts";
 import { parseHostPort, type HostPort } from "../net/listen-address.ts";
 
 /** The agent's own options plus what `run` adds around it. */
-export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "minFlows" | "activeTimeoutMs" | "interfacePollMs" | "filter" | "processes"> {
+export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "minFlows" | "activeTimeoutMs" | "interfacePollMs" | "filter" | "processes" | "sampling"> {
   output: "json" | "text";
   logLevel: LogLevel;
   /** --export and its flags (src/cli/export-options.ts). */
@@ -38,6 +38,7 @@ export interface RunFlags extends ExportFlags, FilterFlags {
   metrics: string;
   /** --enable-process: "true"/"false" (commander gives true for the bare flag). */
   enableProcess?: string | boolean;
+  sampling?: string;
 }
 
 export const RUN_DEFAULTS = {
@@ -51,6 +52,7 @@ export const RUN_DEFAULTS = {
   api: "127.0.0.1:9990",
   metrics: "off",
   enableProcess: "false",
+  sampling: "1",
 } as const;
 
 export function buildRunConfig(flags: RunFlags): RunConfig {
@@ -71,6 +73,7 @@ export function buildRunConfig(flags: RunFlags): RunConfig {
     export: buildExportConfig(flags, maxFlows),
     filter: buildFilterConfig(flags),
     processes: parseSwitch("--enable-process", flags.enableProcess ?? RUN_DEFAULTS.enableProcess),
+    sampling: parseInteger("--sampling", flags.sampling ?? RUN_DEFAULTS.sampling, 1, 2 ** 31),
     api: flags.api === "off" ? undefined : parseHostPort("--api", flags.api),
     metrics: parseMetricsListen(flags.metrics ?? RUN_DEFAULTS.metrics),
   };

@@ -16,7 +16,7 @@
  * to back, is a valid repeated field: the export queue stores and cuts them
  * as bytes.
  */
-import type { FlowColumns } from "../flow/flow-columns.ts";
+import { type FlowColumns, OWNER_COMM_BYTES } from "../flow/flow-columns.ts";
 import type { KernelCounters } from "../flow/flow-record.ts";
 import { hasPorts, ipv4Integer, isIcmp, isIp, isIpv4MappedNonZero, pbflowTcpFlags } from "./netobserv-record.ts";
 import { FIXED32, LENGTH_DELIMITED, VARINT, type WireWriter } from "./wire-writer.ts";
@@ -43,11 +43,15 @@ export class InterfaceNameBytes {
   constructor(private readonly flows: FlowColumns) {}
 
   of(i: number): Uint8Array {
-    const name = this.flows.interfaceName(i);
-    let encoded = this.byName.get(name);
+    return this.text(this.flows.interfaceName(i));
+  }
+
+  /** The UTF-8 of any text the batch's rows repeat (interface names, cgroup paths, container ids), encoded once. */
+  text(text: string): Uint8Array {
+    let encoded = this.byName.get(text);
     if (!encoded) {
-      encoded = InterfaceNameBytes.utf8.encode(name);
-      this.byName.set(name, encoded);
+      encoded = InterfaceNameBytes.utf8.encode(text);
+      this.byName.set(text, encoded);
     }
     return encoded;
   }
@@ -98,6 +102,40 @@ function writeName(w: WireWriter, field: number, name: Uint8Array) {
   w.bytes(name);
 }
 
+/**
+ * Flow.owner (field 21) by toOwnerMessage's rules, absent when attribution
+ * was off. The command name is copied from the row when it is ASCII (it
+ * nearly always is); other bytes go through the string the reference
+ * encodes, so that a name cut inside a character is replaced as it is there.
+ */
+function writeOwner(w: WireWriter, flows: FlowColumns, i: number, texts: InterfaceNameBytes) {
+  const source = flows.ownerSource(i);
+  if (source === 0) return;
+  w.tag(21, LENGTH_DELIMITED);
+  const body = w.beginMessage();
+  writeUint(w, 1, source);
+  writeUint(w, 2, flows.ownerPid(i));
+  const comm = flows.ownerCommAt(i);
+  const metrics = flows.metrics;
+  let end = comm;
+  let ascii = true;
+  for (; end < comm + OWNER_COMM_BYTES && metrics[end] !== 0; end++) if (metrics[end]! >= 0x80) ascii = false;
+  if (end > comm) {
+    w.tag(3, LENGTH_DELIMITED);
+    if (ascii) w.bytes(metrics, comm, end);
+    else w.bytes(texts.text(flows.ownerComm(i)));
+  }
+  const cgroupId = flows.cgroupId(i);
+  writeUint(w, 4, cgroupId);
+  const cgroup = flows.cgroup(i);
+  if (cgroup) {
+    writeName(w, 5, texts.text(cgroup.path));
+    if (cgroup.containerId) writeName(w, 6, texts.text(cgroup.containerId));
+  }
+  writeUint(w, 7, flows.socketCookie(i));
+  w.endMessage(body);
+}
+
 /** Row i as one netflow.v1.Flow entry of FlowBatch.flows (field 1): key, length, body. */
 export function writeFlowEntry(w: WireWriter, flows: FlowColumns, i: number, names: InterfaceNameBytes) {
   const ethType = flows.ethType(i);
@@ -128,6 +166,9 @@ export function writeFlowEntry(w: WireWriter, flows: FlowColumns, i: number, nam
   writeUint(w, 18, flows.icmpType(i));
   writeUint(w, 19, flows.icmpCode(i));
   writeUint(w, 20, flows.flags(i));
+  writeOwner(w, flows, i, names);
+  const sampling = flows.sampling(i);
+  if (sampling > 1) writeUint(w, 30, sampling); // 1 (every packet) is left out, as toFlowMessage does
   w.endMessage(body);
 }
 
@@ -229,5 +270,7 @@ export function writePbflowRecord(w: WireWriter, flows: FlowColumns, i: number, 
   writeName(w, 1, name);
   writeUint(w, 2, direction);
   w.endMessage(dup);
+  const sampling = flows.sampling(i);
+  if (sampling > 1) writeUint(w, 29, sampling); // unsampled: absent (0), as toNetobservRecord
   w.endMessage(body);
 }

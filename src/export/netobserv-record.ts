@@ -138,6 +138,7 @@ export function toNetobservRecord(r: FlowRecord, agentIp: IP): PbflowRecord {
     icmpType: icmp ? r.icmpType : 0,
     icmpCode: icmp ? r.icmpCode : 0,
     dupList: [create(DupMapEntrySchema, { interface: r.interface, direction })],
+    sampling: r.sampling !== undefined && r.sampling > 1 ? r.sampling : 0,
   });
 }
 
@@ -209,5 +210,6 @@ export function fromNetobservRecord(m: PbflowRecord): FlowRecord {
     srcMac: macFromInteger("data_link.src_mac", m.dataLink?.srcMac ?? 0n),
     dstMac: macFromInteger("data_link.dst_mac", m.dataLink?.dstMac ?? 0n),
     flags: 0,
+    ...(m.sampling > 1 ? { sampling: m.sampling } : {}),
   };
 }

@@ -12,7 +12,7 @@
  *          | "src-port=" PORTS | "dst-port=" PORTS   (not with port=)
  *          | "dir=" ("ingress" | "egress")
  *          | "icmp-type=" 0-255 | "icmp-code=" 0-255
- *          | "sample=" N                  1-in-N sampling of what it accepts (kept for the sampler)
+ *          | "sample=" N                  1-in-N sampling of what it accepts (instead of --sampling)
  *   PORTS  = 0-65535 | 0-65535 "-" 0-65535
  *   CIDR   = an IPv4 or IPv6 address with an optional /length (no host bits set)
  *
@@ -63,7 +63,7 @@ export interface FilterRule {
   direction?: FilterDirectionName;
   icmpType?: number;
   icmpCode?: number;
-  /** sample=N: 1-in-N sampling asked for what it accepts (kept in the kernel's rule, not applied yet). */
+  /** sample=N: what it accepts is sampled 1 in N (in the kernel), instead of at --sampling. */
   sample?: number;
 }
 

@@ -39,6 +39,8 @@ const KEY_HALVES = FLOW_KEY.size / 2;
 const METRIC_WORDS = FLOW_METRICS.size / 4;
 const METRIC_HALVES = FLOW_METRICS.size / 2;
 const TWO_32 = 4294967296;
+/** Bytes of a row's command name (TASK_COMM_LEN, its NUL included). */
+export const OWNER_COMM_BYTES = M.owner_comm.size;
 
 export class FlowColumns {
   private readonly key32: Uint32Array;
@@ -172,6 +174,10 @@ export class FlowColumns {
   ownerPid(i: number): number {
     return this.metric32[i * METRIC_WORDS + M.owner_pid.offset / 4]!;
   }
+  /** Offset in `metrics` of the command name's OWNER_COMM_BYTES bytes (NUL-terminated when shorter). */
+  ownerCommAt(i: number): number {
+    return i * FLOW_METRICS.size + M.owner_comm.offset;
+  }
   /** Its command name (task comm, ≤ 15 bytes); "" when not known. */
   ownerComm(i: number): string {
     const at = i * FLOW_METRICS.size + M.owner_comm.offset;
@@ -207,6 +213,15 @@ export class FlowColumns {
     return owner;
   }
 
+  /**
+   * N of the 1-in-N sampling the flow was counted at (--sampling, or its
+   * filter rule's sample=N): packets and bytes count the sampled packets,
+   * so about N times as many crossed the wire. 1: every packet.
+   */
+  sampling(i: number): number {
+    return this.metric32[i * METRIC_WORDS + M.sampling.offset / 4]! || 1;
+  }
+
   /** Row i as an object: for the rows a person looks at and for tests, never on the hot path. */
   record(i: number): FlowRecord {
     const src = this.srcAddrAt(i);
@@ -237,6 +252,7 @@ export class FlowColumns {
       ...(this.vlanId(i) !== 0 ? { vlanId: this.vlanId(i) } : {}),
       ...(this.linkHeaderKnown ? { l2HeaderLen: this.l2HeaderLen(i) } : {}),
       ...(this.ownerSource(i) !== 0 ? { owner: this.owner(i) } : {}),
+      ...(this.sampling(i) > 1 ? { sampling: this.sampling(i) } : {}),
     };
   }
 
@@ -285,6 +301,7 @@ export class FlowColumns {
       metrics.set(r.srcMac.subarray(0, 6), m + M.src_mac.offset);
       metrics.set(r.dstMac.subarray(0, 6), m + M.dst_mac.offset);
       mv.setUint16(m + M.vlan_id.offset, r.vlanId ?? 0, true);
+      mv.setUint32(m + M.sampling.offset, r.sampling ?? 1, true);
       if (r.l2HeaderLen === undefined) linkHeaderKnown = false;
       else metrics[m + M.l2_header_len.offset] = r.l2HeaderLen;
       const o = r.owner;

@@ -99,6 +99,12 @@ export interface FlowJson {
   bytes: number;
   /** IP header and payload (bytes less each packet's link-layer header): IP flows whose link-layer length is known. */
   ipBytes?: number;
+  /**
+   * N when the flow was sampled 1 in N (--sampling, a rule's sample=N):
+   * packets, bytes and ipBytes count the sampled packets; N times them
+   * estimates the wire. Absent: every packet was counted.
+   */
+  sampling?: number;
   /** Outermost 802.1Q VLAN ID, when tagged. */
   vlan?: number;
   start: string;
@@ -159,6 +165,7 @@ export function flowToJson(r: FlowRecord): FlowJson {
     bytes: r.bytes,
   } as FlowJson;
   if (isIp(r.ethType) && r.l2HeaderLen !== undefined) json.ipBytes = r.bytes - r.packets * r.l2HeaderLen;
+  if (r.sampling !== undefined && r.sampling > 1) json.sampling = r.sampling;
   if (r.vlanId) json.vlan = r.vlanId;
   json.start = new Date(r.startMs).toISOString();
   json.end = new Date(r.endMs).toISOString();
@@ -218,6 +225,8 @@ export function flowJsonLine(flows: FlowColumns, i: number): string {
     `,"srcPort":${flows.srcPort(i)},"dstPort":${flows.dstPort(i)},"protocol":${quoted(protocolName(protocol, ethType))}` +
     `,"packets":${flows.packets(i)},"bytes":${flows.bytes(i)}`;
   if (flows.linkHeaderKnown && isIp(ethType)) line += `,"ipBytes":${flows.ipBytes(i)}`;
+  const sampling = flows.sampling(i);
+  if (sampling > 1) line += `,"sampling":${sampling}`;
   const vlan = flows.vlanId(i);
   if (vlan !== 0) line += `,"vlan":${vlan}`;
   line +=

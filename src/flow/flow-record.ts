@@ -42,6 +42,12 @@ export interface FlowRecord {
   l2HeaderLen?: number;
   /** The process and cgroup that own the flow's local socket; absent when attribution is off (--enable-process=false). */
   owner?: FlowOwner;
+  /**
+   * 1-in-N sampling (--sampling, or the flow's filter rule's sample=N):
+   * packets and bytes count the sampled packets only, about 1/N of the
+   * wire's (times N estimates the wire). Absent: every packet.
+   */
+  sampling?: number;
 }
 
 /**

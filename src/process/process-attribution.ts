@@ -12,7 +12,7 @@ import { writeConnection, writeListener, writeSocketOwner, type ProcessMaps } fr
 import type { CgroupNamer } from "../flow/flow-columns.ts";
 import type { Logger } from "../log.ts";
 import { CgroupPaths } from "./cgroup-paths.ts";
-import { ClosedSockets } from "./closed-sockets.ts";
+import { CLOSED_SOCKET_GRACE_MS, ClosedSockets } from "./closed-sockets.ts";
 import { listSockets, socketHolders } from "./existing-sockets.ts";
 
 const TCP_LISTEN = 10;
@@ -76,9 +76,13 @@ export class ProcessAttribution implements Disposable {
     this.timer.unref?.();
   }
 
-  /** Hooks first, then the scan: a socket opened in between is seen by one or the other. */
-  static start(maps: ProcessMaps, log: Logger): ProcessAttribution {
-    const closed = new ClosedSockets(maps);
+  /**
+   * Hooks first, then the scan: a socket opened in between is seen by one or
+   * the other. `closedGraceMs`: how long a closed socket's entries stay
+   * (tests shorten it; ClosedSockets also takes a clock).
+   */
+  static start(maps: ProcessMaps, log: Logger, closedGraceMs = CLOSED_SOCKET_GRACE_MS): ProcessAttribution {
+    const closed = new ClosedSockets(maps, closedGraceMs);
     let hooks: ProcessHooks;
     try {
       hooks = ProcessHooks.attach(maps);

@@ -27,6 +27,7 @@ const viewKeys: Record<string, Action> = {
   r: { type: "sort-reverse" },
   g: { type: "group-step", by: 1 },
   G: { type: "group-step", by: -1 },
+  o: { type: "owner-group" },
   "/": { type: "filter-start" },
   " ": { type: "pause-toggle" },
   n: { type: "names-toggle" },

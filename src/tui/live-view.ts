@@ -140,6 +140,7 @@ export class LiveView {
       interfaces: status.interfaces,
       intervalMs: status.intervalMs,
       accounting: status.accounting,
+      sampling: this.table.sampling,
       counters: this.table.counters,
       totals: trafficTotals(stats),
       shownRows: this.rows.length,

@@ -52,6 +52,7 @@ export async function takeSnapshot(source: FlowSource, options: SnapshotOptions)
     interfaces: status.interfaces,
     intervalMs: status.intervalMs,
     accounting: status.accounting,
+    sampling: table.sampling,
     counters: table.counters,
     totals: trafficTotals(stats),
     shownRows: rows.length,

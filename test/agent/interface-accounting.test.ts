@@ -102,3 +102,15 @@ test("detached: gone from the report; renamed or counters gone back: a new basel
   evict({ ingress: 5, ifindex: 9 });
   expect(accounting.entries()).toEqual([]);
 });
+
+test("sampled flows count N times their packets and bytes: the check compares estimates", () => {
+  const { accounting, count } = setup();
+  accounting.sample();
+  accounting.add(FlowColumns.fromRecords([]));
+  count(100_000, 0);
+  accounting.sample();
+  accounting.add(FlowColumns.fromRecords([udpFlow({ direction: "ingress", ifindex: 7, packets: 1003, bytes: 100_300, sampling: 100 })]));
+  const ingress = accounting.entries().find((e) => e.direction === "ingress")!;
+  expect(ingress).toMatchObject({ packets: 100_300, bytes: 10_030_000, checkedPackets: 100_300, kernelPackets: 100_000 });
+  expect(accountingRatio(ingress)).toBeCloseTo(1.003, 6);
+});

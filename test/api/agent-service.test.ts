@@ -39,8 +39,15 @@ function collect(target: string, filter = {}) {
   return { received, abort, done };
 }
 
-const dns = udpFlow({ dstPort: 53, bytes: 80, packets: 1 });
-const tcp6 = udpFlow({ ethType: 0x86dd, protocol: 6, srcAddr: ipv6("fd00:0:0:0:0:0:0:1"), dstAddr: ipv6("fd00:0:0:0:0:0:0:2"), srcPort: 443, dstPort: 50000 });
+const container = "3f2a9c01b7e4".padEnd(64, "0");
+const dns = udpFlow({
+  dstPort: 53, bytes: 80, packets: 1,
+  owner: { source: "socket", pid: 300, comm: "systemd-resolve", cgroupId: 40, socketCookie: 7, cgroupPath: "/system.slice/systemd-resolved.service" },
+});
+const tcp6 = udpFlow({
+  ethType: 0x86dd, protocol: 6, srcAddr: ipv6("fd00:0:0:0:0:0:0:1"), dstAddr: ipv6("fd00:0:0:0:0:0:0:2"), srcPort: 443, dstPort: 50000,
+  owner: { source: "listener", pid: 4242, comm: "nginx", cgroupId: 41, socketCookie: 8, cgroupPath: `/system.slice/docker-${container}.scope`, containerId: container },
+});
 const other = udpFlow({ interface: "eth0", ifindex: 2, srcAddr: ipv4("10.1.2.3"), dstAddr: ipv4("10.9.9.9"), srcPort: 1234, dstPort: 4321 });
 
 describe("Watch", () => {
@@ -70,6 +77,11 @@ describe("Watch", () => {
     ["protocol by number", { protocols: ["17"] }, [dns, other]],
     ["interface", { interfaces: ["eth0"] }, [other]],
     ["lists AND, entries OR", { protocols: ["udp"], ports: [53, 4321], interfaces: ["veth-a"] }, [dns]],
+    ["process id", { pids: [4242] }, [tcp6]],
+    ["command name", { comms: ["systemd-resolve", "nginx"] }, [dns, tcp6]],
+    ["cgroup path and below", { cgroupPaths: ["/system.slice"] }, [dns, tcp6]],
+    ["container id prefix", { containerIds: ["3f2a9c"] }, [tcp6]],
+    ["owner and port", { comms: ["nginx"], ports: [53] }, []],
   ];
   for (const [name, filter, expected] of filters)
     test(`filter: ${name}`, async () => {
@@ -89,6 +101,8 @@ describe("Watch", () => {
     [{ ports: [70000] }, "filter.ports 70000 must be >= 1 and <= 65535"],
     [{ protocols: ["tcpp"] }, 'filter.protocols "tcpp" must be a protocol number 0-255 or one of: icmp, igmp, ipip, tcp, udp, ipv6, gre, esp, ah, icmpv6, ipv6-icmp, ospf, vrrp, sctp, udplite'],
     [{ interfaces: ["a b"] }, 'filter.interfaces "a b" must be an interface name (1-15 characters, no spaces or "/")'],
+    [{ pids: [0] }, "filter.pids 0 must be >= 1 and <= 4194304"],
+    [{ containerIds: ["xyz"] }, 'filter.container_ids "xyz" must be a container id or its prefix (1-64 hex digits)'],
   ];
   for (const [filter, message] of badFilters)
     test(`bad filter ${JSON.stringify(filter)}: INVALID_ARGUMENT naming the value`, async () => {
@@ -225,10 +239,13 @@ test("Status: every field of AgentStatus, identity, open watchers", async () => 
   const status = await fetchStatus(target);
   watch.abort.abort();
   await watch.done;
-  expect(status).toEqual({ ...source.statusNow, agent: identity, watchers: 1 });
+  expect(status).toEqual({ ...source.statusNow, agent: identity, watchers: 1, filtered: { packets: 0, bytes: 0 } });
   source.statusNow.lastEviction = undefined;
   await until(() => source.subscribers === 0);
-  expect(await fetchStatus(target)).toEqual({ ...source.statusNow, agent: identity, watchers: 0 });
+  source.statusNow.sampling = 100;
+  source.statusNow.filter = { rules: 2, defaultAction: "accept", byRule: [], byDefault: { packets: 0, bytes: 0 }, total: { packets: 7, bytes: 700 } };
+  const { filter: _, ...withoutRules } = source.statusNow; // the rules themselves are not in StatusResponse
+  expect(await fetchStatus(target)).toEqual({ ...withoutRules, agent: identity, watchers: 0, filtered: { packets: 7, bytes: 700 } });
 });
 
 test("no agent at the target: UNAVAILABLE", async () => {

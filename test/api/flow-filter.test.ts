@@ -1,4 +1,4 @@
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compileFlowFilter, parseProtocol } from "../../src/api/flow-filter.ts";
 import { FlowColumns } from "../../src/flow/flow-columns.ts";
@@ -67,4 +67,64 @@ test("invalid entries: INVALID_ARGUMENT naming the field and value", () => {
     }
     expect({ code: error?.code, message: error?.rawMessage }).toEqual({ code: Code.InvalidArgument, message });
   }
+});
+
+describe("by owner (--enable-process)", () => {
+  const container = "3f2a9c01b7e4".padEnd(64, "0");
+  const iperf = udpFlow({ owner: { source: "socket", pid: 4242, comm: "iperf3", cgroupId: 10, socketCookie: 1, cgroupPath: `/system.slice/docker-${container}.scope`, containerId: container } });
+  const sshd = udpFlow({ srcPort: 22, owner: { source: "listener", pid: 812, comm: "sshd", cgroupId: 11, socketCookie: 2, cgroupPath: "/system.slice/ssh.service" } });
+  const iperfLong = udpFlow({ owner: { source: "socket", pid: 4243, comm: "iperf3-helper", cgroupId: 12, socketCookie: 3, cgroupPath: "/system.slicer" } });
+  const unknown = udpFlow({ owner: { source: "unknown", pid: 0, comm: "", cgroupId: 13, socketCookie: 4 } }); // cgroup gone
+  const none = udpFlow({ owner: { source: "none", pid: 0, comm: "", cgroupId: 0, socketCookie: 0 } });
+  const off = udpFlow(); // attribution off
+  const owned = [iperf, sshd, iperfLong, unknown, none, off];
+  const ownedRows = FlowColumns.fromRecords(owned);
+  const keptOwned = (filter: Parameters<typeof compileFlowFilter>[0]) => {
+    const { matches } = compileFlowFilter(filter);
+    return owned.filter((_, i) => matches(ownedRows, i));
+  };
+
+  test("pid, command name (exact), cgroup (itself or below), container id (or a prefix, any case)", () => {
+    expect(keptOwned({ pids: [4242, 812] })).toEqual([iperf, sshd]);
+    expect(keptOwned({ comms: ["iperf3"] })).toEqual([iperf]); // not iperf3-helper
+    expect(keptOwned({ comms: ["iperf3-helper", "sshd"] })).toEqual([sshd, iperfLong]);
+    expect(keptOwned({ cgroupPaths: ["/system.slice"] })).toEqual([iperf, sshd]); // not /system.slicer
+    expect(keptOwned({ cgroupPaths: ["/system.slice/ssh.service/"] })).toEqual([sshd]);
+    expect(keptOwned({ cgroupPaths: ["/"] })).toEqual([iperf, sshd, iperfLong]); // every flow whose cgroup is known
+    expect(keptOwned({ containerIds: ["3F2A9C01B7E4"] })).toEqual([iperf]);
+    expect(keptOwned({ containerIds: [container] })).toEqual([iperf]);
+  });
+
+  test("with the other lists, AND; flows without a process match no owner list", () => {
+    expect(keptOwned({ comms: ["sshd"], ports: [22] })).toEqual([sshd]);
+    expect(keptOwned({ comms: ["sshd"], ports: [40000] })).toEqual([]);
+    expect(keptOwned({ pids: [4242], comms: ["sshd"] })).toEqual([]);
+    expect(keptOwned({ ports: [40000] })).toEqual([iperf, iperfLong, unknown, none, off]);
+  });
+
+  test("keys: equal however written, different per list", () => {
+    expect(keyOf({ containerIds: ["ABC"], cgroupPaths: ["/a/"], pids: [2, 1] })).toBe(keyOf({ containerIds: ["abc"], cgroupPaths: ["/a"], pids: [1, 2] }));
+    expect(keyOf({ pids: [22] })).not.toBe(keyOf({ ports: [22] }));
+    expect(keyOf({ comms: ["a"] })).not.toBe(keyOf({ comms: ["A"] })); // command names are exact
+  });
+
+  test("invalid entries: INVALID_ARGUMENT naming the field and value", () => {
+    const cases: [Parameters<typeof compileFlowFilter>[0], string][] = [
+      [{ pids: [0] }, "filter.pids 0 must be >= 1 and <= 4194304"],
+      [{ pids: [4194305] }, "filter.pids 4194305 must be >= 1 and <= 4194304"],
+      [{ comms: [""] }, 'filter.comms "" must be a command name of 1-15 bytes (the kernel keeps no more)'],
+      [{ comms: ["a-sixteen-bytes!"] }, 'filter.comms "a-sixteen-bytes!" must be a command name of 1-15 bytes (the kernel keeps no more)'],
+      [{ cgroupPaths: ["system.slice"] }, 'filter.cgroup_paths "system.slice" must be a cgroup path under the cgroup v2 mount, starting with "/" (example: /system.slice)'],
+      [{ containerIds: ["docker-3f2a"] }, 'filter.container_ids "docker-3f2a" must be a container id or its prefix (1-64 hex digits)'],
+    ];
+    for (const [filter, message] of cases) {
+      let error: ConnectError | undefined;
+      try {
+        compileFlowFilter(filter);
+      } catch (e) {
+        error = e as ConnectError;
+      }
+      expect({ code: error?.code, message: error?.rawMessage }).toEqual({ code: Code.InvalidArgument, message });
+    }
+  });
 });

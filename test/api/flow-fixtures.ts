@@ -122,3 +122,37 @@ export function randomFlows(count: number, seed: number): FlowRecord[] {
   }
   return out;
 }
+
+/**
+ * `records` with owners drawn at random from every kind (`none`, `unknown`,
+ * a process with or without a command name, cgroup path and container id;
+ * ids and cookies to 2^52), the same for the same seed; every fifth record
+ * keeps none (attribution off).
+ */
+export function withOwners(records: FlowRecord[], seed: number): FlowRecord[] {
+  const next = random(seed);
+  const int = (max: number) => Math.floor(next() * max);
+  const sources = ["socket", "connection", "listener", "unknown", "none"] as const;
+  const comms = ["iperf3", "nginx", "", "x".repeat(15), "systemd-resolve"];
+  return records.map((r, i) => {
+    if (i % 5 === 4) return r;
+    const source = sources[int(sources.length)]!;
+    if (source === "none") return { ...r, owner: { source, pid: 0, comm: "", cgroupId: 0, socketCookie: 0 } };
+    const cgroupId = 1 + int(2 ** 52);
+    const shift = int(16);
+    const container = "0123456789abcdef".repeat(4).slice(shift) + "0".repeat(shift);
+    const path = [undefined, "/", "/system.slice/sshd.service", `/system.slice/docker-${container}.scope`][int(4)];
+    return {
+      ...r,
+      owner: {
+        source,
+        pid: source === "unknown" ? 0 : 1 + int(4_194_304),
+        comm: source === "unknown" ? "" : comms[int(comms.length)]!,
+        cgroupId,
+        socketCookie: 1 + int(2 ** 52),
+        ...(path !== undefined ? { cgroupPath: path } : {}),
+        ...(path?.includes("docker-") ? { containerId: container } : {}),
+      },
+    };
+  });
+}

@@ -8,7 +8,7 @@ import {
   toBatchMessage,
   toFlowMessage,
 } from "../../src/api/flow-message.ts";
-import { Direction, FlowBatchSchema, FlowSchema } from "../../src/gen/netflow/v1/flow_pb.ts";
+import { Direction, FlowBatchSchema, FlowSchema, OwnerSchema, type OwnerSource } from "../../src/gen/netflow/v1/flow_pb.ts";
 import { batchOf, ipv6, mac, plainBatch, udpFlow } from "./flow-fixtures.ts";
 
 const tcp6 = udpFlow({
@@ -72,6 +72,9 @@ describe("round trip through the wire format", () => {
     ["IPv6 TCP with flags", tcp6],
     ["ICMP", udpFlow({ protocol: 1, srcPort: 0, dstPort: 0, icmpType: 8, icmpCode: 0 })],
     ["ARP", udpFlow({ ethType: 0x0806, protocol: 0, srcAddr: new Uint8Array(16), dstAddr: new Uint8Array(16), srcPort: 0, dstPort: 0, dscp: 0 })],
+    ["owned, in a container", udpFlow({ owner: { source: "socket", pid: 4242, comm: "iperf3", cgroupId: 2 ** 40, socketCookie: 2 ** 50 + 1, cgroupPath: "/system.slice/docker-ab.scope", containerId: "ab" } })],
+    ["owned, cgroup gone", udpFlow({ owner: { source: "listener", pid: 1, comm: "sshd", cgroupId: 77, socketCookie: 3 } })],
+    ["no local socket", udpFlow({ owner: { source: "none", pid: 0, comm: "", cgroupId: 0, socketCookie: 0 } })],
   ] as const) {
     test(name, () => {
       const wire = toBinary(FlowSchema, toFlowMessage(record));
@@ -99,6 +102,7 @@ describe("fromFlowMessage rejects what no record can hold", () => {
     ["no direction", (m) => (m.direction = Direction.UNSPECIFIED), "direction 0 must be 1 (ingress) or 2 (egress)"],
     ["port out of range", (m) => (m.dstPort = 70000), "dst_port 70000 must be <= 65535"],
     ["protocol out of range", (m) => (m.protocol = 256), "protocol 256 must be <= 255"],
+    ["owner without a source", (m) => (m.owner = create(OwnerSchema, { pid: 5 })), "owner.source 0 (unspecified) must be set"],
   ];
   for (const [name, spoil, message] of cases) {
     test(name, () => {
@@ -112,6 +116,12 @@ describe("fromFlowMessage rejects what no record can hold", () => {
     const m = toBatchMessage(batchOf([udpFlow(), udpFlow()]));
     m.flows[1]!.srcAddr = new Uint8Array(3);
     expect(() => fromBatchMessage(m)).toThrow("flow 1: src_addr has 3 bytes, expected 4 (IPv4), 16 (IPv6) or 0 (not IP)");
+  });
+
+  test("an owner source a newer agent added reads as unknown, its other fields kept", () => {
+    const m = toFlowMessage(udpFlow());
+    m.owner = create(OwnerSchema, { source: 9 as OwnerSource, pid: 5, comm: "x", cgroupId: 7n });
+    expect(fromFlowMessage(m).owner).toEqual({ source: "unknown", pid: 5, comm: "x", cgroupId: 7, socketCookie: 0 });
   });
 
   test("missing MACs and interface name get the record's defaults", () => {

@@ -26,6 +26,7 @@ export class PublishedFlows implements FlowSource {
       { name: "eth0", ifindex: 2, direction: "egress", packets: 300, bytes: 4000, checkedPackets: 0, kernelPackets: 0 },
     ],
     notAttached: ["wg0"],
+    sampling: 1,
   };
 
   subscribe(listener: BatchListener) {

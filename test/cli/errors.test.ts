@@ -26,6 +26,8 @@ describe("bad flags: one line, exit 2", () => {
     [["run", "--interfaces", "/^en(p|s[0-9]{1,3}/"], "netflow-agent: error: --interfaces: /^en(p|s[0-9]{1,3}/ is not a valid regular expression (missing ))"],
     [["run", "--exclude-interfaces", "eth0,/(/"], "netflow-agent: error: --exclude-interfaces: /(/ is not a valid regular expression (missing ))"],
     [["top", "--once", "-i", "/^eth/g"], 'netflow-agent: error: --interfaces: "g" follows /^eth/; separate entries with "," (regex flags are not supported)'],
+    [["run", "--sampling", "0"], "netflow-agent: error: --sampling 0 must be >= 1 and <= 2147483648"],
+    [["run", "--sampling", "1/100"], 'netflow-agent: error: --sampling "1/100" is not a whole number'],
     [["frobnicate"], "netflow-agent: error: unknown command 'frobnicate'"],
   ];
   for (const [args, message] of cases)
@@ -40,6 +42,12 @@ describe("bad flags: one line, exit 2", () => {
     const r = await cli(["run"], { NETFLOW_CACHE_MAX_FLOWS: "-3" });
     expect(r.code).toBe(2);
     expect(r.lines).toEqual(['netflow-agent: error: --cache-max-flows "-3" is not a whole number']);
+  });
+
+  test("NETFLOW_SAMPLING is --sampling", async () => {
+    const r = await cli(["run"], { NETFLOW_SAMPLING: "4294967296" });
+    expect(r.code).toBe(2);
+    expect(r.lines).toEqual(["netflow-agent: error: --sampling 4294967296 must be >= 1 and <= 2147483648"]);
   });
 });
 

@@ -33,7 +33,7 @@ describe("top configuration", () => {
     expect(message({ interval: "50ms" })).toBe("ConfigError: --interval 50ms must be >= 100ms and <= 60000ms");
     expect(message({ interval: "soon" })).toBe('ConfigError: --interval "soon" is not a duration (examples: 500ms, 5s, 1m)');
     expect(message({ sort: "size" })).toBe('ConfigError: --sort "size" must be one of: interface, direction, protocol, source, destination, group, flows, 2s, 10s, 40s, bytes, packets, flags');
-    expect(message({ group: "pod" })).toBe('ConfigError: --group "pod" must be one of: flow, host-pair, source, destination, port, interface, protocol');
+    expect(message({ group: "pod" })).toBe('ConfigError: --group "pod" must be one of: flow, host-pair, source, destination, port, interface, protocol, process, container');
     expect(message({ units: "kb" })).toBe('ConfigError: --units "kb" must be one of: bytes, bits');
     expect(message({ connect: "localhost" })).toBe('ConfigError: --connect "localhost" must be host:port or an http(s):// URL (example: 127.0.0.1:9990)');
     expect(message({ connect: "localhost:70000" })).toBe('ConfigError: --connect "localhost:70000" must be host:port or an http(s):// URL (example: 127.0.0.1:9990)');
@@ -44,7 +44,7 @@ describe("top configuration", () => {
       const out = Bun.spawnSync([process.execPath, cliPath, "top", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
       return [out.exitCode, out.stderr.toString()];
     };
-    expect(run(["--group", "pod"])).toEqual([2, 'netflow-agent: error: --group "pod" must be one of: flow, host-pair, source, destination, port, interface, protocol\n']);
+    expect(run(["--group", "pod"])).toEqual([2, 'netflow-agent: error: --group "pod" must be one of: flow, host-pair, source, destination, port, interface, protocol, process, container\n']);
     expect(run([])).toEqual([2, "netflow-agent: error: top needs a terminal on stdin and stdout; use --once for a text snapshot\n"]);
   });
 });

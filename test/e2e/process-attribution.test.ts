@@ -7,9 +7,12 @@
  *  - a UDP sender started before the agent is attributed (sock_diag + /proc);
  *  - a local server's accepted connections are the server's, both directions;
  *  - traffic forwarded through a namespace carries no process, though its
- *    endpoints' sockets (in other namespaces) are known to the hooks.
+ *    endpoints' sockets (in other namespaces) are known to the hooks;
+ *  - two UDP senders in two cgroups: a Watch client filtering on one's pid
+ *    receives only its flows, and `collect` (run --export grpc) prints every
+ *    flow with the owner the agent's own JSON lines print.
  */
-import { $ } from "bun";
+import { $, type Subprocess } from "bun";
 import { expect } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -194,3 +197,93 @@ kernelTest("traffic forwarded through a namespace carries no process", async () 
   expect(flows.reduce((n, f) => n + f.packets, 0)).toBe(100); // 50 in on r-a, 50 out on r-c
   for (const f of flows) expect(f.owner).toEqual({ source: "none" });
 }, 60_000);
+
+/** Reads a Watch client's JSON lines ({dropped, flows}) into `batches` as they come. */
+function readBatches(stream: ReadableStream<Uint8Array>, batches: { flows: FlowJson[] }[]) {
+  return (async () => {
+    let text = "";
+    const reader = stream.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      text += new TextDecoder().decode(r.value);
+      let nl: number;
+      while ((nl = text.indexOf("\n")) >= 0) {
+        batches.push(JSON.parse(text.slice(0, nl)));
+        text = text.slice(nl + 1);
+      }
+    }
+  })();
+}
+
+/** Starts send-udp-forever.ts in `cgroup` inside `ns`; resolves once its socket is bound. */
+async function udpSender(cgroup: TestCgroup, ns: string, to: string, port: number, srcPort: number) {
+  const proc = cgroup.spawn(["ip", "netns", "exec", ns, process.execPath, join(helpers, "send-udp-forever.ts"), to, String(port), String(srcPort)], { stdout: "pipe" });
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  let text = "";
+  while (!text.includes("ready")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the UDP sender did not start");
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return proc;
+}
+
+kernelTest("Watch filtered on a pid gets only that process's flows; collect prints the owners the agent prints", async () => {
+  await using pair = await VethPair.create();
+  const { a, b } = pair;
+  await using cgroupA = TestCgroup.create("watched");
+  await using cgroupB = TestCgroup.create("other");
+  const API = "127.0.0.1:19991";
+  await using collect = await AgentProcess.start(["collect", "--listen", "127.0.0.1:19999"], { ns: a.ns, readyText: "collecting on" });
+  await using agent = await AgentProcess.start(
+    ["run", "--enable-process", "--cache-active-timeout", "300ms", "--interfaces", a.ifname, "--api", API, "--export", "stdout,grpc", "--target", "127.0.0.1:19999"],
+    { ns: a.ns },
+  );
+  const receivers = [await receiveUdp(b, b.ipv4, 7030, 1_000_000, 60_000), await receiveUdp(b, b.ipv4, 7031, 1_000_000, 60_000)];
+  const senders: Subprocess[] = [];
+  try {
+    const watched = await udpSender(cgroupA, a.ns, b.ipv4, 7030, 41030);
+    senders.push(watched);
+    const other = await udpSender(cgroupB, a.ns, b.ipv4, 7031, 41031);
+    senders.push(other);
+    const comms = new Map([watched, other].map((p) => [p.pid, readFileSync(`/proc/${p.pid}/comm`, "utf8").trim()]));
+    const batches: { flows: FlowJson[] }[] = [];
+    const watcher = Bun.spawn(
+      ["ip", "netns", "exec", a.ns, process.execPath, join(helpers, "..", "api", "watch-in-namespace.ts"), "watch", API, JSON.stringify({ pids: [watched.pid] })],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    const reading = readBatches(watcher.stdout, batches);
+    const watchedFlows = () => batches.flatMap((x) => x.flows);
+    // Both senders run all along: three evictions with the watched one's flow, and the other's flows reach stdout meanwhile.
+    await waitFor("three evictions of the watched sender over Watch", () => watchedFlows().filter((f) => f.srcPort === 41030).length >= 3);
+    await waitFor("the other sender's flows on stdout", () => agent.flows.filter((f) => f.srcPort === 41031).length >= 3);
+    watcher.kill("SIGTERM");
+    await watcher.exited;
+    await reading;
+    await waitFor("the collector to print both senders' flows", () => [41030, 41031].every((port) => collect.flows.some((f) => f.srcPort === port)));
+    expect(await agent.stop()).toBe(0);
+    expect(await collect.stop()).toBe(0);
+
+    // Watch: the watched process's flows only, each naming it.
+    const ownerOf = (proc: { pid: number }, cgroup: TestCgroup) => ({
+      source: "socket" as const, pid: proc.pid, comm: comms.get(proc.pid)!, cgroupId: cgroup.id, cgroupPath: cgroup.path, socketCookie: expect.any(Number),
+    });
+    expect(new Set(watchedFlows().map((f) => `${f.direction} ${f.srcPort}->${f.dstPort}`))).toEqual(new Set(["egress 41030->7030"]));
+    for (const f of watchedFlows()) expect(f.owner).toEqual(ownerOf(watched, cgroupA));
+
+    // collect: the same owners as the agent's JSON lines, flow for flow (ipBytes is not on the wire: left out).
+    const ours = (flows: FlowJson[]) =>
+      flows
+        .filter((f) => f.protocol === "UDP" && (f.srcPort === 41030 || f.srcPort === 41031))
+        .map((f) => JSON.stringify({ direction: f.direction, srcPort: f.srcPort, start: f.start, packets: f.packets, owner: f.owner }))
+        .sort();
+    expect(ours(collect.flows)).toEqual(ours(agent.flows));
+    for (const f of collect.flows.filter((f) => f.srcPort === 41031)) expect(f.owner).toEqual(ownerOf(other, cgroupB));
+    for (const f of collect.flows.filter((f) => f.srcPort === 41030)) expect(f.owner).toEqual(ownerOf(watched, cgroupA));
+  } finally {
+    for (const receiver of receivers) receiver.kill();
+    // Reaped before their cgroups are removed (a cgroup with a dying task is busy).
+    for (const sender of senders) sender.kill("SIGKILL");
+    await Promise.all(senders.map((sender) => sender.exited));
+  }
+}, 90_000);

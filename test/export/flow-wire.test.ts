@@ -16,9 +16,9 @@ import { WireWriter } from "../../src/export/wire-writer.ts";
 import { FlowColumns } from "../../src/flow/flow-columns.ts";
 import type { FlowRecord } from "../../src/flow/flow-record.ts";
 import { ExportRequestSchema } from "../../src/gen/netflow/v1/collector_pb.ts";
-import { FlowBatchSchema, FlowSchema } from "../../src/gen/netflow/v1/flow_pb.ts";
+import { FlowBatchSchema, FlowSchema, OwnerSource } from "../../src/gen/netflow/v1/flow_pb.ts";
 import { IPSchema, RecordsSchema } from "../../src/gen/pbflow/flow_pb.ts";
-import { ipv4, ipv6, mac, randomFlows, udpFlow } from "../api/flow-fixtures.ts";
+import { ipv4, ipv6, mac, randomFlows, udpFlow, withOwners } from "../api/flow-fixtures.ts";
 
 const edgeRecords: FlowRecord[] = [
   udpFlow(),
@@ -32,7 +32,23 @@ const edgeRecords: FlowRecord[] = [
   udpFlow({ protocol: 1, icmpType: 3, icmpCode: 13, startMs: 0, endMs: 999.9999999 }),
   udpFlow({ protocol: 132, ifindex: 8, interface: "vethé-ü-🙂", startMs: 1_764_000_000_000.000_4, endMs: 1_764_000_000_999.999_9 }),
   udpFlow({ protocol: 47, flags: 3, ifindex: 9, interface: "x".repeat(300) }), // a Flow longer than 127 bytes
+  ...ownerRecords(),
+  udpFlow({ sampling: 100 }), // 1-in-N sampling: field 30 (pbflow 29)
+  udpFlow({ sampling: 2 ** 31, owner: { source: "none", pid: 0, comm: "", cgroupId: 0, socketCookie: 0 } }),
 ];
+
+/** Flows with an owner of every kind: process, cgroup and container; unknown; none; a command name cut inside a character. */
+function ownerRecords(): FlowRecord[] {
+  const container = "3f2a9c01b7e4".padEnd(64, "5");
+  return [
+    udpFlow({ owner: { source: "socket", pid: 4242, comm: "iperf3", cgroupId: 2 ** 33 + 5, socketCookie: 2 ** 40 + 9, cgroupPath: `/system.slice/docker-${container}.scope`, containerId: container } }),
+    udpFlow({ direction: "ingress", owner: { source: "connection", pid: 2 ** 32 - 1, comm: "x".repeat(15), cgroupId: 1, socketCookie: 1, cgroupPath: "/" } }),
+    udpFlow({ owner: { source: "listener", pid: 1, comm: "", cgroupId: 77, socketCookie: 3 } }), // cgroup gone: no path
+    udpFlow({ owner: { source: "unknown", pid: 0, comm: "", cgroupId: 78, socketCookie: 12 } }),
+    udpFlow({ owner: { source: "none", pid: 0, comm: "", cgroupId: 0, socketCookie: 0 } }),
+    udpFlow({ owner: { source: "socket", pid: 9, comm: "é".repeat(8), cgroupId: 79, socketCookie: 13, cgroupPath: "/user.slice/ü" } }), // 16 bytes, cut to 15
+  ];
+}
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
@@ -90,6 +106,7 @@ describe("netflow.v1 FlowBatch from FlowColumns", () => {
   test.each([
     ["edge cases", edgeRecords],
     ["2,000 random records", randomFlows(2000, 7)],
+    ["2,000 random records with owners", withOwners(randomFlows(2000, 19), 19)],
   ])("%s: identical to toBinary of the reference message", (_, records) => {
     const flows = FlowColumns.fromRecords(records);
     const w = new WireWriter(16);
@@ -137,6 +154,27 @@ describe("netflow.v1 FlowBatch from FlowColumns", () => {
     });
     expect(decoded).toEqual(["eth0", "wan0"]);
   });
+});
+
+test("owners decode field by field as the generated decoder reads them", () => {
+  const flows = FlowColumns.fromRecords(ownerRecords());
+  const w = new WireWriter();
+  writeFlowBatch(w, flows, eviction);
+  const owners = fromBinary(FlowBatchSchema, w.take()).flows.map((f) => f.owner && { ...f.owner, $typeName: undefined });
+  const container = "3f2a9c01b7e4".padEnd(64, "5");
+  const fields = { $typeName: undefined, pid: 0, comm: "", cgroupId: 0n, cgroupPath: "", containerId: "", socketCookie: 0n };
+  expect(owners).toEqual([
+    { ...fields, source: OwnerSource.SOCKET, pid: 4242, comm: "iperf3", cgroupId: 2n ** 33n + 5n, cgroupPath: `/system.slice/docker-${container}.scope`, containerId: container, socketCookie: 2n ** 40n + 9n },
+    { ...fields, source: OwnerSource.CONNECTION, pid: 2 ** 32 - 1, comm: "x".repeat(15), cgroupId: 1n, cgroupPath: "/", socketCookie: 1n },
+    { ...fields, source: OwnerSource.LISTENER, pid: 1, cgroupId: 77n, socketCookie: 3n },
+    { ...fields, source: OwnerSource.UNKNOWN, cgroupId: 78n, socketCookie: 12n },
+    { ...fields, source: OwnerSource.NONE },
+    { ...fields, source: OwnerSource.SOCKET, pid: 9, comm: "é".repeat(7) + "\ufffd", cgroupId: 79n, cgroupPath: "/user.slice/ü", socketCookie: 13n },
+  ]);
+  // Attribution off: no field 21 at all.
+  const off = new WireWriter();
+  writeFlowBatch(off, FlowColumns.fromRecords([udpFlow()]), eviction);
+  expect(fromBinary(FlowBatchSchema, off.take()).flows[0]!.owner).toBeUndefined();
 });
 
 describe("pbflow Records from FlowColumns", () => {

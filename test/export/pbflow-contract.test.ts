@@ -47,6 +47,7 @@ test("message fields: numbers and types as netobserv's", () => {
     "14 icmp_type:13",
     "15 icmp_code:13",
     "26 dup_list:list",
+    "29 sampling:13",
   ]);
   const dupList = RecordSchema.field.dupList!;
   expect(dupList.fieldKind === "list" && dupList.listKind === "message" && dupList.message.typeName).toBe("pbflow.DupMapEntry");

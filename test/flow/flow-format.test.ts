@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { FlowColumns } from "../../src/flow/flow-columns.ts";
 import { addressText, flowJsonLine, flowToJson, protocolName, tcpFlagNames } from "../../src/flow/flow-format.ts";
+import type { FlowRecord } from "../../src/flow/flow-record.ts";
 
 const v6 = (...groups: number[]) => new Uint8Array(groups.flatMap((g) => [g >> 8, g & 0xff]));
 
@@ -68,6 +69,23 @@ test("flowJsonLine writes, from the columns, exactly JSON.stringify(flowToJson(r
   ];
   const flows = FlowColumns.fromRecords(records);
   records.forEach((r, i) => expect(flowJsonLine(flows, i)).toBe(JSON.stringify(flowToJson(r))));
+});
+
+test("sampling: printed after the counts when a flow was sampled 1 in N (N > 1), left out at 1", () => {
+  const mapped = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 198, 18, 0, 1]);
+  const base = {
+    ifindex: 3, interface: "veth-a", direction: "egress" as const, ethType: 0x0800, protocol: 17, srcAddr: mapped, dstAddr: mapped,
+    srcPort: 1, dstPort: 2, packets: 10, bytes: 600, startMs: 1.7e12, endMs: 1.7e12, tcpFlags: 0, dscp: 0, icmpType: 0, icmpCode: 0,
+    srcMac: new Uint8Array(6), dstMac: new Uint8Array(6), flags: 0, l2HeaderLen: 14,
+  };
+  const records: FlowRecord[] = [base, { ...base, sampling: 1 }, { ...base, sampling: 100 }];
+  const flows = FlowColumns.fromRecords(records);
+  expect(flows.records().map((r) => r.sampling)).toEqual([undefined, undefined, 100]);
+  const lines = records.map((_, i) => flowJsonLine(flows, i));
+  expect(lines[2]).toContain(`"bytes":600,"ipBytes":460,"sampling":100,"start"`);
+  expect(JSON.parse(lines[0]!).sampling).toBeUndefined();
+  expect(JSON.parse(lines[1]!).sampling).toBeUndefined();
+  records.forEach((r, i) => expect(lines[i]).toBe(JSON.stringify(flowToJson(r.sampling === 1 ? base : r))));
 });
 
 test("ipBytes (frame bytes less each packet's link-layer header) and vlan: printed where known, same text from columns", () => {

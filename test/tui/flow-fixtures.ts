@@ -1,6 +1,6 @@
 /** FlowRecords and batches for the view's tests, built from readable fields. */
 import { FlowColumns } from "../../src/flow/flow-columns.ts";
-import type { FlowBatch, FlowRecord, KernelCounters } from "../../src/flow/flow-record.ts";
+import type { FlowBatch, FlowOwner, FlowRecord, KernelCounters } from "../../src/flow/flow-record.ts";
 import type { FlowStat } from "../../src/tui/model/flow-table.ts";
 import { flowIdentity } from "../../src/tui/model/flow-table.ts";
 
@@ -38,6 +38,7 @@ export interface RecordFields {
   tcpFlags?: number;
   startMs?: number;
   endMs?: number;
+  owner?: FlowOwner;
 }
 
 export function record(f: RecordFields): FlowRecord {
@@ -63,6 +64,7 @@ export function record(f: RecordFields): FlowRecord {
     srcMac: new Uint8Array([2, 0, 0, 0, 0, 0xa]),
     dstMac: new Uint8Array([2, 0, 0, 0, 0, 0xb]),
     flags: 0,
+    ...(f.owner ? { owner: f.owner } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 /** The selected row in full: identity, exact totals, every window's rate, and for a group its largest flows. */
 import { tcpFlagNames } from "../../flow/flow-format.ts";
+import type { FlowOwner } from "../../flow/flow-record.ts";
 import type { NameOf } from "../model/flow-filter.ts";
 import type { FlowStat } from "../model/flow-table.ts";
 import type { Row } from "../model/group-flows.ts";
@@ -14,9 +15,27 @@ export const DETAILS_HEIGHT = 8;
 
 const groupNames: Record<Row["grouping"], string> = {
   flow: "flow", "host-pair": "hosts", source: "source", destination: "dest", port: "port", interface: "iface", protocol: "proto",
+  process: "process", container: "container",
 };
 
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+
+/**
+ * "iperf3 pid 4242 · socket · cgroup /system.slice/x.scope · container <id>":
+ * what is known of the owner and how it was found (a flow's), or of its
+ * process or cgroup alone (a group's); undefined without one.
+ */
+export function ownerText(owner: FlowOwner | undefined, of: "flow" | "process" | "cgroup" = "flow"): string | undefined {
+  if (!owner) return undefined;
+  if (owner.source === "none") return "none (no local socket: forwarded, or sent by the kernel)";
+  const parts: string[] = [];
+  if (of !== "cgroup") parts.push(owner.pid !== 0 ? `${owner.comm || "?"} pid ${owner.pid}` : "process unknown");
+  if (of === "flow") parts.push(owner.source);
+  if (owner.cgroupPath !== undefined) parts.push(`cgroup ${owner.cgroupPath}`);
+  else if (owner.cgroupId !== 0) parts.push(`cgroup id ${owner.cgroupId}`);
+  if (owner.containerId) parts.push(`container ${owner.containerId}`);
+  return parts.join(" · ");
+}
 
 function flowLine(f: FlowStat, nameOf: NameOf): string {
   const id = f.id;
@@ -34,6 +53,8 @@ export function detailLines(row: Row, units: Units, nameOf: NameOf): string[] {
     const f = row.flow;
     lines.push(`flow     ${flowLine(f, nameOf)}`);
     lines.push(`macs     ${f.id.srcMac} → ${f.id.dstMac}   dscp ${f.dscp}   tcp flags ${flags}`);
+    const owner = ownerText(f.id.owner);
+    if (owner) lines.push(`owner    ${owner}`);
     lines.push(`rates    ${ratesLine(row, units)}`);
     lines.push(`total    ${row.bytes} bytes · ${row.packets} packets · first ${clock(f.firstSeenMs)} · last ${clock(f.lastSeenMs)}`);
     for (const addr of [f.id.srcAddr, f.id.dstAddr]) {
@@ -43,6 +64,10 @@ export function detailLines(row: Row, units: Units, nameOf: NameOf): string[] {
     return lines;
   }
   lines.push(`${groupNames[row.grouping].padEnd(8)} ${groupLabel(row, nameOf)}`);
+  if (row.grouping === "process" || row.grouping === "container") {
+    const owner = ownerText(row.group.owner, row.grouping === "process" ? "process" : "cgroup");
+    if (owner) lines.push(`owner    ${owner}`);
+  }
   lines.push(`flows    ${row.flows} · protocols ${row.protocols.join(",")} · tcp flags ${flags}`);
   lines.push(`rates    ${ratesLine(row, units)}`);
   lines.push(`total    ${row.bytes} bytes · ${row.packets} packets`);

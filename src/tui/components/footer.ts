@@ -4,7 +4,7 @@ import type { Style } from "./style.ts";
 import { fit, truncate } from "./text-cell.ts";
 
 const hints: [string, string][] = [
-  ["q", "quit"], ["?", "help"], ["</>", "sort"], ["r", "reverse"], ["g", "group"], ["/", "filter"],
+  ["q", "quit"], ["?", "help"], ["</>", "sort"], ["r", "reverse"], ["g o", "group"], ["/", "filter"],
   ["space", "pause"], ["↑↓", "select"], ["n", "names"], ["u", "units"],
 ];
 

@@ -26,6 +26,8 @@ export interface HeaderInput {
   message?: string;
   /** The agent's self-check per attached interface and direction (Status accounting); absent or empty: not shown. */
   accounting?: readonly AccountingCheck[];
+  /** The largest N of 1-in-N sampled flows shown (FlowTable.sampling); above 1 the figures are estimates, marked "~". */
+  sampling?: number;
 }
 
 /** What the header reads of one InterfaceAccountingEntry. */
@@ -58,7 +60,7 @@ export function selfCheckText(entries: readonly AccountingCheck[] | undefined): 
 
 export const HEADER_HEIGHT = 4;
 
-const groupingNames = { flow: "flow", "host-pair": "host pair", source: "source", destination: "destination", port: "port", interface: "interface", protocol: "protocol" };
+const groupingNames = { flow: "flow", "host-pair": "host pair", source: "source", destination: "destination", port: "port", interface: "interface", protocol: "protocol", process: "process", container: "container" };
 
 export function renderHeader(h: HeaderInput, width: number, style: Style): string[] {
   const s = h.state;
@@ -72,9 +74,11 @@ export function renderHeader(h: HeaderInput, width: number, style: Style): strin
   const check = selfCheckText(h.accounting);
   const dropText = `drops ${siNumber(drops)}${h.counters.mapErrors > 0 ? ` map errors ${siNumber(h.counters.mapErrors)}` : ""}${check ? `  ${check}` : ""}`;
   const interval = h.intervalMs === undefined ? "?" : formatInterval(h.intervalMs);
+  const sampled = h.sampling !== undefined && h.sampling > 1;
+  const est = sampled ? "~" : "";
   const traffic =
-    `rx ${formatRate(h.totals.rx.bytes[0]!, s.units)}  tx ${formatRate(h.totals.tx.bytes[0]!, s.units)}  ` +
-    `${siNumber(Math.round(pps))} pkt/s  flows ${h.totals.flows}  rows ${h.shownRows}  every ${interval}  `;
+    `rx ${est}${formatRate(h.totals.rx.bytes[0]!, s.units)}  tx ${est}${formatRate(h.totals.tx.bytes[0]!, s.units)}  ` +
+    `${est}${siNumber(Math.round(pps))} pkt/s  ${sampled ? `sampled 1/${h.sampling} (~: estimated)  ` : ""}flows ${h.totals.flows}  rows ${h.shownRows}  every ${interval}  `;
   const line3 = drops > 0 || h.counters.mapErrors > 0 ? spread(traffic, dropText, width, undefined, style.warn) : fit(traffic + dropText, width);
   const view = [
     `by ${groupingNames[s.grouping]}`,

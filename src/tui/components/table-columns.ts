@@ -2,6 +2,7 @@
  * The table's columns for a grouping: title, alignment, cell text, and how
  * wide: fixed, or sized to content (addresses, names) within a range.
  */
+import type { FlowOwner } from "../../flow/flow-record.ts";
 import type { NameOf } from "../model/flow-filter.ts";
 import type { FlowIdentity } from "../model/flow-table.ts";
 import type { Grouping, Row } from "../model/group-flows.ts";
@@ -49,6 +50,21 @@ export function endpointText(id: FlowIdentity, side: "src" | "dst", nameOf: Name
   return port === 0 ? host : `${host}:${port}`;
 }
 
+/** A process as a row names it: "iperf3 (4242)"; without a process, why. */
+export function processLabel(owner: FlowOwner | undefined): string {
+  if (!owner) return "(no attribution)";
+  if (owner.pid !== 0) return `${owner.comm || "?"} (${owner.pid})`;
+  return owner.source === "none" ? "(no local socket)" : "(process unknown)";
+}
+
+/** A container as a row names it: its id's first 12 digits (as docker ps), else the cgroup path, else why neither. */
+export function containerLabel(owner: FlowOwner | undefined): string {
+  if (!owner) return "(no attribution)";
+  if (owner.containerId) return owner.containerId.slice(0, 12);
+  if (owner.cgroupPath !== undefined) return owner.cgroupPath;
+  return owner.source === "none" ? "(no local socket)" : "(cgroup unknown)";
+}
+
 export function groupLabel(row: Row, nameOf: NameOf): string {
   const g = row.group;
   switch (row.grouping) {
@@ -58,12 +74,15 @@ export function groupLabel(row: Row, nameOf: NameOf): string {
     case "port": return g.port === 0 ? `${g.protocol}` : `${g.protocol}/${g.port}`;
     case "interface": return g.interface!;
     case "protocol": return g.protocol!;
+    case "process": return processLabel(g.owner);
+    case "container": return containerLabel(g.owner);
     case "flow": return row.key;
   }
 }
 
 const groupTitles: Record<Grouping, string> = {
   flow: "FLOW", "host-pair": "HOST PAIR", source: "SOURCE", destination: "DESTINATION", port: "PORT", interface: "INTERFACE", protocol: "PROTOCOL",
+  process: "PROCESS", container: "CONTAINER",
 };
 
 const figures: TableColumn[] = [

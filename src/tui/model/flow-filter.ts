@@ -2,8 +2,11 @@
  * The filter typed in the view: words separated by spaces, all of which must
  * match a flow (AND). A word matches when it is part of either address or
  * of a resolved name, equals either port (digits), is part of the interface
- * name, or equals the protocol or the direction ("in", "out"); case does not
- * matter. Applied to flows before grouping, so group totals are of the
+ * name, equals the protocol or the direction ("in", "out"), or is part of
+ * the owning process's command name, cgroup path or container id
+ * (--enable-process); case does not matter. Terms name one field: `pid:4242`
+ * (equal), `comm:iperf`, `cgroup:/system.slice`, `container:3f2a` (part of
+ * it). Applied to flows before grouping, so group totals are of the
  * matching flows only.
  */
 import type { FlowStat } from "./flow-table.ts";
@@ -15,8 +18,37 @@ export function filterWords(filter: string): string[] {
   return filter.toLowerCase().split(/\s+/).filter((w) => w.length > 0);
 }
 
+const OWNER_TERM = /^(pid|comm|cgroup|container):(.*)$/;
+
+/** A `field:value` term on the owner; undefined when `word` is not one. */
+function ownerTermMatches(word: string, f: FlowStat): boolean | undefined {
+  const term = OWNER_TERM.exec(word);
+  if (!term) return undefined;
+  const owner = f.id.owner;
+  const value = term[2]!;
+  if (!owner) return false;
+  switch (term[1]) {
+    case "pid": return owner.pid !== 0 && String(owner.pid) === value;
+    case "comm": return owner.comm !== "" && owner.comm.toLowerCase().includes(value);
+    case "cgroup": return owner.cgroupPath !== undefined && owner.cgroupPath.toLowerCase().includes(value);
+    default: return owner.containerId !== undefined && owner.containerId.includes(value);
+  }
+}
+
+function ownerWordMatches(word: string, f: FlowStat): boolean {
+  const owner = f.id.owner;
+  if (!owner) return false;
+  return (
+    (owner.comm !== "" && owner.comm.toLowerCase().includes(word)) ||
+    (owner.cgroupPath !== undefined && owner.cgroupPath.toLowerCase().includes(word)) ||
+    (owner.containerId !== undefined && owner.containerId.includes(word))
+  );
+}
+
 function wordMatches(word: string, f: FlowStat, nameOf: NameOf): boolean {
   const id = f.id;
+  const term = ownerTermMatches(word, f);
+  if (term !== undefined) return term;
   if (/^\d+$/.test(word) && (id.srcPort === Number(word) || id.dstPort === Number(word))) return true;
   if (id.protocol.toLowerCase() === word) return true;
   if ((id.direction === "ingress" ? "in" : "out") === word) return true;
@@ -26,7 +58,7 @@ function wordMatches(word: string, f: FlowStat, nameOf: NameOf): boolean {
     const name = nameOf(addr);
     if (name && name.toLowerCase().includes(word)) return true;
   }
-  return false;
+  return ownerWordMatches(word, f);
 }
 
 export function filterFlows(stats: FlowStat[], filter: string, nameOf: NameOf = () => undefined): FlowStat[] {

@@ -6,7 +6,7 @@
  */
 import type { FlowColumns } from "../../flow/flow-columns.ts";
 import { addressText, macText, protocolName } from "../../flow/flow-format.ts";
-import type { FlowBatch, FlowRecord, KernelCounters } from "../../flow/flow-record.ts";
+import type { FlowBatch, FlowOwner, FlowRecord, KernelCounters } from "../../flow/flow-record.ts";
 import { RateWindows, type WindowRates } from "./rate-windows.ts";
 
 /** What identifies a flow, in text, computed once when the flow is first seen. */
@@ -23,6 +23,8 @@ export interface FlowIdentity {
   dstPort: number;
   srcMac: string;
   dstMac: string;
+  /** The process and cgroup of the flow's local socket, as first reported; absent when the agent runs without --enable-process. */
+  owner?: FlowOwner;
 }
 
 /** A flow at one instant: identity, totals since first seen, rates over the windows. */
@@ -77,6 +79,7 @@ export function flowIdentity(r: FlowRecord, key = flowKey(r)): FlowIdentity {
     dstPort: r.dstPort,
     srcMac: macText(r.srcMac),
     dstMac: macText(r.dstMac),
+    ...(r.owner ? { owner: r.owner } : {}),
   };
 }
 
@@ -86,6 +89,12 @@ export class FlowTable {
   counters: KernelCounters = { ringbufPackets: 0, droppedPackets: 0, droppedBytes: 0, mapErrors: 0, truncated: 0, flowsInserted: 0 };
   batches = 0;
   lastBatchAtMs: number | undefined;
+  /**
+   * The largest N of the 1-in-N sampled flows ingested (--sampling, a
+   * rule's sample=N); 1: every flow counted every packet. Above 1 the
+   * figures are estimates: a sampled flow's counts are scaled by its N.
+   */
+  sampling = 1;
 
   /** `observedSinceMs`: when counting began; rate windows are shortened to it at the start. */
   constructor(public observedSinceMs: number) {}
@@ -111,9 +120,13 @@ export class FlowTable {
       if (!entry) {
         entry = { id: flowIdentity(flows.record(i), key), windows: new RateWindows(), bytes: 0, packets: 0, tcpFlags: 0, dscp: 0, firstSeenMs: startMs, lastSeenMs: endMs };
         this.entries.set(key, entry);
+      } else if (!entry.id.owner && flows.ownerSource(i) !== 0) {
+        entry.id.owner = flows.owner(i); // first seen from an agent without attribution, or before it was on
       }
-      const bytes = flows.bytes(i);
-      const packets = flows.packets(i);
+      const rate = flows.sampling(i);
+      if (rate > this.sampling) this.sampling = rate;
+      const bytes = flows.bytes(i) * rate;
+      const packets = flows.packets(i) * rate;
       entry.windows.add(at, bytes, packets);
       entry.bytes += bytes;
       entry.packets += packets;

@@ -1,13 +1,15 @@
 /**
  * Rows of the table: one per flow, or flows summed per host pair, source,
- * destination, port, interface or protocol. Rates and totals add up, so a
+ * destination, port, interface, protocol, process (pid and command name) or
+ * container (its id, else the cgroup path: --enable-process). Rates and totals add up, so a
  * group's figures are the sums of its flows'. Group keys use addresses, never
  * resolved names, so a row keeps its place while names arrive.
  */
 import { addRates, zeroRates, type WindowRates } from "./rate-windows.ts";
+import type { FlowOwner } from "../../flow/flow-record.ts";
 import type { FlowStat } from "./flow-table.ts";
 
-export const GROUPINGS = ["flow", "host-pair", "source", "destination", "port", "interface", "protocol"] as const;
+export const GROUPINGS = ["flow", "host-pair", "source", "destination", "port", "interface", "protocol", "process", "container"] as const;
 export type Grouping = (typeof GROUPINGS)[number];
 
 /** What the rows of one grouping have in common (the fields that grouping keeps). */
@@ -19,6 +21,8 @@ export interface GroupFields {
   protocol?: string;
   port?: number;
   interface?: string;
+  /** Process and container groupings: the owner of the group's first flow (pid, comm, cgroup and container are the group's), or undefined when its flows have none. */
+  owner?: FlowOwner;
 }
 
 export interface Row {
@@ -44,6 +48,23 @@ export function servicePort(f: FlowStat): number {
   return Math.min(srcPort, dstPort);
 }
 
+/**
+ * A process group's key: pid and command name (a pid that exec'd another
+ * program is two rows); flows without a process fall in one row per reason.
+ */
+export function processKey(owner: FlowOwner | undefined): string {
+  if (!owner) return "-";
+  return owner.pid !== 0 ? `${owner.pid} ${owner.comm}` : `(${owner.source})`;
+}
+
+/** A container group's key: the container id, else the cgroup path, else why there is none. */
+export function containerKey(owner: FlowOwner | undefined): string {
+  if (!owner) return "-";
+  if (owner.containerId) return `container ${owner.containerId}`;
+  if (owner.cgroupPath !== undefined) return `cgroup ${owner.cgroupPath}`;
+  return owner.source === "none" ? "(none)" : "(cgroup unknown)";
+}
+
 function groupOf(f: FlowStat, grouping: Grouping): { key: string; group: GroupFields } {
   const id = f.id;
   switch (grouping) {
@@ -65,6 +86,10 @@ function groupOf(f: FlowStat, grouping: Grouping): { key: string; group: GroupFi
       return { key: id.interface, group: { interface: id.interface } };
     case "protocol":
       return { key: id.protocol, group: { protocol: id.protocol } };
+    case "process":
+      return { key: processKey(id.owner), group: { owner: id.owner } };
+    case "container":
+      return { key: containerKey(id.owner), group: { owner: id.owner } };
   }
 }
 

@@ -29,6 +29,8 @@ export type Action =
   | { type: "sort-by"; column: SortColumn }
   | { type: "sort-reverse" }
   | { type: "group-step"; by: 1 | -1 }
+  /** Group by process; again: by container (and back). */
+  | { type: "owner-group" }
   | { type: "filter-start" }
   | { type: "filter-type"; text: string }
   | { type: "filter-backspace" }
@@ -63,6 +65,10 @@ export function applyAction(state: ViewState, action: Action, rowKeys: string[],
       return { ...state, reverse: !state.reverse };
     case "group-step": {
       const grouping = step(GROUPINGS, state.grouping, action.by);
+      return { ...state, grouping, sort: sortColumnFor(grouping, state.sort), selection: NO_SELECTION };
+    }
+    case "owner-group": {
+      const grouping: Grouping = state.grouping === "process" ? "container" : "process";
       return { ...state, grouping, sort: sortColumnFor(grouping, state.sort), selection: NO_SELECTION };
     }
     case "filter-start":

@@ -18,6 +18,12 @@ describe("header", () => {
     ]);
   });
 
+  test("sampled flows: totals marked ~ (estimated) and the rate named", () => {
+    expect(renderHeader({ ...header, sampling: 100, state: initialViewState() }, 120, plainStyle)[2]).toBe(
+      "rx ~750B/s  tx ~168kB/s  ~1.7k pkt/s  sampled 1/100 (~: estimated)  flows 3  rows 3  every 1s  drops 0".padEnd(120),
+    );
+  });
+
   test("drops, a message, pause, filter and names stand out", () => {
     const state = { ...initialViewState({ grouping: "port", sort: "bytes", reverse: true, filter: "udp", resolveNames: true }), paused: true };
     const h = { ...header, counters: { ...header.counters, droppedPackets: 1234 }, message: "agent 127.0.0.1:1: connection refused", state };
@@ -53,7 +59,7 @@ describe("the accounting self-check in the header", () => {
 
 describe("footer", () => {
   test("the keys, cut to what fits", () => {
-    expect(renderFooter(initialViewState(), 100, plainStyle)).toEqual(["q quit  ? help  </> sort  r reverse  g group  / filter  space pause  ↑↓ select  n names  u units    "]);
+    expect(renderFooter(initialViewState(), 100, plainStyle)).toEqual(["q quit  ? help  </> sort  r reverse  g o group  / filter  space pause  ↑↓ select  n names  u units  "]);
     expect(renderFooter(initialViewState(), 30, plainStyle)).toEqual(["q quit  ? help  </> sort      "]);
   });
 
@@ -86,7 +92,7 @@ describe("screen", () => {
       " ".repeat(100),
       " ".repeat(100),
       " ".repeat(100),
-      "q quit  ? help  </> sort  r reverse  g group  / filter  space pause  ↑↓ select  n names  u units    ",
+      "q quit  ? help  </> sort  r reverse  g o group  / filter  space pause  ↑↓ select  n names  u units  ",
     ]);
     expect(lines.map((l) => [...l].length)).toEqual(Array(20).fill(100));
     expect(tableHeight(20, rows, state)).toBe(7);
@@ -113,7 +119,7 @@ describe("screen", () => {
     const lines = renderScreen({ header, rows, state, nameOf: noNames, scrollTop: 0 }, 100, 24, plainStyle);
     expect(lines[4]!.trimEnd()).toBe(" keys");
     expect(lines[6]!.trimEnd()).toBe("  < >  ← →                sort by the previous / next column");
-    expect(lines[19]!.trimEnd()).toBe("  q  Ctrl-C               quit (everything the view attached is detached)");
+    expect(lines[21]!.trimEnd()).toBe("  q  Ctrl-C               quit (everything the view attached is detached)");
     expect(lines.some((l) => l.includes("─ details"))).toBe(false);
     expect(lines.length).toBe(24);
   });

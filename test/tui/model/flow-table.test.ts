@@ -22,6 +22,14 @@ describe("FlowTable", () => {
     expect(table.lastBatchAtMs).toBe(2000);
   });
 
+  test("a sampled flow's counts are scaled by its N (estimates); the table says the largest N it saw", () => {
+    const table = new FlowTable(0);
+    expect(table.sampling).toBe(1);
+    table.ingest(batch(2000, [{ ...record({ ...a, bytes: 1000, packets: 10 }), sampling: 100 }, record({ ...b, bytes: 60, packets: 1 })]));
+    expect(table.stats(2000).map((s) => [s.bytes, s.packets])).toEqual([[100_000, 1000], [60, 1]]);
+    expect(table.sampling).toBe(100);
+  });
+
   test("flows of one key on another interface or direction are other flows", () => {
     const table = new FlowTable(0);
     table.ingest(batch(1000, [record({ ...a, bytes: 1, packets: 1 }), record({ ...a, bytes: 2, packets: 1, iface: "eth1" }), record({ ...a, bytes: 3, packets: 1, direction: "ingress" })]));

@@ -27,15 +27,15 @@ describe("view state", () => {
     let s = apply(initialViewState({ sort: "source" }), { type: "select", move: "down" });
     expect(s.selection.key).toBe("r1");
     const seen: string[] = [];
-    for (let i = 0; i < 7; i++) {
+    for (let i = 0; i < 9; i++) {
       s = apply(s, { type: "group-step", by: 1 });
       seen.push(s.grouping);
     }
-    expect(seen).toEqual(["host-pair", "source", "destination", "port", "interface", "protocol", "flow"]);
+    expect(seen).toEqual(["host-pair", "source", "destination", "port", "interface", "protocol", "process", "container", "flow"]);
     expect(s.selection.key).toBeUndefined();
     // source is not a column of the group views: the sort moved to the group column, and stays there.
     expect(s.sort).toBe("source");
-    expect(apply(initialViewState({ sort: "source" }), { type: "group-step", by: -1 })).toMatchObject({ grouping: "protocol", sort: "group" });
+    expect(apply(initialViewState({ sort: "source" }), { type: "group-step", by: -1 })).toMatchObject({ grouping: "container", sort: "group" });
   });
 
   test("filter typing, backspace, accept and cancel", () => {

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netflow/v1/agent.proto.
  */
 export const file_netflow_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChZuZXRmbG93L3YxL2FnZW50LnByb3RvEgpuZXRmbG93LnYxIlEKCkZsb3dGaWx0ZXISDQoFY2lkcnMYASADKAkSDQoFcG9ydHMYAiADKA0SEQoJcHJvdG9jb2xzGAMgAygJEhIKCmludGVyZmFjZXMYBCADKAkiNgoMV2F0Y2hSZXF1ZXN0EiYKBmZpbHRlchgBIAEoCzIWLm5ldGZsb3cudjEuRmxvd0ZpbHRlciJOCg1XYXRjaFJlc3BvbnNlEiQKBWJhdGNoGAEgASgLMhUubmV0Zmxvdy52MS5GbG93QmF0Y2gSFwoPZHJvcHBlZF9iYXRjaGVzGAIgASgEIg8KDVN0YXR1c1JlcXVlc3QiWAoRQXR0YWNoZWRJbnRlcmZhY2USDAoEbmFtZRgBIAEoCRIPCgdpZmluZGV4GAIgASgNEiQKBGtpbmQYAyABKA4yFi5uZXRmbG93LnYxLkF0dGFjaEtpbmQidQoPRXZpY3Rpb25TdW1tYXJ5EiYKAmF0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVmbG93cxgCIAEoBBIrCghkdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJPCgtBZ2VudFRvdGFscxIRCglldmljdGlvbnMYASABKAQSDQoFZmxvd3MYAiABKAQSDwoHcGFja2V0cxgDIAEoBBINCgVieXRlcxgEIAEoBCKfAQoNRmxvd01hcHNTdGF0ZRIQCghjYXBhY2l0eRgBIAEoDRIMCgRmaWxsGAIgASgEEg8KB2NlaWxpbmcYAyABKA0SGwoTa2VybmVsX21lbW9yeV9ieXRlcxgEIAEoBBIPCgdyZXNpemVzGAUgASgEEhcKD2Vhcmx5X2V2aWN0aW9ucxgGIAEoBBIWCg5mbG93c19pbnNlcnRlZBgHIAEoBCKjAQoKU2lua1N0YXR1cxIMCgRuYW1lGAEgASgJEhYKDnF1ZXVlZF9yZWNvcmRzGAIgASgEEhQKDHF1ZXVlZF9ieXRlcxgDIAEoBBIUCgxzZW50X3JlY29yZHMYBCABKAQSFwoPZHJvcHBlZF9yZWNvcmRzGAUgASgEEhMKC3NlbmRfZXJyb3JzGAYgASgEEhUKDXNlbnRfbWVzc2FnZXMYByABKAQi6AEKE0ludGVyZmFjZUFjY291bnRpbmcSEQoJaW50ZXJmYWNlGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SKAoJZGlyZWN0aW9uGAMgASgOMhUubmV0Zmxvdy52MS5EaXJlY3Rpb24SDwoHcGFja2V0cxgEIAEoBBINCgVieXRlcxgFIAEoBBIXCg9jaGVja2VkX3BhY2tldHMYBiABKAQSFgoOa2VybmVsX3BhY2tldHMYByABKAQSHQoQYWNjb3VudGluZ19yYXRpbxgIIAEoAUgAiAEBQhMKEV9hY2NvdW50aW5nX3JhdGlvIqUECg5TdGF0dXNSZXNwb25zZRIoCgVhZ2VudBgBIAEoCzIZLm5ldGZsb3cudjEuQWdlbnRJZGVudGl0eRIuCgpzdGFydGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCgppbnRlcmZhY2VzGAMgAygLMh0ubmV0Zmxvdy52MS5BdHRhY2hlZEludGVyZmFjZRIVCgltYXhfZmxvd3MYBCABKA1CAhgBEjIKDWxhc3RfZXZpY3Rpb24YBSABKAsyGy5uZXRmbG93LnYxLkV2aWN0aW9uU3VtbWFyeRInCgZ0b3RhbHMYBiABKAsyFy5uZXRmbG93LnYxLkFnZW50VG90YWxzEioKBmtlcm5lbBgHIAEoCzIaLm5ldGZsb3cudjEuS2VybmVsQ291bnRlcnMSEAoId2F0Y2hlcnMYCCABKA0SNAoRZXZpY3Rpb25faW50ZXJ2YWwYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJZmxvd19tYXBzGAogASgLMhkubmV0Zmxvdy52MS5GbG93TWFwc1N0YXRlEiUKBXNpbmtzGAsgAygLMhYubmV0Zmxvdy52MS5TaW5rU3RhdHVzEjMKCmFjY291bnRpbmcYDCADKAsyHy5uZXRmbG93LnYxLkludGVyZmFjZUFjY291bnRpbmcSFAoMbm90X2F0dGFjaGVkGA0gAygJKlIKCkF0dGFjaEtpbmQSGwoXQVRUQUNIX0tJTkRfVU5TUEVDSUZJRUQQABITCg9BVFRBQ0hfS0lORF9UQ1gQARISCg5BVFRBQ0hfS0lORF9UQxACMo8BCgxBZ2VudFNlcnZpY2USPgoFV2F0Y2gSGC5uZXRmbG93LnYxLldhdGNoUmVxdWVzdBoZLm5ldGZsb3cudjEuV2F0Y2hSZXNwb25zZTABEj8KBlN0YXR1cxIZLm5ldGZsb3cudjEuU3RhdHVzUmVxdWVzdBoaLm5ldGZsb3cudjEuU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netflow_v1_flow]);
+  fileDesc("ChZuZXRmbG93L3YxL2FnZW50LnByb3RvEgpuZXRmbG93LnYxIpsBCgpGbG93RmlsdGVyEg0KBWNpZHJzGAEgAygJEg0KBXBvcnRzGAIgAygNEhEKCXByb3RvY29scxgDIAMoCRISCgppbnRlcmZhY2VzGAQgAygJEgwKBHBpZHMYBSADKA0SDQoFY29tbXMYBiADKAkSFAoMY2dyb3VwX3BhdGhzGAcgAygJEhUKDWNvbnRhaW5lcl9pZHMYCCADKAkiNgoMV2F0Y2hSZXF1ZXN0EiYKBmZpbHRlchgBIAEoCzIWLm5ldGZsb3cudjEuRmxvd0ZpbHRlciJOCg1XYXRjaFJlc3BvbnNlEiQKBWJhdGNoGAEgASgLMhUubmV0Zmxvdy52MS5GbG93QmF0Y2gSFwoPZHJvcHBlZF9iYXRjaGVzGAIgASgEIg8KDVN0YXR1c1JlcXVlc3QiWAoRQXR0YWNoZWRJbnRlcmZhY2USDAoEbmFtZRgBIAEoCRIPCgdpZmluZGV4GAIgASgNEiQKBGtpbmQYAyABKA4yFi5uZXRmbG93LnYxLkF0dGFjaEtpbmQidQoPRXZpY3Rpb25TdW1tYXJ5EiYKAmF0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVmbG93cxgCIAEoBBIrCghkdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJPCgtBZ2VudFRvdGFscxIRCglldmljdGlvbnMYASABKAQSDQoFZmxvd3MYAiABKAQSDwoHcGFja2V0cxgDIAEoBBINCgVieXRlcxgEIAEoBCKfAQoNRmxvd01hcHNTdGF0ZRIQCghjYXBhY2l0eRgBIAEoDRIMCgRmaWxsGAIgASgEEg8KB2NlaWxpbmcYAyABKA0SGwoTa2VybmVsX21lbW9yeV9ieXRlcxgEIAEoBBIPCgdyZXNpemVzGAUgASgEEhcKD2Vhcmx5X2V2aWN0aW9ucxgGIAEoBBIWCg5mbG93c19pbnNlcnRlZBgHIAEoBCKjAQoKU2lua1N0YXR1cxIMCgRuYW1lGAEgASgJEhYKDnF1ZXVlZF9yZWNvcmRzGAIgASgEEhQKDHF1ZXVlZF9ieXRlcxgDIAEoBBIUCgxzZW50X3JlY29yZHMYBCABKAQSFwoPZHJvcHBlZF9yZWNvcmRzGAUgASgEEhMKC3NlbmRfZXJyb3JzGAYgASgEEhUKDXNlbnRfbWVzc2FnZXMYByABKAQi6AEKE0ludGVyZmFjZUFjY291bnRpbmcSEQoJaW50ZXJmYWNlGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SKAoJZGlyZWN0aW9uGAMgASgOMhUubmV0Zmxvdy52MS5EaXJlY3Rpb24SDwoHcGFja2V0cxgEIAEoBBINCgVieXRlcxgFIAEoBBIXCg9jaGVja2VkX3BhY2tldHMYBiABKAQSFgoOa2VybmVsX3BhY2tldHMYByABKAQSHQoQYWNjb3VudGluZ19yYXRpbxgIIAEoAUgAiAEBQhMKEV9hY2NvdW50aW5nX3JhdGlvIukECg5TdGF0dXNSZXNwb25zZRIoCgVhZ2VudBgBIAEoCzIZLm5ldGZsb3cudjEuQWdlbnRJZGVudGl0eRIuCgpzdGFydGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCgppbnRlcmZhY2VzGAMgAygLMh0ubmV0Zmxvdy52MS5BdHRhY2hlZEludGVyZmFjZRIVCgltYXhfZmxvd3MYBCABKA1CAhgBEjIKDWxhc3RfZXZpY3Rpb24YBSABKAsyGy5uZXRmbG93LnYxLkV2aWN0aW9uU3VtbWFyeRInCgZ0b3RhbHMYBiABKAsyFy5uZXRmbG93LnYxLkFnZW50VG90YWxzEioKBmtlcm5lbBgHIAEoCzIaLm5ldGZsb3cudjEuS2VybmVsQ291bnRlcnMSEAoId2F0Y2hlcnMYCCABKA0SNAoRZXZpY3Rpb25faW50ZXJ2YWwYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJZmxvd19tYXBzGAogASgLMhkubmV0Zmxvdy52MS5GbG93TWFwc1N0YXRlEiUKBXNpbmtzGAsgAygLMhYubmV0Zmxvdy52MS5TaW5rU3RhdHVzEjMKCmFjY291bnRpbmcYDCADKAsyHy5uZXRmbG93LnYxLkludGVyZmFjZUFjY291bnRpbmcSFAoMbm90X2F0dGFjaGVkGA0gAygJEhAKCHNhbXBsaW5nGBAgASgNEhgKEGZpbHRlcmVkX3BhY2tldHMYESABKAQSFgoOZmlsdGVyZWRfYnl0ZXMYEiABKAQqUgoKQXR0YWNoS2luZBIbChdBVFRBQ0hfS0lORF9VTlNQRUNJRklFRBAAEhMKD0FUVEFDSF9LSU5EX1RDWBABEhIKDkFUVEFDSF9LSU5EX1RDEAIyjwEKDEFnZW50U2VydmljZRI+CgVXYXRjaBIYLm5ldGZsb3cudjEuV2F0Y2hSZXF1ZXN0GhkubmV0Zmxvdy52MS5XYXRjaFJlc3BvbnNlMAESPwoGU3RhdHVzEhkubmV0Zmxvdy52MS5TdGF0dXNSZXF1ZXN0GhoubmV0Zmxvdy52MS5TdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netflow_v1_flow]);
 
 /**
  * Which flows to send. Each non-empty list must match (AND); within a list,
@@ -56,6 +56,38 @@ export type FlowFilter = Message<"netflow.v1.FlowFilter"> & {
    * @generated from field: repeated string interfaces = 4;
    */
   interfaces: string[];
+
+  /**
+   * The owner of the flow's local socket (agents run with --enable-process;
+   * flows without an owner match none of these):
+   * process ids 1-4194304;
+   *
+   * @generated from field: repeated uint32 pids = 5;
+   */
+  pids: number[];
+
+  /**
+   * command names (Owner.comm), exact, 1-15 bytes;
+   *
+   * @generated from field: repeated string comms = 6;
+   */
+  comms: string[];
+
+  /**
+   * cgroup paths ("/system.slice"): a flow matches when its cgroup is that
+   * cgroup or below it ("/" matches every flow whose cgroup is known);
+   *
+   * @generated from field: repeated string cgroup_paths = 7;
+   */
+  cgroupPaths: string[];
+
+  /**
+   * container ids or their prefixes (hex, 1-64 digits, "3f2a9c01b7e4"), as
+   * Owner.container_id.
+   *
+   * @generated from field: repeated string container_ids = 8;
+   */
+  containerIds: string[];
 };
 
 /**
@@ -500,6 +532,27 @@ export type StatusResponse = Message<"netflow.v1.StatusResponse"> & {
    * @generated from field: repeated string not_attached = 13;
    */
   notAttached: string[];
+
+  /**
+   * --sampling N: 1 in N packets counted (flows accepted by a filter rule
+   * with sample=N carry that N); 0 or 1: every packet.
+   *
+   * @generated from field: uint32 sampling = 16;
+   */
+  sampling: number;
+
+  /**
+   * What the filter rules (--filter) rejected since start, every packet
+   * (before sampling); 0 without rules.
+   *
+   * @generated from field: uint64 filtered_packets = 17;
+   */
+  filteredPackets: bigint;
+
+  /**
+   * @generated from field: uint64 filtered_bytes = 18;
+   */
+  filteredBytes: bigint;
 };
 
 /**

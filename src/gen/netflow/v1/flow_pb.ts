@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netflow/v1/flow.proto.
  */
 export const file_netflow_v1_flow: GenFile = /*@__PURE__*/
-  fileDesc("ChVuZXRmbG93L3YxL2Zsb3cucHJvdG8SCm5ldGZsb3cudjEiswMKBEZsb3cSEQoJaW50ZXJmYWNlGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SKAoJZGlyZWN0aW9uGAMgASgOMhUubmV0Zmxvdy52MS5EaXJlY3Rpb24SEAoIZXRoX3R5cGUYBCABKA0SDwoHc3JjX21hYxgFIAEoDBIPCgdkc3RfbWFjGAYgASgMEhAKCHNyY19hZGRyGAcgASgMEhAKCGRzdF9hZGRyGAggASgMEhAKCHNyY19wb3J0GAkgASgNEhAKCGRzdF9wb3J0GAogASgNEhAKCHByb3RvY29sGAsgASgNEg8KB3BhY2tldHMYDCABKAQSDQoFYnl0ZXMYDSABKAQSKQoFc3RhcnQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJdGNwX2ZsYWdzGBAgASgNEgwKBGRzY3AYESABKA0SEQoJaWNtcF90eXBlGBIgASgNEhEKCWljbXBfY29kZRgTIAEoDRINCgVmbGFncxgUIAEoDUoFCGQQyAEigAEKDktlcm5lbENvdW50ZXJzEhcKD3JpbmdidWZfcGFja2V0cxgBIAEoBBIXCg9kcm9wcGVkX3BhY2tldHMYAiABKAQSFQoNZHJvcHBlZF9ieXRlcxgDIAEoBBISCgptYXBfZXJyb3JzGAQgASgEEhEKCXRydW5jYXRlZBgFIAEoBCK+AQoJRmxvd0JhdGNoEh8KBWZsb3dzGAEgAygLMhAubmV0Zmxvdy52MS5GbG93Ei4KCmV2aWN0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEWV2aWN0aW9uX2R1cmF0aW9uGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKBmtlcm5lbBgEIAEoCzIaLm5ldGZsb3cudjEuS2VybmVsQ291bnRlcnMiSgoNQWdlbnRJZGVudGl0eRIQCghob3N0bmFtZRgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAMgASgJKlMKCURpcmVjdGlvbhIZChVESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIVChFESVJFQ1RJT05fSU5HUkVTUxABEhQKEERJUkVDVElPTl9FR1JFU1MQAipWCghGbG93RmxhZxIZChVGTE9XX0ZMQUdfVU5TUEVDSUZJRUQQABIWChJGTE9XX0ZMQUdfRlJBR01FTlQQARIXChNGTE9XX0ZMQUdfVFJVTkNBVEVEEAJiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChVuZXRmbG93L3YxL2Zsb3cucHJvdG8SCm5ldGZsb3cudjEi5wMKBEZsb3cSEQoJaW50ZXJmYWNlGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SKAoJZGlyZWN0aW9uGAMgASgOMhUubmV0Zmxvdy52MS5EaXJlY3Rpb24SEAoIZXRoX3R5cGUYBCABKA0SDwoHc3JjX21hYxgFIAEoDBIPCgdkc3RfbWFjGAYgASgMEhAKCHNyY19hZGRyGAcgASgMEhAKCGRzdF9hZGRyGAggASgMEhAKCHNyY19wb3J0GAkgASgNEhAKCGRzdF9wb3J0GAogASgNEhAKCHByb3RvY29sGAsgASgNEg8KB3BhY2tldHMYDCABKAQSDQoFYnl0ZXMYDSABKAQSKQoFc3RhcnQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJdGNwX2ZsYWdzGBAgASgNEgwKBGRzY3AYESABKA0SEQoJaWNtcF90eXBlGBIgASgNEhEKCWljbXBfY29kZRgTIAEoDRINCgVmbGFncxgUIAEoDRIgCgVvd25lchgVIAEoCzIRLm5ldGZsb3cudjEuT3duZXISEAoIc2FtcGxpbmcYHiABKA1KBQhkEMgBIqABCgVPd25lchInCgZzb3VyY2UYASABKA4yFy5uZXRmbG93LnYxLk93bmVyU291cmNlEgsKA3BpZBgCIAEoDRIMCgRjb21tGAMgASgJEhEKCWNncm91cF9pZBgEIAEoBBITCgtjZ3JvdXBfcGF0aBgFIAEoCRIUCgxjb250YWluZXJfaWQYBiABKAkSFQoNc29ja2V0X2Nvb2tpZRgHIAEoBCKAAQoOS2VybmVsQ291bnRlcnMSFwoPcmluZ2J1Zl9wYWNrZXRzGAEgASgEEhcKD2Ryb3BwZWRfcGFja2V0cxgCIAEoBBIVCg1kcm9wcGVkX2J5dGVzGAMgASgEEhIKCm1hcF9lcnJvcnMYBCABKAQSEQoJdHJ1bmNhdGVkGAUgASgEIr4BCglGbG93QmF0Y2gSHwoFZmxvd3MYASADKAsyEC5uZXRmbG93LnYxLkZsb3cSLgoKZXZpY3RlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoRZXZpY3Rpb25fZHVyYXRpb24YAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKgoGa2VybmVsGAQgASgLMhoubmV0Zmxvdy52MS5LZXJuZWxDb3VudGVycyJKCg1BZ2VudElkZW50aXR5EhAKCGhvc3RuYW1lGAEgASgJEhAKCGFnZW50X2lkGAIgASgJEhUKDWFnZW50X3ZlcnNpb24YAyABKAkqUwoJRGlyZWN0aW9uEhkKFURJUkVDVElPTl9VTlNQRUNJRklFRBAAEhUKEURJUkVDVElPTl9JTkdSRVNTEAESFAoQRElSRUNUSU9OX0VHUkVTUxACKlYKCEZsb3dGbGFnEhkKFUZMT1dfRkxBR19VTlNQRUNJRklFRBAAEhYKEkZMT1dfRkxBR19GUkFHTUVOVBABEhcKE0ZMT1dfRkxBR19UUlVOQ0FURUQQAiqtAQoLT3duZXJTb3VyY2USHAoYT1dORVJfU09VUkNFX1VOU1BFQ0lGSUVEEAASFwoTT1dORVJfU09VUkNFX1NPQ0tFVBABEhsKF09XTkVSX1NPVVJDRV9DT05ORUNUSU9OEAISGQoVT1dORVJfU09VUkNFX0xJU1RFTkVSEAMSGAoUT1dORVJfU09VUkNFX1VOS05PV04QBBIVChFPV05FUl9TT1VSQ0VfTk9ORRAFYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message netflow.v1.Flow
@@ -148,6 +148,25 @@ export type Flow = Message<"netflow.v1.Flow"> & {
    * @generated from field: uint32 flags = 20;
    */
   flags: number;
+
+  /**
+   * The process and cgroup that own the flow's local socket, found in the
+   * kernel when the flow was created (`run --enable-process`). Unset when
+   * attribution is off; set with source OWNER_SOURCE_NONE when the flow has
+   * no local socket (forwarded traffic, packets the kernel sends itself).
+   *
+   * @generated from field: netflow.v1.Owner owner = 21;
+   */
+  owner?: Owner | undefined;
+
+  /**
+   * 1-in-N packet sampling, in the kernel (`run --sampling N`, or the flow's
+   * filter rule's sample=N): packets and bytes count the sampled packets only,
+   * so N times them estimates the wire. 0 or 1: every packet was counted.
+   *
+   * @generated from field: uint32 sampling = 30;
+   */
+  sampling: number;
 };
 
 /**
@@ -156,6 +175,70 @@ export type Flow = Message<"netflow.v1.Flow"> & {
  */
 export const FlowSchema: GenMessage<Flow> = /*@__PURE__*/
   messageDesc(file_netflow_v1_flow, 0);
+
+/**
+ * Who a flow belongs to. Fields not known are unset (0 or empty), as in the
+ * agent's JSON lines, where they are left out.
+ *
+ * @generated from message netflow.v1.Owner
+ */
+export type Owner = Message<"netflow.v1.Owner"> & {
+  /**
+   * @generated from field: netflow.v1.OwnerSource source = 1;
+   */
+  source: OwnerSource;
+
+  /**
+   * Process id (the thread group id, what `ps` shows as PID).
+   *
+   * @generated from field: uint32 pid = 2;
+   */
+  pid: number;
+
+  /**
+   * The task's command name (/proc/<pid>/comm, at most 15 bytes).
+   *
+   * @generated from field: string comm = 3;
+   */
+  comm: string;
+
+  /**
+   * cgroup v2 id: the inode number of the cgroup's directory.
+   *
+   * @generated from field: uint64 cgroup_id = 4;
+   */
+  cgroupId: bigint;
+
+  /**
+   * The cgroup's path under the cgroup v2 mount ("/system.slice/x.service"),
+   * resolved by the agent while the cgroup exists.
+   *
+   * @generated from field: string cgroup_path = 5;
+   */
+  cgroupPath: string;
+
+  /**
+   * The container id the cgroup path names (docker-<id>.scope,
+   * cri-containerd-<id>.scope, crio-<id>.scope, /docker/<id>).
+   *
+   * @generated from field: string container_id = 6;
+   */
+  containerId: string;
+
+  /**
+   * SO_COOKIE of the socket (`ss -e` prints it in hex as sk:<hex>).
+   *
+   * @generated from field: uint64 socket_cookie = 7;
+   */
+  socketCookie: bigint;
+};
+
+/**
+ * Describes the message netflow.v1.Owner.
+ * Use `create(OwnerSchema)` to create a new message.
+ */
+export const OwnerSchema: GenMessage<Owner> = /*@__PURE__*/
+  messageDesc(file_netflow_v1_flow, 1);
 
 /**
  * Kernel-side counters, cumulative since the agent loaded its program.
@@ -202,7 +285,7 @@ export type KernelCounters = Message<"netflow.v1.KernelCounters"> & {
  * Use `create(KernelCountersSchema)` to create a new message.
  */
 export const KernelCountersSchema: GenMessage<KernelCounters> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 1);
+  messageDesc(file_netflow_v1_flow, 2);
 
 /**
  * What one eviction produced: every flow the kernel held, plus the counters read with them.
@@ -240,7 +323,7 @@ export type FlowBatch = Message<"netflow.v1.FlowBatch"> & {
  * Use `create(FlowBatchSchema)` to create a new message.
  */
 export const FlowBatchSchema: GenMessage<FlowBatch> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 2);
+  messageDesc(file_netflow_v1_flow, 3);
 
 /**
  * Who sent a batch. Sent once per request, not per flow.
@@ -276,7 +359,7 @@ export type AgentIdentity = Message<"netflow.v1.AgentIdentity"> & {
  * Use `create(AgentIdentitySchema)` to create a new message.
  */
 export const AgentIdentitySchema: GenMessage<AgentIdentity> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 3);
+  messageDesc(file_netflow_v1_flow, 4);
 
 /**
  * Which way the packets crossed the interface.
@@ -343,4 +426,59 @@ export enum FlowFlag {
  */
 export const FlowFlagSchema: GenEnum<FlowFlag> = /*@__PURE__*/
   enumDesc(file_netflow_v1_flow, 1);
+
+/**
+ * How a flow's owner was found (bpf/flow.h enum flow_owner_source, same numbers).
+ *
+ * @generated from enum netflow.v1.OwnerSource
+ */
+export enum OwnerSource {
+  /**
+   * @generated from enum value: OWNER_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Egress: the packet's own socket (its cookie).
+   *
+   * @generated from enum value: OWNER_SOURCE_SOCKET = 1;
+   */
+  SOCKET = 1,
+
+  /**
+   * Ingress: the local socket of the reversed 5-tuple.
+   *
+   * @generated from enum value: OWNER_SOURCE_CONNECTION = 2;
+   */
+  CONNECTION = 2,
+
+  /**
+   * The socket bound to the local port: a server's listener (and its accepted
+   * connections), an unconnected UDP socket.
+   *
+   * @generated from enum value: OWNER_SOURCE_LISTENER = 3;
+   */
+  LISTENER = 3,
+
+  /**
+   * A local socket whose process is not known: cookie and cgroup only.
+   *
+   * @generated from enum value: OWNER_SOURCE_UNKNOWN = 4;
+   */
+  UNKNOWN = 4,
+
+  /**
+   * No local socket: forwarded traffic, or packets the kernel sends itself.
+   * Every other field of Owner is unset.
+   *
+   * @generated from enum value: OWNER_SOURCE_NONE = 5;
+   */
+  NONE = 5,
+}
+
+/**
+ * Describes the enum netflow.v1.OwnerSource.
+ */
+export const OwnerSourceSchema: GenEnum<OwnerSource> = /*@__PURE__*/
+  enumDesc(file_netflow_v1_flow, 2);
 

@@ -71,8 +71,18 @@ export interface KernelLink {
 
 /** Every BPF link in the kernel, from `bpftool link show` (all namespaces, all processes). */
 export async function kernelLinks(): Promise<KernelLink[]> {
-  const proc = Bun.spawn(["bpftool", "-j", "link", "show"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  if (code !== 0) throw new Error(`bpftool link show: exit ${code}: ${err.trim()}`);
+  // bpftool walks the kernel's link ids, then opens each: a link (or its program) freed between the two
+  // by anything else on the host makes the walk fail (exit 255, the error in its JSON on stdout). That is
+  // the host changing under the walk, not an answer: walk again, a few times at most.
+  let out = "";
+  for (let attempt = 1; ; attempt++) {
+    const proc = Bun.spawn(["bpftool", "-j", "link", "show"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const [stdout, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    if (code === 0) {
+      out = stdout;
+      break;
+    }
+    if (attempt === 5) throw new Error(`bpftool link show: exit ${code} (${attempt} walks): ${(err.trim() || stdout.trim()).slice(0, 500)}`);
+  }
   return (JSON.parse(out || "[]") as { id: number; type: number | string; prog_id: number }[]).map((l) => ({ id: l.id, type: l.type, progId: l.prog_id }));
 }

@@ -23,6 +23,27 @@
  * names after flows was one "sequence error" in nfcapd. When `domain` is
  * itself 0, names share it (and its sequence).
  *
+ * Sampled flows (--sampling N, a filter rule's sample=N: counts are of 1
+ * packet in N) go in an observation domain of their own per N,
+ * samplingDomainId(domain, N) = domain + N, with the flow templates and the
+ * sampling options (SAMPLING_TEMPLATE: 34 = N, 304 = 3, 309 = 1, 310 = N,
+ * scope selectorId = N) in that domain, before its first flows and at every
+ * refresh. Why a domain per rate: nfdump (its samplers) and goflow2 (its
+ * rate) keep sampling per exporter and observation domain, and nfdump 1.7.1
+ * applies a domain's sampler to
+ * every record of the domain without a selectorId it knows (nfdump #212:
+ * unsampled records scaled once options were sent), while its option
+ * template parser recognises no selectorId-keyed sampler at all (302 among
+ * the fields → template ignored): one rate per domain is the one layout it
+ * scales right, for any mix of rates. Unsampled flows stay in `domain`,
+ * which never carries sampling options: their messages are the same bytes
+ * as before sampling existed. The options record is a data record and
+ * counts in its domain's sequence number (RFC 7011 §3.1, as tshark checks);
+ * nfcapd counts flow records only, so each re-sent options record after
+ * flows shows as an nfcapd "sequence error" there (a counter; no flow is
+ * lost; test/e2e/ipfix-export.test.ts measures it). Re-sending them at each
+ * refresh is what lets a restarted collector scale the flows again.
+ *
  * Flows are grouped by template first (one pass that computes each row's
  * template), then each template's rows are written in runs that fill a
  * message, by the template's straight-line writer (ipfix-templates.ts).
@@ -33,10 +54,16 @@
  */
 import type { FlowColumns } from "../flow/flow-columns.ts";
 import { type MessageChunk, MessageChunks } from "./ipfix-message-chunks.ts";
-import { FLOW_TEMPLATES, type Field, INTERFACE_NAMES_TEMPLATE, templateIndex } from "./ipfix-templates.ts";
+import { FlowRowGroups } from "./ipfix-row-groups.ts";
+import { FLOW_TEMPLATES, type Field, INTERFACE_NAMES_TEMPLATE, SAMPLING_TEMPLATE } from "./ipfix-templates.ts";
 
 /** Observation domain of the interface names: 0, "no specific Observation Domain" (RFC 7011 §3.1). */
 export const INTERFACE_NAMES_DOMAIN = 0;
+
+/** Observation domain of the flows sampled 1 in `rate` (rate > 1): the flows' domain + rate, mod 2^32. */
+export function samplingDomainId(domain: number, rate: number): number {
+  return (domain + rate) >>> 0;
+}
 
 const IPFIX_VERSION = 10;
 const MESSAGE_HEADER = 16;
@@ -65,6 +92,8 @@ interface DomainSequence {
 
 export class IpfixEncoder {
   private readonly flowDomain: DomainSequence;
+  /** By sampling rate N > 1: the domain of the flows sampled 1 in N, created (and announced) at its first flows. */
+  private readonly sampledDomains = new Map<number, DomainSequence>();
   private readonly namesDomain: DomainSequence;
   private readonly chunks: MessageChunks;
   private current: MessageChunk;
@@ -79,11 +108,8 @@ export class IpfixEncoder {
   private ofFlows = false;
   private setStart = -1;
   private setId = 0;
-  // Reused across batches: each row's template, and the rows in template order.
-  private kinds = new Uint8Array(0);
-  private order = new Uint32Array(0);
-  private readonly firstOfTemplate = new Uint32Array(FLOW_TEMPLATES.length + 1);
-  private readonly nextOfTemplate = new Uint32Array(FLOW_TEMPLATES.length);
+  /** Reused across batches: each row's template and rate, and the rows of one rate in template order. */
+  private readonly rows = new FlowRowGroups(FLOW_TEMPLATES.length);
   private readonly text = new TextEncoder();
 
   constructor(
@@ -106,6 +132,16 @@ export class IpfixEncoder {
     return this.flowDomain.next;
   }
 
+  /** The sequence number the next message of flows sampled 1 in `rate` carries (undefined before the first). */
+  nextSampledSequence(rate: number): number | undefined {
+    return this.sampledDomains.get(rate)?.next;
+  }
+
+  /** The sampling rates (N > 1) flows have been exported at, each in its own domain. */
+  get samplingRates(): number[] {
+    return [...this.sampledDomains.keys()];
+  }
+
   /** The sequence number the next message of interface names carries (domain 0). */
   get nextNamesSequence(): number {
     return this.namesDomain.next;
@@ -120,12 +156,7 @@ export class IpfixEncoder {
     const out: IpfixMessage[] = [];
     this.begin();
     this.hasTemplates = true;
-    this.openSet(TEMPLATE_SET_ID);
-    for (const t of FLOW_TEMPLATES) {
-      this.view.setUint16(this.at, t.id);
-      this.view.setUint16(this.at + 2, t.fields.length);
-      this.at = this.writeFields(t.fields, this.at + 4);
-    }
+    this.flowTemplates();
     out.push(this.finish(exportSeconds, this.flowDomain));
     this.begin();
     this.hasTemplates = true;
@@ -137,7 +168,35 @@ export class IpfixEncoder {
     this.at = this.writeFields([...names.scopeFields, ...names.fields], this.at + 6);
     this.closeSet();
     this.interfaceNames(exportSeconds, interfaces, out);
+    for (const [rate, domain] of this.sampledDomains) out.push(this.samplingTemplates(exportSeconds, rate, domain));
     return out;
+  }
+
+  /**
+   * One message in the domain of the flows sampled 1 in `rate`: the flow
+   * templates, the sampling options template and its one record (which
+   * counts in the domain's sequence, RFC 7011 §3.1).
+   */
+  private samplingTemplates(exportSeconds: number, rate: number, domain: DomainSequence): IpfixMessage {
+    this.begin();
+    this.hasTemplates = true;
+    this.flowTemplates();
+    this.openSet(OPTIONS_TEMPLATE_SET_ID);
+    const sampling = SAMPLING_TEMPLATE;
+    this.view.setUint16(this.at, sampling.id);
+    this.view.setUint16(this.at + 2, sampling.scopeFields.length + sampling.fields.length);
+    this.view.setUint16(this.at + 4, sampling.scopeFields.length);
+    this.at = this.writeFields([...sampling.scopeFields, ...sampling.fields], this.at + 6);
+    this.openSet(sampling.id);
+    const v = this.view;
+    v.setUint32(this.at, rate); // scope: selectorId
+    v.setUint32(this.at + 4, rate); // samplingInterval
+    v.setUint16(this.at + 8, sampling.randomNOutOfN); // selectorAlgorithm
+    v.setUint32(this.at + 10, 1); // samplingSize
+    v.setUint32(this.at + 14, rate); // samplingPopulation
+    this.at += sampling.recordLength;
+    this.records++;
+    return this.finish(exportSeconds, domain);
   }
 
   /** Interface names alone (for interfaces first seen between refreshes), in domain 0. */
@@ -176,13 +235,35 @@ export class IpfixEncoder {
     this.chunks.release(message.bytes);
   }
 
-  /** Every flow of the batch as data records, grouped by template, in as few messages as fit. */
+  /**
+   * Every flow of the batch as data records, grouped by template, in as few
+   * messages as fit: unsampled flows in the flows' domain, then the flows of
+   * each sampling rate in that rate's domain (its templates and sampling
+   * options first, the first time the rate is seen).
+   */
   flows(flows: FlowColumns, exportSeconds: number, out: IpfixMessage[] = []): IpfixMessage[] {
     const n = flows.count;
     if (n === 0) return out;
     const chunksBefore = this.chunks.taken;
-    const order = this.groupByTemplate(flows);
-    const first = this.firstOfTemplate;
+    const sampledRates = this.rows.classify(flows);
+    if (this.rows.group(n, 1) > 0) this.writeFlows(flows, exportSeconds, this.flowDomain, out);
+    for (const rate of sampledRates) {
+      let domain = this.sampledDomains.get(rate);
+      if (!domain) {
+        domain = { id: samplingDomainId(this.flowDomain.id, rate), next: 0 };
+        this.sampledDomains.set(rate, domain);
+        out.push(this.samplingTemplates(exportSeconds, rate, domain));
+      }
+      this.rows.group(n, rate);
+      this.writeFlows(flows, exportSeconds, domain, out);
+    }
+    this.chunks.keepFor(this.chunks.taken - chunksBefore + 1);
+    return out;
+  }
+
+  /** The rows of the last rows.group(), as data records in `domain`. */
+  private writeFlows(flows: FlowColumns, exportSeconds: number, domain: DomainSequence, out: IpfixMessage[]) {
+    const { order, firstOfTemplate: first } = this.rows;
     this.begin();
     this.ofFlows = true;
     for (let t = 0; t < FLOW_TEMPLATES.length; t++) {
@@ -195,7 +276,7 @@ export class IpfixEncoder {
         const header = this.setId === template.id ? 0 : SET_HEADER;
         const room = Math.floor((this.start + this.maxMessageBytes - this.at - header) / length);
         if (room <= 0) {
-          out.push(this.finish(exportSeconds, this.flowDomain));
+          out.push(this.finish(exportSeconds, domain));
           this.begin();
           this.ofFlows = true;
           continue;
@@ -207,34 +288,17 @@ export class IpfixEncoder {
         from = end;
       }
     }
-    out.push(this.finish(exportSeconds, this.flowDomain));
-    this.chunks.keepFor(this.chunks.taken - chunksBefore + 1);
-    return out;
+    out.push(this.finish(exportSeconds, domain));
   }
 
-  /**
-   * Rows 0..count-1 in template order (stable within a template), and where
-   * each template's rows start (firstOfTemplate): a counting sort.
-   */
-  private groupByTemplate(flows: FlowColumns): Uint32Array {
-    const n = flows.count;
-    if (this.kinds.length < n) {
-      const size = Math.max(n, this.kinds.length * 2);
-      this.kinds = new Uint8Array(size);
-      this.order = new Uint32Array(size);
+  /** A template set holding every flow template. */
+  private flowTemplates() {
+    this.openSet(TEMPLATE_SET_ID);
+    for (const t of FLOW_TEMPLATES) {
+      this.view.setUint16(this.at, t.id);
+      this.view.setUint16(this.at + 2, t.fields.length);
+      this.at = this.writeFields(t.fields, this.at + 4);
     }
-    const { kinds, order, firstOfTemplate: first, nextOfTemplate: next } = this;
-    const { keys, metrics } = flows;
-    first.fill(0);
-    for (let i = 0; i < n; i++) {
-      const t = templateIndex(keys, metrics, i);
-      kinds[i] = t;
-      first[t + 1]!++;
-    }
-    for (let t = 1; t < first.length; t++) first[t]! += first[t - 1]!;
-    next.set(first.subarray(0, next.length));
-    for (let i = 0; i < n; i++) order[next[kinds[i]!]!++] = i;
-    return order;
   }
 
   private writeFields(fields: readonly Field[], at: number): number {
@@ -306,10 +370,16 @@ export class IpfixEncoder {
   }
 }
 
-/** Bytes of the larger of the two template messages: the flow templates, or the options template with one interface name. */
+/**
+ * Bytes of the largest template message: the flow templates with the
+ * sampling options template and record, or the names' options template with
+ * one interface name.
+ */
 function templatesBytes(): number {
   let flowTemplates = MESSAGE_HEADER + SET_HEADER;
   for (const t of FLOW_TEMPLATES) flowTemplates += 4 + 4 * t.fields.length;
+  const sampling = SAMPLING_TEMPLATE;
+  flowTemplates += SET_HEADER + 6 + 4 * (sampling.scopeFields.length + sampling.fields.length) + SET_HEADER + sampling.recordLength;
   const names = INTERFACE_NAMES_TEMPLATE;
   const optionsTemplate = MESSAGE_HEADER + SET_HEADER + 6 + 4 * (names.scopeFields.length + names.fields.length);
   // Room for one interface-name record after it (its set header, index, length octet, 15-byte name).

@@ -15,7 +15,11 @@
  * Interface names travel in observation domain 0, flows in `domain`: each
  * domain has its own sequence number, which is what keeps both nfcapd (it
  * counts flow records only) and tshark (it counts every data record)
- * free of sequence errors; the reasons are in ipfix-encoder.ts.
+ * free of sequence errors; the reasons are in ipfix-encoder.ts. Sampled
+ * flows (--sampling, rules' sample=N) go in domain `domain` + N, with their
+ * templates and sampling options there (the encoder sends them before a
+ * rate's first flows and at each refresh), so collectors scale them by N and
+ * never scale the unsampled flows.
  *
  * Ownership: the exporter owns its socket, its queue and its timers;
  * disposing it sends what is queued (paced) for at most `flushTimeoutMs`,

@@ -38,6 +38,7 @@ export const IE = {
   sourceIPv6Address: 27,
   destinationIPv6Address: 28,
   icmpTypeCodeIPv4: 32,
+  samplingInterval: 34,
   sourceMacAddress: 56,
   vlanId: 58,
   flowDirection: 61,
@@ -47,6 +48,10 @@ export const IE = {
   flowStartMilliseconds: 152,
   flowEndMilliseconds: 153,
   ethernetType: 256,
+  selectorId: 302,
+  selectorAlgorithm: 304,
+  samplingSize: 309,
+  samplingPopulation: 310,
   layer2OctetDeltaCount: 352,
 } as const;
 
@@ -306,4 +311,37 @@ export const INTERFACE_NAMES_TEMPLATE = {
   id: 262,
   scopeFields: [[IE.ingressInterface, 4]] as readonly Field[],
   fields: [[IE.interfaceName, VARIABLE_LENGTH]] as readonly Field[],
+} as const;
+
+/**
+ * The options template (RFC 7011 §3.4.2, RFC 5476 §6.5 "Selector Report
+ * Interpretation") telling a collector that the flows of an observation
+ * domain were counted from 1 packet in N, chosen at random: scope
+ * selectorId = N; samplingInterval (34) = N for nfdump and goflow2;
+ * selectorAlgorithm (304) = 3, "Random n-out-of-N Sampling" (RFC 5475), with
+ * its parameters samplingSize (309) = 1 and samplingPopulation (310) = N for
+ * pmacct and the PSAMP-minded rest. Sent only in a sampled flows' domain
+ * (ipfix-encoder.ts says why).
+ *
+ * No samplingAlgorithm (35): nfdump 1.7.1 (Debian 12, src/netflow/ipfix.c)
+ * treats an options template as a sampler only when its flags are exactly
+ * {34} or exactly {306} among {34, 35} and {302, 304, 306}: 34 with 35 is
+ * ignored (the flows stay unscaled); 34 with 304 reads as sampler id 0 with
+ * interval N, which every record without a selectorId uses. Later nfdump
+ * releases take 34 alone too. No selectorId outside the scope for the same
+ * reason (302 among the fields makes 1.7.1 ignore the template).
+ */
+export const SAMPLING_TEMPLATE = {
+  id: 263,
+  scopeFields: [[IE.selectorId, 4]] as readonly Field[],
+  fields: [
+    [IE.samplingInterval, 4],
+    [IE.selectorAlgorithm, 2],
+    [IE.samplingSize, 4],
+    [IE.samplingPopulation, 4],
+  ] as readonly Field[],
+  /** Bytes of its one record. */
+  recordLength: 18,
+  /** selectorAlgorithm: Random n-out-of-N Sampling (IANA "Packet Selection Methods"). */
+  randomNOutOfN: 3,
 } as const;

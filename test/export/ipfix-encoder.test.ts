@@ -7,9 +7,9 @@
 import { describe, expect, test } from "bun:test";
 import { FlowColumns } from "../../src/flow/flow-columns.ts";
 import type { FlowRecord } from "../../src/flow/flow-record.ts";
-import { IpfixEncoder } from "../../src/export/ipfix-encoder.ts";
+import { IpfixEncoder, type IpfixMessage, samplingDomainId } from "../../src/export/ipfix-encoder.ts";
 import { maxMessageBytes } from "../../src/export/ipfix-exporter.ts";
-import { FLOW_TEMPLATES, IE, INTERFACE_NAMES_TEMPLATE } from "../../src/export/ipfix-templates.ts";
+import { FLOW_TEMPLATES, IE, INTERFACE_NAMES_TEMPLATE, SAMPLING_TEMPLATE } from "../../src/export/ipfix-templates.ts";
 import { randomFlows } from "../api/flow-fixtures.ts";
 import { decodeMessage, type TemplateStore, uint } from "../helpers/ipfix-decoder.ts";
 
@@ -154,6 +154,77 @@ describe("IPFIX encoder", () => {
     const [m] = encoder.flows(flows, 0);
     expect(new DataView(m!.bytes.buffer, m!.bytes.byteOffset).getUint32(8)).toBe(1);
     expect([encoder.nextSequence, encoder.nextNamesSequence]).toEqual([6, 6]);
+  });
+
+  test("sampled flows: a domain per rate with its templates and sampling options; unsampled flows the same bytes as without them", () => {
+    const MTU = 1472;
+    const records = flowsWithLinkLayer(90, 9).map((r, i) => ({ ...r, sampling: [1, 10, 100][i % 3]! }));
+    const encoder = new IpfixEncoder(77, MTU);
+    const first = encoder.templates(0, [[2, "eth0"]]);
+    expect(first).toHaveLength(2); // no rate seen yet: no sampling domain, no sampling options
+    const messages = encoder.flows(FlowColumns.fromRecords(records), 0);
+    // Unsampled flows: exactly what an encoder given only them writes (no sampling IE, no options).
+    const plain = new IpfixEncoder(77, MTU);
+    plain.templates(0, [[2, "eth0"]]);
+    const unsampled = records.filter((r) => r.sampling === 1);
+    const plainBytes = plain.flows(FlowColumns.fromRecords(unsampled), 0).map((m) => [...m.bytes]);
+    const domainOf = (m: IpfixMessage) => new DataView(m.bytes.buffer, m.bytes.byteOffset).getUint32(12);
+    expect(messages.filter((m) => domainOf(m) === 77).map((m) => [...m.bytes])).toEqual(plainBytes);
+    expect([samplingDomainId(77, 10), samplingDomainId(77, 100), samplingDomainId(0xffffffff, 10)]).toEqual([87, 177, 9]);
+
+    // Decoded as a collector would, templates kept per domain.
+    const stores = new Map<number, TemplateStore>();
+    const decode = (m: IpfixMessage) => {
+      const domain = domainOf(m);
+      if (!stores.has(domain)) stores.set(domain, new Map());
+      return decodeMessage(m.bytes, stores.get(domain)!);
+    };
+    for (const m of first) decode(m);
+    const byDomain = new Map<number, ReturnType<typeof decode>[]>();
+    for (const m of messages) {
+      const d = decode(m);
+      byDomain.set(d.domain, [...(byDomain.get(d.domain) ?? []), d]);
+      expect(m.bytes.length).toBeLessThanOrEqual(MTU);
+    }
+    expect([...byDomain.keys()]).toEqual([77, 87, 177]);
+    for (const rate of [10, 100]) {
+      const [options, ...data] = byDomain.get(77 + rate)!;
+      // First in the domain: the flow templates, the sampling options template (scope selectorId), its record.
+      expect(messages.find((m) => domainOf(m) === 77 + rate)).toMatchObject({ templates: true, records: 1, flows: 0 });
+      expect(options!.sequence).toBe(0);
+      expect(options!.templates.map((t) => t.id)).toEqual([...FLOW_TEMPLATES.map((t) => t.id), SAMPLING_TEMPLATE.id]);
+      expect(options!.templates.at(-1)).toEqual({
+        id: 263,
+        scopeCount: 1,
+        fields: [[302, 4], [34, 4], [304, 2], [309, 4], [310, 4]],
+      });
+      expect(options!.records).toHaveLength(1);
+      const o = options!.records[0]!.fields;
+      expect([IE.selectorId, IE.samplingInterval, IE.selectorAlgorithm, IE.samplingSize, IE.samplingPopulation].map((ie) => uint(o.get(ie)))).toEqual([rate, rate, 3, 1, rate]);
+      expect(o.has(35)).toBe(false); // samplingAlgorithm: nfdump 1.7.1 ignores a template with 34 and 35
+      // Then its flows, raw counts, the options record counted in the sequence (RFC 7011 §3.1).
+      const expected = records.filter((r) => r.sampling === rate);
+      const got = data.flatMap((d) => d.records);
+      expect(got).toHaveLength(expected.length);
+      expect(data[0]!.sequence).toBe(1);
+      expect(encoder.nextSampledSequence(rate)).toBe(1 + expected.length);
+      const sorted = [...expected].sort((x, y) => templateOf(x) - templateOf(y));
+      got.forEach((rec, i) => expectRecordMatches(rec.fields, sorted[i]!));
+      expect(got.every((rec) => !rec.fields.has(IE.samplingInterval) && !rec.fields.has(IE.selectorId))).toBe(true);
+    }
+    expect(encoder.nextSequence).toBe(unsampled.length);
+    expect(encoder.samplingRates).toEqual([10, 100]);
+
+    // A refresh re-sends each sampled domain's templates and options (a collector restarted learns the rate again).
+    const refresh = encoder.templates(0, [[2, "eth0"]]);
+    expect(refresh.map(domainOf)).toEqual([77, 0, 87, 177]);
+    expect(refresh.slice(2).map((m) => [m.templates, m.records, m.flows])).toEqual([[true, 1, 0], [true, 1, 0]]);
+    expect(decode(refresh[2]!).sequence).toBe(1 + records.filter((r) => r.sampling === 10).length);
+    // A batch of known rates carries no options again.
+    const again = encoder.flows(FlowColumns.fromRecords(records.filter((r) => r.sampling === 10)), 0);
+    expect(again.length).toBeGreaterThan(0);
+    expect(again.every((m) => domainOf(m) === 87)).toBe(true);
+    expect(again.every((m) => !m.templates)).toBe(true);
   });
 
   test("an MTU too small for the templates is refused", () => {

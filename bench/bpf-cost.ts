@@ -6,16 +6,26 @@
  * them after both trie lookups, the common case of an allow list.
  * Also at --sampling 100: 99 packets in 100 leave after one
  * bpf_get_prandom_u32(), before the flow lookup.
+ * Also --enable-dns off against the object before DNS was added (PRE_DNS_REV:
+ * off must not move), and on: for packets that are not DNS (a port compare)
+ * and for a DNS query to port 53 (header read, clock, query-map update), the
+ * IPv4 UDP row. All alternated round by round; medians.
  */
 import { $ } from "bun";
 import { FlowObject } from "../src/bpf/flow-object.ts";
 import { closeObject, findProgram, loadObject, openObjectFromMemory, programFd, progTestRun } from "../src/bpf/libbpf.ts";
 import { defaultFilterAction, parseFilterRules } from "../src/filter/filter-rule.ts";
-import { bytes, ethernet, ipv4, ipv6, tcp, TCP } from "../test/helpers/packets.ts";
+import { bytes, dnsMessage, ethernet, ipv4, ipv6, tcp, TCP, udp } from "../test/helpers/packets.ts";
+
+const dnsQueryMessage = dnsMessage(0x1234, 0x0100, "www.example.com");
+/** A DNS query, 198.18.0.1:40000 → 198.18.0.2:53: with --enable-dns each run reads its header and tries the query map. */
+const dnsQuery = bytes(ethernet(0x0800), ipv4({ protocol: 17, src: "198.18.0.1", dst: "198.18.0.2", payloadLength: 8 + dnsQueryMessage.length }), udp(40000, 53, dnsQueryMessage.length), dnsQueryMessage);
 import { join } from "node:path";
 
 /** The object before the map-in-map rework (per-CPU values, two maps flipped by a global): measured side by side. */
 export const BASELINE_REV = "9018d61";
+/** The last object without DNS tracking: --enable-dns off is measured against it. */
+export const PRE_DNS_REV = "5521297";
 
 /** Ten rules of the kinds a user writes; the measured packets (198.18.0.1 → .2, fd00::1 → ::2, TCP 40000 → 443) are accepted by the 7th and 10th. */
 export const FILTER_RULES = [
@@ -39,6 +49,10 @@ export interface BpfCost {
   flowFilter10Ns: number;
   /** shared values at --sampling 100 (the same packet; 1 in 100 reaches the map) */
   flowSampled100Ns: number;
+  /** shared values, the object at PRE_DNS_REV (before DNS tracking existed) */
+  flowPreDnsNs: number;
+  /** shared values, --enable-dns on */
+  flowDnsNs: number;
   /** per-CPU values (plain adds) */
   flowPerCpuNs: number;
   /** bpf/flow.bpf.o at BASELINE_REV, same packet, same run */
@@ -67,6 +81,9 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
     using flowSampled = await FlowObject.load({ initialFlows: 4096, values: "shared", sampling: 100 });
     const rules = parseFilterRules(FILTER_RULES.map((text) => ({ text, source: { flag: "--filter" } })));
     using flowFiltered = await FlowObject.load({ initialFlows: 4096, values: "shared", filter: { rules, defaultAction: defaultFilterAction(rules) } });
+    using flowDns = await FlowObject.load({ initialFlows: 4096, values: "shared", dns: { port: 53 } });
+    const preDnsBytes = new Uint8Array(await $`git show ${PRE_DNS_REV}:bpf/flow.bpf.o`.cwd(join(import.meta.dir, "..")).arrayBuffer());
+    using flowPreDns = await FlowObject.load({ initialFlows: 4096, values: "shared", objectBytes: preDnsBytes });
     const baselineBytes = new Uint8Array(await $`git show ${BASELINE_REV}:bpf/flow.bpf.o`.cwd(join(import.meta.dir, "..")).arrayBuffer());
     const baseline = openObjectFromMemory(baselineBytes, "baseline");
     loadObject(baseline, "baseline");
@@ -76,6 +93,7 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
     const packets: [string, Uint8Array][] = [
       ["IPv4 TCP", bytes(ethernet(0x0800), ipv4({ protocol: 6, src: "198.18.0.1", dst: "198.18.0.2", payloadLength: 20 }), tcp(40000, 443, TCP.ACK))],
       ["IPv6 TCP", bytes(ethernet(0x86dd), ipv6({ nextHeader: 6, src: "fd00::1", dst: "fd00::2", payloadLength: 20 }), tcp(40000, 443, TCP.ACK))],
+      ["IPv4 UDP DNS query", dnsQuery],
     ];
     const out: BpfCost[] = [];
     for (const [name, packet] of packets) {
@@ -86,8 +104,12 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
       const b: number[] = [];
       const b4: number[] = [];
       const old: number[] = [];
+      const pre: number[] = [];
+      const dns: number[] = [];
       for (let i = 0; i < rounds; i++) {
         f.push(progTestRun(flow.ingressFd, packet, repeat).durationNs);
+        pre.push(progTestRun(flowPreDns.ingressFd, packet, repeat).durationNs);
+        dns.push(progTestRun(flowDns.ingressFd, packet, repeat).durationNs);
         ff.push(progTestRun(flowFiltered.ingressFd, packet, repeat).durationNs);
         pc.push(progTestRun(flowPerCpu.ingressFd, packet, repeat).durationNs);
         fs.push(progTestRun(flowSampled.ingressFd, packet, repeat).durationNs);
@@ -96,7 +118,8 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
         b4.push(progTestRun(floorV4Fd, packet, repeat).durationNs);
       }
       const ipv4Packet = name.startsWith("IPv4");
-      out.push({ packet: name, flowNs: median(f), flowFilter10Ns: median(ff), flowSampled100Ns: median(fs), flowPerCpuNs: median(pc), baselineNs: median(old), floorNs: ipv4Packet ? median(b) : NaN, floorV4KeyNs: ipv4Packet ? median(b4) : NaN });
+      if (dnsQuery === packet && flowDns.dns!.readCounters().queries === 0) throw new Error("bench: the DNS query was not read as one");
+      out.push({ packet: name, flowNs: median(f), flowFilter10Ns: median(ff), flowSampled100Ns: median(fs), flowPreDnsNs: median(pre), flowDnsNs: median(dns), flowPerCpuNs: median(pc), baselineNs: median(old), floorNs: ipv4Packet ? median(b) : NaN, floorV4KeyNs: ipv4Packet ? median(b4) : NaN });
     }
     closeObject(baseline);
     // The filtered runs measured accepted packets: counted in flows, not rejected.

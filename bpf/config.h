@@ -22,6 +22,14 @@
 /* Closed sockets on their way to user space (56-byte records + 8-byte headers): 4k between two reads. */
 #define SOCK_CLOSED_RINGBUF_BYTES (256 * 1024)
 
+/*
+ * DNS (dns.h): queries waiting for their response, and the last matched
+ * transaction of each flow until user space reads it at eviction. LRU: a
+ * query never answered, a flow never evicted, makes room for new ones.
+ */
+#define DNS_QUERIES_MAX_ENTRIES 65536
+#define DNS_FLOWS_MAX_ENTRIES 65536
+
 /* Parser bounds: the verifier needs every loop and offset bounded. */
 #define MAX_VLAN_TAGS 2
 #define MAX_IPV6_EXT_HEADERS 6
@@ -72,7 +80,11 @@ struct netflow_knobs {
 	 * carry pid and cgroup only.
 	 */
 	__u8 record_comm;
-	__u8 pad;
+	/*
+	 * --enable-dns: UDP packets to or from dns_port are read as DNS (dns.h):
+	 * queries timed, responses matched. Off, the verifier never visits it.
+	 */
+	__u8 track_dns;
 	/*
 	 * The network namespace of the devices the TC programs run on (the
 	 * agent's: it attaches only there), as its cookie (SO_NETNS_COOKIE), so
@@ -87,7 +99,8 @@ struct netflow_knobs {
 	 * (without a filter) the verifier never visits the sampling branch.
 	 */
 	__u32 sampling;
-	__u32 pad2;
+	__u16 dns_port; /* --dns-port, host order (53) */
+	__u16 pad2;
 };
 
 const volatile struct netflow_knobs knobs = {
@@ -100,6 +113,8 @@ const volatile struct netflow_knobs knobs = {
 	.record_comm = 0,
 	.netns_cookie = 0,
 	.sampling = 1,
+	.track_dns = 0,
+	.dns_port = 53,
 };
 
 #endif /* NETFLOW_CONFIG_H */

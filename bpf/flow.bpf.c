@@ -7,7 +7,8 @@
  * keep it with probability 1/N when sampling 1 in N (--sampling, or the
  * accepting rule's sample=N: bpf_get_prandom_u32() % N == 0, per skb, so a
  * GSO skb's segments are kept or skipped together; counts stay raw and the
- * flow records N, user space scales); then add the packet to that key's value in the active flows map (the inner map of
+ * flow records N, user space scales); with --enable-dns, time DNS queries
+ * and match their responses (dns.h); then add the packet to that key's value in the active flows map (the inner map of
  * `flows`, see maps.h): with shared values, atomic adds of packets and bytes,
  * a plain store of the time, an atomic OR of flags only when they add a bit;
  * with per-CPU values (few CPUs: the loader's choice), plain adds to this
@@ -34,6 +35,7 @@
 #include "parse.h"
 #include "filter.h"
 #include "owner.h"
+#include "dns.h"
 
 #define E2BIG 7
 #define EEXIST 17
@@ -223,6 +225,8 @@ static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l
 		if (c)
 			c->truncated += 1;
 	}
+	/* --enable-dns (dns.h): only packets counted in a flow, so a record always has its flow. */
+	track_dns(skb, &pkt);
 	account(skb, &pkt, segs, len);
 	return TC_ACT_UNSPEC;
 }

@@ -262,4 +262,48 @@ struct filter_counter {
 	__u64 bytes;
 };
 
+/*
+ * DNS (--enable-dns, dns.h). The 12-byte header (RFC 1035 4.1.1) is read at
+ * the UDP payload of packets to or from knobs.dns_port.
+ */
+#define DNS_NAME_BYTES 64 /* QNAME bytes kept, as on the wire (length-prefixed labels) */
+
+/*
+ * Key of dns_queries: a query waiting for its response, as the query
+ * carried it (the client is the source). The response looks it up with its
+ * addresses and ports swapped. Addresses as in flow_key.
+ */
+struct dns_query_key {
+	__u32 ifindex;
+	__u8 src_ip[16];
+	__u8 dst_ip[16];
+	__u16 src_port; /* host order */
+	__u16 dst_port;
+	__u16 id;       /* the DNS transaction id, host order */
+	__u8 protocol;
+	__u8 pad;
+};
+
+/*
+ * Value of dns_flows, keyed by the flow_key of the flow that carried the
+ * response: its last matched transaction. User space reads and deletes it
+ * at eviction, beside the flow.
+ */
+struct dns_record {
+	__u64 latency_ns; /* the response's time - its query's (bpf_ktime_get_ns, precise clock) */
+	__u16 id;         /* DNS transaction id */
+	__u16 flags;      /* header bytes 2-3, host order: QR, opcode, AA, TC, RD, RA, Z, AD, CD, RCODE (low 4 bits) */
+	__u8 name_len;    /* bytes of name copied: min(DNS_NAME_BYTES, what the packet holds after the header) */
+	__u8 pad[3];
+	__u8 name[DNS_NAME_BYTES]; /* the response's first QNAME, raw; user space decodes the labels */
+};
+
+/* Value of dns_counters (per CPU): what the DNS tracker saw. They only grow. */
+struct dns_counters {
+	__u64 queries;   /* queries seen (QR 0) */
+	__u64 responses; /* responses seen (QR 1) */
+	__u64 matched;   /* responses whose query was seen: latency recorded */
+	__u64 malformed; /* packets to or from the DNS port too short for the header: skipped */
+};
+
 #endif /* NETFLOW_FLOW_H */

@@ -126,6 +126,30 @@ struct {
 	__uint(max_entries, SOCK_CLOSED_RINGBUF_BYTES);
 } sock_closed SEC(".maps");
 
+/* DNS (dns.h). Key: struct dns_query_key. Value: the query's bpf_ktime_get_ns(). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DNS_QUERIES_MAX_ENTRIES);
+	__type(key, struct dns_query_key);
+	__type(value, __u64);
+} dns_queries SEC(".maps");
+
+/* Key: struct flow_key (the response's flow). Value: struct dns_record. Read and deleted by user space at eviction. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DNS_FLOWS_MAX_ENTRIES);
+	__type(key, struct flow_key);
+	__type(value, struct dns_record);
+} dns_flows SEC(".maps");
+
+/* Key: 0. Value: struct dns_counters per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dns_counters);
+} dns_counters SEC(".maps");
+
 /*
  * Never used: these anchor the contract's types in the object's BTF, where
  * test/bpf/flow-layout.test.ts reads their layout and values.
@@ -138,5 +162,6 @@ struct sock_closed *unused_sock_closed __attribute__((unused));
 enum filter_action unused_filter_action __attribute__((unused));
 enum filter_side unused_filter_side __attribute__((unused));
 enum filter_match unused_filter_match __attribute__((unused));
+struct dns_counters *unused_dns_counters __attribute__((unused));
 
 #endif /* NETFLOW_MAPS_H */

@@ -45,6 +45,8 @@ export interface AgentOptions {
   processes?: boolean;
   /** --sampling N: 1 in N packets counted, in the kernel (filter rules' sample=N override it). Default 1: every packet. */
   sampling?: number;
+  /** --enable-dns: DNS over UDP on this port is tracked in the kernel (bpf/dns.h). Undefined: off, compiled out. */
+  dnsPort?: number;
 }
 
 export interface AgentStatus {
@@ -115,7 +117,7 @@ export class Agent implements AsyncDisposable {
     if (refused) throw refused;
     using stack = new DisposableStack();
     const sizing = { ...MAP_SIZING_DEFAULTS, minimum: Math.min(options.minFlows, options.maxFlows), ceiling: options.maxFlows };
-    const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes, filter: options.filter, processes: processesWanted(options, log), sampling: options.sampling }));
+    const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes, filter: options.filter, processes: processesWanted(options, log), sampling: options.sampling, ...(options.dnsPort ? { dns: { port: options.dnsPort } } : {}) }));
     // Hooks attached and the sockets already open written before any flow program runs.
     const processes = object.processes && stack.use(ProcessAttribution.start(object.processes, log));
     // The evictor takes the counters' starting values and maps the ring before any packet is seen.

@@ -22,7 +22,10 @@ import {
   KernelCountersSchema,
   type Owner,
   OwnerSchema,
+  type Dns,
+  DnsSchema,
 } from "../gen/netflow/v1/flow_pb.ts";
+import type { FlowDns } from "../flow/flow-dns.ts";
 
 const ETH_P_IPV4 = 0x0800;
 const IPV4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
@@ -51,6 +54,25 @@ export function msToDuration(ms: number): Duration {
 
 export function durationToMs(d: Duration | undefined): number {
   return d ? Number(d.seconds) * 1000 + d.nanos / 1e6 : 0;
+}
+
+/** A Duration of whole ns (a DNS latency), exactly. */
+export function nsToDuration(ns: number): Duration {
+  const seconds = Math.floor(ns / 1e9);
+  return create(DurationSchema, { seconds: BigInt(seconds), nanos: ns - seconds * 1e9 });
+}
+
+export function durationToNs(d: Duration | undefined): number {
+  return d ? Number(d.seconds) * 1e9 + d.nanos : 0;
+}
+
+/** netflow.v1.Dns of a flow's DNS transaction. */
+export function toDnsMessage(d: FlowDns): Dns {
+  return create(DnsSchema, { id: d.id, flags: d.flags, latency: nsToDuration(d.latencyNs), name: d.name });
+}
+
+export function fromDnsMessage(m: Dns): FlowDns {
+  return { id: checkRange("dns.id", m.id, 0xffff), flags: checkRange("dns.flags", m.flags, 0xffff), latencyNs: durationToNs(m.latency), name: m.name };
 }
 
 function isZero(addr: Uint8Array): boolean {
@@ -136,6 +158,7 @@ export function toFlowMessage(r: FlowRecord): Flow {
     flags: r.flags,
     owner: r.owner && toOwnerMessage(r.owner),
     sampling: r.sampling !== undefined && r.sampling > 1 ? r.sampling : 0,
+    dns: r.dns && toDnsMessage(r.dns),
   });
 }
 
@@ -166,6 +189,7 @@ export function fromFlowMessage(m: Flow): FlowRecord {
     flags: m.flags,
     ...(m.owner ? { owner: fromOwnerMessage(m.owner) } : {}),
     ...(m.sampling > 1 ? { sampling: m.sampling } : {}),
+    ...(m.dns ? { dns: fromDnsMessage(m.dns) } : {}),
   };
 }
 

@@ -139,10 +139,53 @@ export const NETFLOW_KNOBS = {
     filter_default_action: { offset: 4, size: 1 },
     attribute_owners: { offset: 5, size: 1 },
     record_comm: { offset: 6, size: 1 },
-    pad: { offset: 7, size: 1 },
+    track_dns: { offset: 7, size: 1 },
     netns_cookie: { offset: 8, size: 8 },
     sampling: { offset: 16, size: 4 },
-    pad2: { offset: 20, size: 4 },
+    dns_port: { offset: 20, size: 2 },
+    pad2: { offset: 22, size: 2 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** DNS_NAME_BYTES (bpf/flow.h): raw QNAME bytes a dns_record keeps. */
+export const DNS_NAME_BYTES = 64;
+
+/** struct dns_query_key: a query waiting for its response (dns_queries). */
+export const DNS_QUERY_KEY = {
+  size: 44,
+  fields: {
+    ifindex: { offset: 0, size: 4 },
+    src_ip: { offset: 4, size: 16 },
+    dst_ip: { offset: 20, size: 16 },
+    src_port: { offset: 36, size: 2 },
+    dst_port: { offset: 38, size: 2 },
+    id: { offset: 40, size: 2 },
+    protocol: { offset: 42, size: 1 },
+    pad: { offset: 43, size: 1 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** struct dns_record: value of dns_flows (key: the response's struct flow_key). */
+export const DNS_RECORD = {
+  size: 80,
+  fields: {
+    latency_ns: { offset: 0, size: 8 },
+    id: { offset: 8, size: 2 },
+    flags: { offset: 10, size: 2 },
+    name_len: { offset: 12, size: 1 },
+    pad: { offset: 13, size: 3 },
+    name: { offset: 16, size: DNS_NAME_BYTES },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** struct dns_counters: one per-CPU value of dns_counters. */
+export const DNS_COUNTERS = {
+  size: 32,
+  fields: {
+    queries: { offset: 0, size: 8 },
+    responses: { offset: 8, size: 8 },
+    matched: { offset: 16, size: 8 },
+    malformed: { offset: 24, size: 8 },
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 

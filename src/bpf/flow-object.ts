@@ -11,7 +11,8 @@ import flowObjectPath from "../../bpf/flow.bpf.o" with { type: "file" };
 import type { FlowPrograms, ProgramFds } from "./attachments.ts";
 import { BpfError } from "./errors.ts";
 import type { LinkLayer } from "./interfaces.ts";
-import { FILTER_CHAIN, FILTER_COUNTER, FILTER_KEY, FilterAction, FLOW_COUNTERS, FLOW_KEY, FLOW_METRICS, MAX_FILTER_RULES, NETFLOW_KNOBS } from "./flow-layout.ts";
+import { DNS_COUNTERS, DNS_QUERY_KEY, DNS_RECORD, FILTER_CHAIN, FILTER_COUNTER, FILTER_KEY, FilterAction, FLOW_COUNTERS, FLOW_KEY, FLOW_METRICS, MAX_FILTER_RULES, NETFLOW_KNOBS } from "./flow-layout.ts";
+import { DnsMaps } from "./dns-maps.ts";
 import { FilterMaps } from "./filter-maps.ts";
 import { FlowMaps } from "./flow-maps.ts";
 import { OWNER_PROGRAMS, type ProcessMaps } from "./process-maps.ts";
@@ -73,6 +74,12 @@ export interface FlowObjectOptions {
    * sampling code is never visited by the verifier.
    */
   sampling?: number;
+  /**
+   * --enable-dns: UDP and TCP packets to or from `port` are read as DNS in the
+   * kernel (bpf/dns.h): query → response latency, id, flags, name, per flow.
+   * Undefined (default): compiled out, the verifier never visits it.
+   */
+  dns?: { port: number };
 }
 
 export type FlowValues = "per-cpu" | "shared";
@@ -118,6 +125,8 @@ export class FlowObject implements Disposable, FlowPrograms {
     readonly filter: FilterMaps | undefined,
     /** The process-attribution maps and hook programs; undefined when attribution is off. */
     readonly processes: ProcessMaps | undefined,
+    /** The DNS tracker's maps; undefined without --enable-dns. */
+    readonly dns: DnsMaps | undefined,
   ) {}
 
   static async load(options: FlowObjectOptions): Promise<FlowObject> {
@@ -170,6 +179,14 @@ export class FlowObject implements Disposable, FlowPrograms {
       knobs[K.record_comm.offset] = caps & ((1n << 38n) | (1n << 21n)) ? 1 : 0;
       new DataView(knobs.buffer).setBigUint64(K.netns_cookie.offset, netnsCookie, true);
       new DataView(knobs.buffer).setUint32(K.sampling.offset, options.sampling ?? 1, true);
+      knobs[K.track_dns.offset] = options.dns ? 1 : 0;
+      new DataView(knobs.buffer).setUint16(K.dns_port.offset, options.dns?.port ?? 53, true);
+      // Checked only when used: off, an object without them (one built before DNS, for bench/bpf-cost.ts) loads too.
+      if (options.dns) {
+        checkSizes(requireMap(handle, "dns_queries"), "dns_queries", DNS_QUERY_KEY.size, 8);
+        checkSizes(requireMap(handle, "dns_flows"), "dns_flows", FLOW_KEY.size, DNS_RECORD.size);
+        checkSizes(requireMap(handle, "dns_counters"), "dns_counters", 4, DNS_COUNTERS.size);
+      }
       for (const { name } of OWNER_PROGRAMS) {
         const prog = findProgram(handle, name);
         if (!prog) throw new BpfError(`opening program ${name}`, "not found in the object", "rebuild bpf/ (bun build.ts)");
@@ -233,6 +250,7 @@ export class FlowObject implements Disposable, FlowPrograms {
               programs: OWNER_PROGRAMS.map((p) => ({ ...p, fd: program(p.name) })),
             }
           : undefined,
+        options.dns ? new DnsMaps(mapFd(requireMap(handle, "dns_flows")), mapFd(requireMap(handle, "dns_counters")), cpus, options.dns.port) : undefined,
       );
     } catch (error) {
       closeObject(handle);

@@ -77,6 +77,15 @@ export function runOptions(): Option[] {
     )
       .default(RUN_DEFAULTS.sampling)
       .env("NETFLOW_SAMPLING"),
+    new Option(
+      "--enable-dns [bool]",
+      "read DNS (UDP and TCP) in the kernel: each query is matched to its response (id and 5-tuple) and the flow that carried the response gets latency, id, flags, response code and name; off by default",
+    )
+      .default(RUN_DEFAULTS.enableDns)
+      .env("NETFLOW_ENABLE_DNS"),
+    new Option("--dns-port <port>", "the port (UDP and TCP) read as DNS with --enable-dns")
+      .default(RUN_DEFAULTS.dnsPort)
+      .env("NETFLOW_DNS_PORT"),
   ];
 }
 

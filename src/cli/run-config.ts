@@ -12,7 +12,7 @@ import { buildFilterConfig, type FilterFlags } from "./filter-options.ts";
 import { parseHostPort, type HostPort } from "../net/listen-address.ts";
 
 /** The agent's own options plus what `run` adds around it. */
-export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "minFlows" | "activeTimeoutMs" | "interfacePollMs" | "filter" | "processes" | "sampling"> {
+export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "minFlows" | "activeTimeoutMs" | "interfacePollMs" | "filter" | "processes" | "sampling" | "dnsPort"> {
   output: "json" | "text";
   logLevel: LogLevel;
   /** --export and its flags (src/cli/export-options.ts). */
@@ -39,6 +39,9 @@ export interface RunFlags extends ExportFlags, FilterFlags {
   /** --enable-process: "true"/"false" (commander gives true for the bare flag). */
   enableProcess?: string | boolean;
   sampling?: string;
+  /** --enable-dns: "true"/"false" (commander gives true for the bare flag). */
+  enableDns?: string | boolean;
+  dnsPort?: string;
 }
 
 export const RUN_DEFAULTS = {
@@ -53,6 +56,8 @@ export const RUN_DEFAULTS = {
   metrics: "off",
   enableProcess: "false",
   sampling: "1",
+  enableDns: "false",
+  dnsPort: "53",
 } as const;
 
 export function buildRunConfig(flags: RunFlags): RunConfig {
@@ -74,6 +79,7 @@ export function buildRunConfig(flags: RunFlags): RunConfig {
     filter: buildFilterConfig(flags),
     processes: parseSwitch("--enable-process", flags.enableProcess ?? RUN_DEFAULTS.enableProcess),
     sampling: parseInteger("--sampling", flags.sampling ?? RUN_DEFAULTS.sampling, 1, 2 ** 31),
+    ...(parseSwitch("--enable-dns", flags.enableDns ?? RUN_DEFAULTS.enableDns) ? { dnsPort: parseInteger("--dns-port", flags.dnsPort ?? RUN_DEFAULTS.dnsPort, 1, 65535) } : {}),
     api: flags.api === "off" ? undefined : parseHostPort("--api", flags.api),
     metrics: parseMetricsListen(flags.metrics ?? RUN_DEFAULTS.metrics),
   };

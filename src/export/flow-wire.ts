@@ -74,6 +74,36 @@ function writeTime(w: WireWriter, field: number, ms: number) {
   w.endMessage(body);
 }
 
+/** google.protobuf.Duration of whole ns, as nsToDuration. */
+function writeDurationNs(w: WireWriter, field: number, ns: number) {
+  const seconds = Math.floor(ns / 1e9);
+  const nanos = ns - seconds * 1e9;
+  w.tag(field, LENGTH_DELIMITED);
+  const body = w.beginMessage();
+  if (seconds !== 0) {
+    w.tag(1, VARINT);
+    w.varint(seconds);
+  }
+  if (nanos !== 0) {
+    w.tag(2, VARINT);
+    w.varint32(nanos);
+  }
+  w.endMessage(body);
+}
+
+/** Flow.dns (field 31) by toDnsMessage's rules, absent without a transaction. */
+function writeDns(w: WireWriter, flows: FlowColumns, i: number, texts: InterfaceNameBytes) {
+  const dns = flows.dns(i);
+  if (!dns) return;
+  w.tag(31, LENGTH_DELIMITED);
+  const body = w.beginMessage();
+  writeUint(w, 1, dns.id);
+  writeUint(w, 2, dns.flags);
+  writeDurationNs(w, 3, dns.latencyNs);
+  writeName(w, 4, texts.text(dns.name));
+  w.endMessage(body);
+}
+
 function writeUint(w: WireWriter, field: number, value: number) {
   if (value === 0) return;
   w.tag(field, VARINT);
@@ -169,6 +199,7 @@ export function writeFlowEntry(w: WireWriter, flows: FlowColumns, i: number, nam
   writeOwner(w, flows, i, names);
   const sampling = flows.sampling(i);
   if (sampling > 1) writeUint(w, 30, sampling); // 1 (every packet) is left out, as toFlowMessage does
+  writeDns(w, flows, i, names);
   w.endMessage(body);
 }
 
@@ -265,6 +296,12 @@ export function writePbflowRecord(w: WireWriter, flows: FlowColumns, i: number, 
   writeUint(w, 13, pbflowTcpFlags(ethType, protocol, flows.tcpFlags(i)));
   writeUint(w, 14, icmp ? flows.icmpType(i) : 0);
   writeUint(w, 15, icmp ? flows.icmpCode(i) : 0);
+  const dns = flows.dns(i);
+  if (dns) {
+    writeUint(w, 21, dns.id);
+    writeUint(w, 22, dns.flags);
+    writeDurationNs(w, 23, dns.latencyNs);
+  }
   w.tag(26, LENGTH_DELIMITED);
   const dup = w.beginMessage();
   writeName(w, 1, name);

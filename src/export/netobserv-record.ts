@@ -10,7 +10,7 @@
  * seen at two interfaces arrives as two records, each counted where it was seen.
  */
 import { create } from "@bufbuild/protobuf";
-import { msToTimestamp, timestampToMs } from "../api/flow-message.ts";
+import { durationToNs, msToTimestamp, nsToDuration, timestampToMs } from "../api/flow-message.ts";
 import { isIpv4Mapped } from "../flow/flow-format.ts";
 import type { FlowRecord } from "../flow/flow-record.ts";
 import {
@@ -139,6 +139,7 @@ export function toNetobservRecord(r: FlowRecord, agentIp: IP): PbflowRecord {
     icmpCode: icmp ? r.icmpCode : 0,
     dupList: [create(DupMapEntrySchema, { interface: r.interface, direction })],
     sampling: r.sampling !== undefined && r.sampling > 1 ? r.sampling : 0,
+    ...(r.dns ? { dnsId: r.dns.id, dnsFlags: r.dns.flags, dnsLatency: nsToDuration(r.dns.latencyNs) } : {}),
   });
 }
 
@@ -211,5 +212,7 @@ export function fromNetobservRecord(m: PbflowRecord): FlowRecord {
     dstMac: macFromInteger("data_link.dst_mac", m.dataLink?.dstMac ?? 0n),
     flags: 0,
     ...(m.sampling > 1 ? { sampling: m.sampling } : {}),
+    // pbflow carries no name (not sent, see proto/pbflow/flow.proto): a transaction is one with a latency.
+    ...(m.dnsLatency ? { dns: { id: checkRange("dns_id", m.dnsId, 0xffff), flags: checkRange("dns_flags", m.dnsFlags, 0xffff), latencyNs: durationToNs(m.dnsLatency), name: "" } } : {}),
   };
 }

@@ -17,6 +17,7 @@ import { monotonicNs } from "../bpf/libbpf.ts";
 import { OverflowRing } from "../bpf/overflow-ring.ts";
 import { monotonicToWallOffsetMs, type Clock } from "./clock.ts";
 import { FlowColumns, type InterfaceNamer, type CgroupNamer } from "./flow-columns.ts";
+import { DnsJoiner } from "./flow-dns.ts";
 import type { FlowBatch, KernelCounters } from "./flow-record.ts";
 import { FlowRows, wallTimes } from "./flow-rows.ts";
 import { MapSizing, type MapSizingOptions } from "./map-sizing.ts";
@@ -63,6 +64,7 @@ export class FlowEvictor implements Disposable {
   /** ringbuf_packets when the ring was last read. */
   private ringRead = 0;
   private readonly counts = { resizes: 0, earlyEvictions: 0 };
+  private readonly dns = new DnsJoiner();
 
   constructor(
     private readonly object: FlowObject,
@@ -154,7 +156,9 @@ export class FlowEvictor implements Disposable {
       this.endMs = new Float64Array(Math.ceil(count * 1.25));
     }
     wallTimes(this.rows, monotonicToWallOffsetMs(this.clock), this.startMs, this.endMs);
-    const flows = new FlowColumns(this.rows.keys, this.rows.metrics, count, this.startMs, this.endMs, this.options.names, undefined, true, this.options.cgroups);
+    // After the flows: a response's record is written before its packet is counted (bpf/dns.h).
+    const dns = this.object.dns ? this.dns.join(this.object.dns.drain(), this.rows.keys, count) : undefined;
+    const flows = new FlowColumns(this.rows.keys, this.rows.metrics, count, this.startMs, this.endMs, this.options.names, undefined, true, this.options.cgroups, dns);
     return {
       flows,
       evictedAtMs: this.clock.wallMs(),

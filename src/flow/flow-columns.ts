@@ -15,6 +15,7 @@
  */
 import { FLOW_KEY, FLOW_METRICS } from "../bpf/flow-layout.ts";
 import type { FlowOwner, FlowRecord } from "./flow-record.ts";
+import { DnsColumn, type FlowDns } from "./flow-dns.ts";
 
 export type InterfaceNamer = (ifindex: number) => string;
 
@@ -67,6 +68,8 @@ export class FlowColumns {
     readonly linkHeaderKnown = true,
     /** Cgroup paths and container ids by cgroup id; none: unknown. */
     private readonly cgroups?: CgroupNamer,
+    /** DNS transactions by row (--enable-dns); none: no flow has one. */
+    private readonly dnsColumn?: DnsColumn,
   ) {
     if (keys.byteOffset % 4 !== 0 || metrics.byteOffset % 4 !== 0) throw new RangeError("flow rows must be 4-byte aligned");
     if (keys.byteLength < count * FLOW_KEY.size || metrics.byteLength < count * FLOW_METRICS.size || startMs.length < count || endMs.length < count)
@@ -222,6 +225,11 @@ export class FlowColumns {
     return this.metric32[i * METRIC_WORDS + M.sampling.offset / 4]! || 1;
   }
 
+  /** The flow's last DNS transaction (--enable-dns: a response it carried, matched to its query). */
+  dns(i: number): FlowDns | undefined {
+    return this.dnsColumn?.at(i);
+  }
+
   /** Row i as an object: for the rows a person looks at and for tests, never on the hot path. */
   record(i: number): FlowRecord {
     const src = this.srcAddrAt(i);
@@ -253,6 +261,7 @@ export class FlowColumns {
       ...(this.linkHeaderKnown ? { l2HeaderLen: this.l2HeaderLen(i) } : {}),
       ...(this.ownerSource(i) !== 0 ? { owner: this.owner(i) } : {}),
       ...(this.sampling(i) > 1 ? { sampling: this.sampling(i) } : {}),
+      ...(this.dnsColumn?.at(i) ? { dns: this.dnsColumn.at(i) } : {}),
     };
   }
 
@@ -277,6 +286,7 @@ export class FlowColumns {
     const endMs = new Float64Array(n);
     const names = new Map<number, string>();
     const cgroups = new Map<number, CgroupInfo>();
+    const dns = new Map<number, FlowDns>();
     let ambiguous = false;
     let linkHeaderKnown = true;
     for (let i = 0; i < n; i++) {
@@ -313,6 +323,7 @@ export class FlowColumns {
         metrics.set(new TextEncoder().encode(o.comm).subarray(0, M.owner_comm.size - 1), m + M.owner_comm.offset);
         if (o.cgroupPath !== undefined) cgroups.set(o.cgroupId, { path: o.cgroupPath, ...(o.containerId ? { containerId: o.containerId } : {}) });
       }
+      if (r.dns) dns.set(i, r.dns);
       startMs[i] = r.startMs;
       endMs[i] = r.endMs;
       const known = names.get(r.ifindex);
@@ -320,6 +331,6 @@ export class FlowColumns {
       else if (known !== r.interface) ambiguous = true;
     }
     const rowNames = ambiguous ? records.map((r) => r.interface) : undefined;
-    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames, linkHeaderKnown, (id) => cgroups.get(id));
+    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames, linkHeaderKnown, (id) => cgroups.get(id), dns.size ? new DnsColumn(dns) : undefined);
   }
 }

@@ -6,6 +6,7 @@
  */
 import { OWNER_SOURCES, type FlowColumns } from "./flow-columns.ts";
 import type { FlowOwner, FlowRecord } from "./flow-record.ts";
+import { rcodeName, type FlowDns } from "./flow-dns.ts";
 
 const protocolNames: Record<number, string> = {
   1: "ICMP", 2: "IGMP", 4: "IPIP", 6: "TCP", 17: "UDP", 41: "IPv6", 43: "IPv6-Route", 44: "IPv6-Frag",
@@ -121,6 +122,25 @@ export interface FlowJson {
    * fields that are not known are left out.
    */
   owner?: OwnerJson;
+  /** The flow's last DNS transaction (--enable-dns), on the flow that carried the response. */
+  dns?: DnsJson;
+}
+
+export interface DnsJson {
+  id: number;
+  /** Header bytes 2-3 of the response, as a number (QR 0x8000 … RCODE in the low 4 bits). */
+  flags: number;
+  /** The response code by name: "NOERROR", "NXDOMAIN", "SERVFAIL", … */
+  rcode: string;
+  /** Response time − query time at this interface, ms, to the µs. */
+  latencyMs: number;
+  /** The question's name (at most 64 bytes of it on the wire; a cut label ends with "…"). */
+  name: string;
+}
+
+/** The DNS transaction's JSON, in the order flowJsonLine writes it. */
+export function dnsToJson(d: FlowDns): DnsJson {
+  return { id: d.id, flags: d.flags, rcode: rcodeName(d.flags), latencyMs: Math.round(d.latencyNs / 1000) / 1000, name: d.name };
 }
 
 export interface OwnerJson {
@@ -178,6 +198,7 @@ export function flowToJson(r: FlowRecord): FlowJson {
   if (r.flags & 1) json.fragment = true;
   if (r.flags & 2) json.truncated = true;
   if (r.owner) json.owner = ownerToJson(r.owner);
+  if (r.dns) json.dns = dnsToJson(r.dns);
   return json;
 }
 
@@ -238,6 +259,8 @@ export function flowJsonLine(flows: FlowColumns, i: number): string {
   if (flags & 2) line += `,"truncated":true`;
   const source = OWNER_SOURCES[flows.ownerSource(i)];
   if (source !== undefined) line += `,"owner":${ownerJsonText(flows, i, source)}`;
+  const dns = flows.dns(i);
+  if (dns) line += `,"dns":${JSON.stringify(dnsToJson(dns))}`;
   return line + "}";
 }
 

@@ -1,4 +1,5 @@
 import type { FlowColumns } from "./flow-columns.ts";
+import type { FlowDns } from "./flow-dns.ts";
 
 /**
  * A flow as an object: what `FlowColumns.record(i)` returns, for the rows a
@@ -48,6 +49,8 @@ export interface FlowRecord {
    * wire's (times N estimates the wire). Absent: every packet.
    */
   sampling?: number;
+  /** Its last DNS transaction (--enable-dns), on the flow that carried the response. */
+  dns?: FlowDns;
 }
 
 /**

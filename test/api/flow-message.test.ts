@@ -75,6 +75,7 @@ describe("round trip through the wire format", () => {
     ["owned, in a container", udpFlow({ owner: { source: "socket", pid: 4242, comm: "iperf3", cgroupId: 2 ** 40, socketCookie: 2 ** 50 + 1, cgroupPath: "/system.slice/docker-ab.scope", containerId: "ab" } })],
     ["owned, cgroup gone", udpFlow({ owner: { source: "listener", pid: 1, comm: "sshd", cgroupId: 77, socketCookie: 3 } })],
     ["no local socket", udpFlow({ owner: { source: "none", pid: 0, comm: "", cgroupId: 0, socketCookie: 0 } })],
+    ["a DNS response", udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 4660, flags: 0x8183, latencyNs: 40_123_457, name: "nosuch.test" } })],
   ] as const) {
     test(name, () => {
       const wire = toBinary(FlowSchema, toFlowMessage(record));

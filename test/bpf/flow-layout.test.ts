@@ -10,7 +10,7 @@ import { join } from "node:path";
 import {
   FILTER_CHAIN, FILTER_COUNTER, FILTER_KEY, FILTER_RULE, FilterAction, FilterMatch, FilterSide,
   FLOW_COUNTERS, FLOW_EVENT, FLOW_KEY, FLOW_METRICS, FlowDirection, FlowFlag, NETFLOW_KNOBS,
-  FlowOwnerSource, SOCK_CLOSED, SOCK_CONNECTION, SOCK_LISTENER, SOCK_OWNER,
+  FlowOwnerSource, DNS_COUNTERS, DNS_QUERY_KEY, DNS_RECORD, SOCK_CLOSED, SOCK_CONNECTION, SOCK_LISTENER, SOCK_OWNER,
 } from "../../src/bpf/flow-layout.ts";
 
 interface BtfType {
@@ -62,6 +62,12 @@ describe("flow.h ⇄ flow-layout.ts", () => {
 
   test("struct flow_counters", () => expect(layoutOf("flow_counters")).toEqual(FLOW_COUNTERS));
   test("struct netflow_knobs (all of .rodata)", () => expect(layoutOf("netflow_knobs")).toEqual(NETFLOW_KNOBS));
+
+  test("struct dns_query_key, dns_record, dns_counters", () => {
+    expect(layoutOf("dns_query_key")).toEqual(DNS_QUERY_KEY);
+    expect(layoutOf("dns_record")).toEqual(DNS_RECORD);
+    expect(layoutOf("dns_counters")).toEqual(DNS_COUNTERS);
+  });
 
   test("struct filter_key, filter_rule, filter_chain, filter_counter", () => {
     expect(layoutOf("filter_key")).toEqual(FILTER_KEY);

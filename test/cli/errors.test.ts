@@ -49,6 +49,13 @@ describe("bad flags: one line, exit 2", () => {
     expect(r.code).toBe(2);
     expect(r.lines).toEqual(["netflow-agent: error: --sampling 4294967296 must be >= 1 and <= 2147483648"]);
   });
+
+  test("NETFLOW_ENABLE_DNS is --enable-dns; --dns-port is checked when it is on", async () => {
+    const bad = await cli(["run"], { NETFLOW_ENABLE_DNS: "maybe" });
+    expect([bad.code, bad.lines]).toEqual([2, ['netflow-agent: error: --enable-dns "maybe" must be true or false']]);
+    const port = await cli(["run", "--enable-dns", "--dns-port", "0"]);
+    expect([port.code, port.lines]).toEqual([2, ["netflow-agent: error: --dns-port 0 must be >= 1 and <= 65535"]]);
+  });
 });
 
 kernelTest("libbpf missing: one line naming it and the fix, exit 1", async () => {

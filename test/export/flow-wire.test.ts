@@ -35,6 +35,10 @@ const edgeRecords: FlowRecord[] = [
   ...ownerRecords(),
   udpFlow({ sampling: 100 }), // 1-in-N sampling: field 30 (pbflow 29)
   udpFlow({ sampling: 2 ** 31, owner: { source: "none", pid: 0, comm: "", cgroupId: 0, socketCookie: 0 } }),
+  // DNS: netflow.v1 Flow.dns 31; pbflow dns_id 21, dns_flags 22, dns_latency 23 (no name)
+  udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 0x1234, flags: 0x8183, latencyNs: 40_123_456, name: "nosuch.test" } }),
+  udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 0, flags: 0x8000, latencyNs: 3 * 1e9 + 7, name: "" } }),
+  udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 65535, flags: 0xffff, latencyNs: 1e9, name: "é.ü-🙂.test" } }),
 ];
 
 /** Flows with an owner of every kind: process, cgroup and container; unknown; none; a command name cut inside a character. */

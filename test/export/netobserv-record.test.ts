@@ -142,6 +142,14 @@ describe("fromNetobservRecord (collect --protocol netobserv)", () => {
     expect(fromNetobservRecord(toNetobservRecord(original, agentIp))).toEqual({ ...original, ifindex: 0, flags: 0, tcpFlags: 0x12 });
   });
 
+  test("DNS: dns_id 21, dns_flags 22, dns_latency 23 (ns exact); no name, no dns_errno", () => {
+    const original = udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 4660, flags: 0x8183, latencyNs: 2e9 + 40_123_457, name: "nosuch.test" } });
+    const m = toNetobservRecord(original, agentIp);
+    expect([m.dnsId, m.dnsFlags, m.dnsLatency?.seconds, m.dnsLatency?.nanos, m.dnsErrno]).toEqual([4660, 0x8183, 2n, 40_123_457, 0]);
+    expect(fromNetobservRecord(m)).toEqual({ ...original, ifindex: 0, dns: { ...original.dns!, name: "" } });
+    expect(toNetobservRecord(udpFlow(), agentIp).dnsLatency).toBeUndefined();
+  });
+
   test("netobserv's SYN_ACK, FIN_ACK, RST_ACK bits fold back into TCP flags", () => {
     const record = toNetobservRecord(udpFlow({ protocol: 6 }), agentIp);
     for (const [netobserv, tcp] of [[0x100, 0x12], [0x200, 0x11], [0x400, 0x14], [0x708, 0x1f]] as const) {

@@ -46,6 +46,10 @@ test("message fields: numbers and types as netobserv's", () => {
     "13 flags:13",
     "14 icmp_type:13",
     "15 icmp_code:13",
+    "21 dns_id:13",
+    "22 dns_flags:13",
+    "23 dns_latency:google.protobuf.Duration",
+    "25 dns_errno:13",
     "26 dup_list:list",
     "29 sampling:13",
   ]);

@@ -121,3 +121,21 @@ test("owner: known fields only; forwarded traffic says none and nothing else", (
   });
   expect(line(undefined)).toBeUndefined();
 });
+
+test("dns: the response's transaction, rcode by name, latency in ms to the µs, after the owner", () => {
+  const mapped = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 198, 18, 0, 1]);
+  const base = {
+    ifindex: 3, interface: "veth-a", direction: "ingress" as const, ethType: 0x0800, protocol: 17, srcAddr: mapped, dstAddr: mapped,
+    srcPort: 53, dstPort: 40000, packets: 1, bytes: 90, startMs: 1.7e12, endMs: 1.7e12, tcpFlags: 0, dscp: 0, icmpType: 0, icmpCode: 0,
+    srcMac: new Uint8Array(6), dstMac: new Uint8Array(6), flags: 0, l2HeaderLen: 14,
+  };
+  const dns = { id: 0x1234, flags: 0x8183, latencyNs: 40_123_456, name: "no-such.example" };
+  const records: FlowRecord[] = [base, { ...base, dns }];
+  const flows = FlowColumns.fromRecords(records);
+  const lines = [0, 1].map((i) => flowJsonLine(flows, i));
+  expect(JSON.parse(lines[0]!).dns).toBeUndefined();
+  expect(JSON.parse(lines[1]!).dns).toEqual({ id: 0x1234, flags: 0x8183, rcode: "NXDOMAIN", latencyMs: 40.123, name: "no-such.example" });
+  expect(lines[1]).toEndWith(`,"dns":{"id":4660,"flags":33155,"rcode":"NXDOMAIN","latencyMs":40.123,"name":"no-such.example"}}`);
+  records.forEach((r, i) => expect(lines[i]).toBe(JSON.stringify(flowToJson(r))));
+  expect(flows.records()[1]!.dns).toEqual(dns);
+});

@@ -108,3 +108,14 @@ export function icmp(type: number, code: number): number[] {
 }
 
 export const payload = (n: number) => Array(n).fill(0xab);
+
+/**
+ * A DNS message (RFC 1035 4.1): the 12-byte header — id, flags (QR 0x8000,
+ * RD 0x0100, RA 0x0080, RCODE in the low 4 bits), QDCOUNT 1, ANCOUNT,
+ * NSCOUNT, ARCOUNT 0 — then one question: `name` as length-prefixed labels,
+ * the root's 0, QTYPE A (1), QCLASS IN (1).
+ */
+export function dnsMessage(id: number, flags: number, name: string): number[] {
+  const qname = name === "" ? [] : name.split(".").flatMap((label) => [label.length, ...new TextEncoder().encode(label)]);
+  return [...u16(id), ...u16(flags), 0, 1, 0, 0, 0, 0, 0, 0, ...qname, 0, 0, 1, 0, 1];
+}

@@ -21,11 +21,12 @@ export class ProgramUnderTest implements Disposable {
    * otherwise; `values`: per-CPU or shared values (default: this machine's);
    * `filter`: filter rules loaded with it (none: the filter is compiled out);
    * `processes`: process attribution on (its hooks loaded, not attached);
-   * `sampling`: --sampling N (default 1: every packet).
+   * `sampling`: --sampling N (default 1: every packet); `dns`: --enable-dns
+   * on that port (default: off, compiled out).
    */
-  static async load(maxFlows = 1024, sizing?: Partial<MapSizingOptions>, values?: FlowValues, filter?: FilterConfig, processes?: boolean, sampling?: number): Promise<ProgramUnderTest> {
+  static async load(maxFlows = 1024, sizing?: Partial<MapSizingOptions>, values?: FlowValues, filter?: FilterConfig, processes?: boolean, sampling?: number, dns?: { port: number }): Promise<ProgramUnderTest> {
     const options = { minimum: maxFlows, ceiling: maxFlows, highWater: 0.75, shrinkAfter: 3, ...sizing };
-    const object = await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(options), values, filter, processes, sampling });
+    const object = await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(options), values, filter, processes, sampling, dns });
     try {
       return new ProgramUnderTest(object, new FlowEvictor(object, { names: (i) => `if${i}`, sizing: options }));
     } catch (error) {

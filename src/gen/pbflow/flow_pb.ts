@@ -16,15 +16,15 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file pbflow/flow.proto.
  */
 export const file_pbflow_flow: GenFile = /*@__PURE__*/
-  fileDesc("ChFwYmZsb3cvZmxvdy5wcm90bxIGcGJmbG93IhAKDkNvbGxlY3RvclJlcGx5IioKB1JlY29yZHMSHwoHZW50cmllcxgBIAMoCzIOLnBiZmxvdy5SZWNvcmQiRgoLRHVwTWFwRW50cnkSEQoJaW50ZXJmYWNlGAEgASgJEiQKCWRpcmVjdGlvbhgCIAEoDjIRLnBiZmxvdy5EaXJlY3Rpb24i2AMKBlJlY29yZBIUCgxldGhfcHJvdG9jb2wYASABKA0SJAoJZGlyZWN0aW9uGAIgASgOMhEucGJmbG93LkRpcmVjdGlvbhIzCg90aW1lX2Zsb3dfc3RhcnQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXRpbWVfZmxvd19lbmQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKCWRhdGFfbGluaxgFIAEoCzIQLnBiZmxvdy5EYXRhTGluaxIgCgduZXR3b3JrGAYgASgLMg8ucGJmbG93Lk5ldHdvcmsSJAoJdHJhbnNwb3J0GAcgASgLMhEucGJmbG93LlRyYW5zcG9ydBINCgVieXRlcxgIIAEoBBIPCgdwYWNrZXRzGAkgASgEEhEKCWludGVyZmFjZRgKIAEoCRIcCghhZ2VudF9pcBgMIAEoCzIKLnBiZmxvdy5JUBINCgVmbGFncxgNIAEoDRIRCglpY21wX3R5cGUYDiABKA0SEQoJaWNtcF9jb2RlGA8gASgNEiUKCGR1cF9saXN0GBogAygLMhMucGJmbG93LkR1cE1hcEVudHJ5EhAKCHNhbXBsaW5nGB0gASgNIiwKCERhdGFMaW5rEg8KB3NyY19tYWMYASABKAQSDwoHZHN0X21hYxgCIAEoBCJTCgdOZXR3b3JrEhwKCHNyY19hZGRyGAEgASgLMgoucGJmbG93LklQEhwKCGRzdF9hZGRyGAIgASgLMgoucGJmbG93LklQEgwKBGRzY3AYAyABKA0iMQoCSVASDgoEaXB2NBgBIAEoB0gAEg4KBGlwdjYYAiABKAxIAEILCglpcF9mYW1pbHkiQQoJVHJhbnNwb3J0EhAKCHNyY19wb3J0GAEgASgNEhAKCGRzdF9wb3J0GAIgASgNEhAKCHByb3RvY29sGAMgASgNKiQKCURpcmVjdGlvbhILCgdJTkdSRVNTEAASCgoGRUdSRVNTEAEyPgoJQ29sbGVjdG9yEjEKBFNlbmQSDy5wYmZsb3cuUmVjb3JkcxoWLnBiZmxvdy5Db2xsZWN0b3JSZXBseSIAYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChFwYmZsb3cvZmxvdy5wcm90bxIGcGJmbG93IhAKDkNvbGxlY3RvclJlcGx5IioKB1JlY29yZHMSHwoHZW50cmllcxgBIAMoCzIOLnBiZmxvdy5SZWNvcmQiRgoLRHVwTWFwRW50cnkSEQoJaW50ZXJmYWNlGAEgASgJEiQKCWRpcmVjdGlvbhgCIAEoDjIRLnBiZmxvdy5EaXJlY3Rpb24ivgQKBlJlY29yZBIUCgxldGhfcHJvdG9jb2wYASABKA0SJAoJZGlyZWN0aW9uGAIgASgOMhEucGJmbG93LkRpcmVjdGlvbhIzCg90aW1lX2Zsb3dfc3RhcnQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXRpbWVfZmxvd19lbmQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKCWRhdGFfbGluaxgFIAEoCzIQLnBiZmxvdy5EYXRhTGluaxIgCgduZXR3b3JrGAYgASgLMg8ucGJmbG93Lk5ldHdvcmsSJAoJdHJhbnNwb3J0GAcgASgLMhEucGJmbG93LlRyYW5zcG9ydBINCgVieXRlcxgIIAEoBBIPCgdwYWNrZXRzGAkgASgEEhEKCWludGVyZmFjZRgKIAEoCRIcCghhZ2VudF9pcBgMIAEoCzIKLnBiZmxvdy5JUBINCgVmbGFncxgNIAEoDRIRCglpY21wX3R5cGUYDiABKA0SEQoJaWNtcF9jb2RlGA8gASgNEg4KBmRuc19pZBgVIAEoDRIRCglkbnNfZmxhZ3MYFiABKA0SLgoLZG5zX2xhdGVuY3kYFyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJZG5zX2Vycm5vGBkgASgNEiUKCGR1cF9saXN0GBogAygLMhMucGJmbG93LkR1cE1hcEVudHJ5EhAKCHNhbXBsaW5nGB0gASgNIiwKCERhdGFMaW5rEg8KB3NyY19tYWMYASABKAQSDwoHZHN0X21hYxgCIAEoBCJTCgdOZXR3b3JrEhwKCHNyY19hZGRyGAEgASgLMgoucGJmbG93LklQEhwKCGRzdF9hZGRyGAIgASgLMgoucGJmbG93LklQEgwKBGRzY3AYAyABKA0iMQoCSVASDgoEaXB2NBgBIAEoB0gAEg4KBGlwdjYYAiABKAxIAEILCglpcF9mYW1pbHkiQQoJVHJhbnNwb3J0EhAKCHNyY19wb3J0GAEgASgNEhAKCGRzdF9wb3J0GAIgASgNEhAKCHByb3RvY29sGAMgASgNKiQKCURpcmVjdGlvbhILCgdJTkdSRVNTEAASCgoGRUdSRVNTEAEyPgoJQ29sbGVjdG9yEjEKBFNlbmQSDy5wYmZsb3cuUmVjb3JkcxoWLnBiZmxvdy5Db2xsZWN0b3JSZXBseSIAYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Intentionally empty.
@@ -167,6 +167,33 @@ export type Record = Message<"pbflow.Record"> & {
    * @generated from field: uint32 icmp_code = 15;
    */
   icmpCode: number;
+
+  /**
+   * DNS (`run --enable-dns`), on the flow that carried the response, as
+   * netobserv sets them: the transaction id, the response's header flags
+   * (RCODE in the low 4 bits: FLP reads it from there), response − query time.
+   *
+   * @generated from field: uint32 dns_id = 21;
+   */
+  dnsId: number;
+
+  /**
+   * @generated from field: uint32 dns_flags = 22;
+   */
+  dnsFlags: number;
+
+  /**
+   * @generated from field: google.protobuf.Duration dns_latency = 23;
+   */
+  dnsLatency?: Duration | undefined;
+
+  /**
+   * netobserv's reason for no latency (its ENOENT: no query seen). We send
+   * DNS fields only for matched transactions: always 0 (absent).
+   *
+   * @generated from field: uint32 dns_errno = 25;
+   */
+  dnsErrno: number;
 
   /**
    * @generated from field: repeated pbflow.DupMapEntry dup_list = 26;

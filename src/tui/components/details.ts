@@ -1,6 +1,7 @@
 /** The selected row in full: identity, exact totals, every window's rate, and for a group its largest flows. */
 import { tcpFlagNames } from "../../flow/flow-format.ts";
 import type { FlowOwner } from "../../flow/flow-record.ts";
+import { rcodeName, type FlowDns } from "../../flow/flow-dns.ts";
 import type { NameOf } from "../model/flow-filter.ts";
 import type { FlowStat } from "../model/flow-table.ts";
 import type { Row } from "../model/group-flows.ts";
@@ -37,6 +38,11 @@ export function ownerText(owner: FlowOwner | undefined, of: "flow" | "process" |
   return parts.join(" · ");
 }
 
+/** "nosuch.test · NXDOMAIN · 40.4 ms · id 45660": a flow's latest DNS transaction. */
+export function dnsText(dns: FlowDns): string {
+  return `${dns.name || "(root)"} · ${rcodeName(dns.flags)} · ${(dns.latencyNs / 1e6).toFixed(1)} ms · id ${dns.id}`;
+}
+
 function flowLine(f: FlowStat, nameOf: NameOf): string {
   const id = f.id;
   return `${id.interface} ${id.direction === "ingress" ? "in" : "out"} ${id.protocol} ${endpointText(id, "src", nameOf)} → ${endpointText(id, "dst", nameOf)}`;
@@ -55,6 +61,7 @@ export function detailLines(row: Row, units: Units, nameOf: NameOf): string[] {
     lines.push(`macs     ${f.id.srcMac} → ${f.id.dstMac}   dscp ${f.dscp}   tcp flags ${flags}`);
     const owner = ownerText(f.id.owner);
     if (owner) lines.push(`owner    ${owner}`);
+    if (f.dns) lines.push(`dns      ${dnsText(f.dns)}`);
     lines.push(`rates    ${ratesLine(row, units)}`);
     lines.push(`total    ${row.bytes} bytes · ${row.packets} packets · first ${clock(f.firstSeenMs)} · last ${clock(f.lastSeenMs)}`);
     for (const addr of [f.id.srcAddr, f.id.dstAddr]) {

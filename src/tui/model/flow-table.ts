@@ -7,6 +7,7 @@
 import type { FlowColumns } from "../../flow/flow-columns.ts";
 import { addressText, macText, protocolName } from "../../flow/flow-format.ts";
 import type { FlowBatch, FlowOwner, FlowRecord, KernelCounters } from "../../flow/flow-record.ts";
+import type { FlowDns } from "../../flow/flow-dns.ts";
 import { RateWindows, type WindowRates } from "./rate-windows.ts";
 
 /** What identifies a flow, in text, computed once when the flow is first seen. */
@@ -38,6 +39,8 @@ export interface FlowStat {
   firstSeenMs: number;
   lastSeenMs: number;
   rates: WindowRates;
+  /** The latest DNS transaction the flow carried (--enable-dns). */
+  dns?: FlowDns;
 }
 
 interface FlowEntry {
@@ -49,6 +52,7 @@ interface FlowEntry {
   dscp: number;
   firstSeenMs: number;
   lastSeenMs: number;
+  dns?: FlowDns;
 }
 
 /** The 16 address bytes at `at` in hex. */
@@ -134,6 +138,8 @@ export class FlowTable {
       entry.dscp = flows.dscp(i);
       entry.firstSeenMs = Math.min(entry.firstSeenMs, startMs);
       entry.lastSeenMs = Math.max(entry.lastSeenMs, endMs);
+      const dns = flows.dns(i);
+      if (dns) entry.dns = dns;
     }
     this.counters = batch.counters;
     this.batches++;
@@ -159,6 +165,7 @@ export class FlowTable {
         packets: e.packets,
         tcpFlags: e.tcpFlags,
         dscp: e.dscp,
+        ...(e.dns ? { dns: e.dns } : {}),
         firstSeenMs: e.firstSeenMs,
         lastSeenMs: e.lastSeenMs,
         rates: e.windows.rates(nowMs, this.observedSinceMs),

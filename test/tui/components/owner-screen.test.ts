@@ -66,3 +66,13 @@ describe("top by owner", () => {
     expect(details(2)).toEqual(["owner    none (no local socket: forwarded, or sent by the kernel)"]);
   });
 });
+
+describe("top: a flow's DNS transaction (--enable-dns)", () => {
+  test("its details say name, response code, latency and id", () => {
+    const dnsFlow = { ...stat({ src: "198.18.0.2", dst: "198.18.0.1", srcPort: 53, dstPort: 41234, bytes: 90, packets: 1, direction: "ingress" }, [45, 9, 2.25]), dns: { id: 45660, flags: 0x8183, latencyNs: 40_396_000, name: "nosuch.test" } };
+    const rows = sortRows(groupFlows([dnsFlow], "flow"), "2s", false);
+    const state = { ...initialViewState(), selection: { key: rows[0]!.key, index: 0 } };
+    const lines = renderScreen({ header: { ...header, totals: trafficTotals([dnsFlow]) }, rows, state, nameOf: noNames, scrollTop: 0 }, 160, 20, plainStyle);
+    expect(lines.map((l) => l.trimEnd()).filter((l) => l.startsWith("dns"))).toEqual(["dns      nosuch.test · NXDOMAIN · 40.4 ms · id 45660"]);
+  });
+});

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netflow/v1/flow.proto.
  */
 export const file_netflow_v1_flow: GenFile = /*@__PURE__*/
-  fileDesc("ChVuZXRmbG93L3YxL2Zsb3cucHJvdG8SCm5ldGZsb3cudjEi5wMKBEZsb3cSEQoJaW50ZXJmYWNlGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SKAoJZGlyZWN0aW9uGAMgASgOMhUubmV0Zmxvdy52MS5EaXJlY3Rpb24SEAoIZXRoX3R5cGUYBCABKA0SDwoHc3JjX21hYxgFIAEoDBIPCgdkc3RfbWFjGAYgASgMEhAKCHNyY19hZGRyGAcgASgMEhAKCGRzdF9hZGRyGAggASgMEhAKCHNyY19wb3J0GAkgASgNEhAKCGRzdF9wb3J0GAogASgNEhAKCHByb3RvY29sGAsgASgNEg8KB3BhY2tldHMYDCABKAQSDQoFYnl0ZXMYDSABKAQSKQoFc3RhcnQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJdGNwX2ZsYWdzGBAgASgNEgwKBGRzY3AYESABKA0SEQoJaWNtcF90eXBlGBIgASgNEhEKCWljbXBfY29kZRgTIAEoDRINCgVmbGFncxgUIAEoDRIgCgVvd25lchgVIAEoCzIRLm5ldGZsb3cudjEuT3duZXISEAoIc2FtcGxpbmcYHiABKA1KBQhkEMgBIqABCgVPd25lchInCgZzb3VyY2UYASABKA4yFy5uZXRmbG93LnYxLk93bmVyU291cmNlEgsKA3BpZBgCIAEoDRIMCgRjb21tGAMgASgJEhEKCWNncm91cF9pZBgEIAEoBBITCgtjZ3JvdXBfcGF0aBgFIAEoCRIUCgxjb250YWluZXJfaWQYBiABKAkSFQoNc29ja2V0X2Nvb2tpZRgHIAEoBCKAAQoOS2VybmVsQ291bnRlcnMSFwoPcmluZ2J1Zl9wYWNrZXRzGAEgASgEEhcKD2Ryb3BwZWRfcGFja2V0cxgCIAEoBBIVCg1kcm9wcGVkX2J5dGVzGAMgASgEEhIKCm1hcF9lcnJvcnMYBCABKAQSEQoJdHJ1bmNhdGVkGAUgASgEIr4BCglGbG93QmF0Y2gSHwoFZmxvd3MYASADKAsyEC5uZXRmbG93LnYxLkZsb3cSLgoKZXZpY3RlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoRZXZpY3Rpb25fZHVyYXRpb24YAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKgoGa2VybmVsGAQgASgLMhoubmV0Zmxvdy52MS5LZXJuZWxDb3VudGVycyJKCg1BZ2VudElkZW50aXR5EhAKCGhvc3RuYW1lGAEgASgJEhAKCGFnZW50X2lkGAIgASgJEhUKDWFnZW50X3ZlcnNpb24YAyABKAkqUwoJRGlyZWN0aW9uEhkKFURJUkVDVElPTl9VTlNQRUNJRklFRBAAEhUKEURJUkVDVElPTl9JTkdSRVNTEAESFAoQRElSRUNUSU9OX0VHUkVTUxACKlYKCEZsb3dGbGFnEhkKFUZMT1dfRkxBR19VTlNQRUNJRklFRBAAEhYKEkZMT1dfRkxBR19GUkFHTUVOVBABEhcKE0ZMT1dfRkxBR19UUlVOQ0FURUQQAiqtAQoLT3duZXJTb3VyY2USHAoYT1dORVJfU09VUkNFX1VOU1BFQ0lGSUVEEAASFwoTT1dORVJfU09VUkNFX1NPQ0tFVBABEhsKF09XTkVSX1NPVVJDRV9DT05ORUNUSU9OEAISGQoVT1dORVJfU09VUkNFX0xJU1RFTkVSEAMSGAoUT1dORVJfU09VUkNFX1VOS05PV04QBBIVChFPV05FUl9TT1VSQ0VfTk9ORRAFYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChVuZXRmbG93L3YxL2Zsb3cucHJvdG8SCm5ldGZsb3cudjEihQQKBEZsb3cSEQoJaW50ZXJmYWNlGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SKAoJZGlyZWN0aW9uGAMgASgOMhUubmV0Zmxvdy52MS5EaXJlY3Rpb24SEAoIZXRoX3R5cGUYBCABKA0SDwoHc3JjX21hYxgFIAEoDBIPCgdkc3RfbWFjGAYgASgMEhAKCHNyY19hZGRyGAcgASgMEhAKCGRzdF9hZGRyGAggASgMEhAKCHNyY19wb3J0GAkgASgNEhAKCGRzdF9wb3J0GAogASgNEhAKCHByb3RvY29sGAsgASgNEg8KB3BhY2tldHMYDCABKAQSDQoFYnl0ZXMYDSABKAQSKQoFc3RhcnQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJdGNwX2ZsYWdzGBAgASgNEgwKBGRzY3AYESABKA0SEQoJaWNtcF90eXBlGBIgASgNEhEKCWljbXBfY29kZRgTIAEoDRINCgVmbGFncxgUIAEoDRIgCgVvd25lchgVIAEoCzIRLm5ldGZsb3cudjEuT3duZXISEAoIc2FtcGxpbmcYHiABKA0SHAoDZG5zGB8gASgLMg8ubmV0Zmxvdy52MS5EbnNKBQhkEMgBIloKA0RucxIKCgJpZBgBIAEoDRINCgVmbGFncxgCIAEoDRIqCgdsYXRlbmN5GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBG5hbWUYBCABKAkioAEKBU93bmVyEicKBnNvdXJjZRgBIAEoDjIXLm5ldGZsb3cudjEuT3duZXJTb3VyY2USCwoDcGlkGAIgASgNEgwKBGNvbW0YAyABKAkSEQoJY2dyb3VwX2lkGAQgASgEEhMKC2Nncm91cF9wYXRoGAUgASgJEhQKDGNvbnRhaW5lcl9pZBgGIAEoCRIVCg1zb2NrZXRfY29va2llGAcgASgEIoABCg5LZXJuZWxDb3VudGVycxIXCg9yaW5nYnVmX3BhY2tldHMYASABKAQSFwoPZHJvcHBlZF9wYWNrZXRzGAIgASgEEhUKDWRyb3BwZWRfYnl0ZXMYAyABKAQSEgoKbWFwX2Vycm9ycxgEIAEoBBIRCgl0cnVuY2F0ZWQYBSABKAQivgEKCUZsb3dCYXRjaBIfCgVmbG93cxgBIAMoCzIQLm5ldGZsb3cudjEuRmxvdxIuCgpldmljdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChFldmljdGlvbl9kdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIqCgZrZXJuZWwYBCABKAsyGi5uZXRmbG93LnYxLktlcm5lbENvdW50ZXJzIkoKDUFnZW50SWRlbnRpdHkSEAoIaG9zdG5hbWUYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSFQoNYWdlbnRfdmVyc2lvbhgDIAEoCSpTCglEaXJlY3Rpb24SGQoVRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASFQoRRElSRUNUSU9OX0lOR1JFU1MQARIUChBESVJFQ1RJT05fRUdSRVNTEAIqVgoIRmxvd0ZsYWcSGQoVRkxPV19GTEFHX1VOU1BFQ0lGSUVEEAASFgoSRkxPV19GTEFHX0ZSQUdNRU5UEAESFwoTRkxPV19GTEFHX1RSVU5DQVRFRBACKq0BCgtPd25lclNvdXJjZRIcChhPV05FUl9TT1VSQ0VfVU5TUEVDSUZJRUQQABIXChNPV05FUl9TT1VSQ0VfU09DS0VUEAESGwoXT1dORVJfU09VUkNFX0NPTk5FQ1RJT04QAhIZChVPV05FUl9TT1VSQ0VfTElTVEVORVIQAxIYChRPV05FUl9TT1VSQ0VfVU5LTk9XThAEEhUKEU9XTkVSX1NPVVJDRV9OT05FEAViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message netflow.v1.Flow
@@ -167,6 +167,15 @@ export type Flow = Message<"netflow.v1.Flow"> & {
    * @generated from field: uint32 sampling = 30;
    */
   sampling: number;
+
+  /**
+   * The flow's last DNS transaction (`run --enable-dns`): set on the flow
+   * that carried the response (ingress at a client, egress at a server),
+   * when its query was seen on the same interface. Unset otherwise.
+   *
+   * @generated from field: netflow.v1.Dns dns = 31;
+   */
+  dns?: Dns | undefined;
 };
 
 /**
@@ -175,6 +184,50 @@ export type Flow = Message<"netflow.v1.Flow"> & {
  */
 export const FlowSchema: GenMessage<Flow> = /*@__PURE__*/
   messageDesc(file_netflow_v1_flow, 0);
+
+/**
+ * One DNS transaction (RFC 1035 4.1.1), matched in the kernel by id and 5-tuple.
+ *
+ * @generated from message netflow.v1.Dns
+ */
+export type Dns = Message<"netflow.v1.Dns"> & {
+  /**
+   * The transaction id.
+   *
+   * @generated from field: uint32 id = 1;
+   */
+  id: number;
+
+  /**
+   * Header bytes 2-3 of the response: QR 0x8000, opcode, AA, TC, RD, RA, Z,
+   * AD, CD, and the response code in the low 4 bits (0 NOERROR, 3 NXDOMAIN).
+   *
+   * @generated from field: uint32 flags = 2;
+   */
+  flags: number;
+
+  /**
+   * Response time − query time at the interface (bpf_ktime_get_ns).
+   *
+   * @generated from field: google.protobuf.Duration latency = 3;
+   */
+  latency?: Duration | undefined;
+
+  /**
+   * The question's name, dotted, no final dot; at most 64 bytes of it on the
+   * wire are kept, and a label cut there ends with "…".
+   *
+   * @generated from field: string name = 4;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message netflow.v1.Dns.
+ * Use `create(DnsSchema)` to create a new message.
+ */
+export const DnsSchema: GenMessage<Dns> = /*@__PURE__*/
+  messageDesc(file_netflow_v1_flow, 1);
 
 /**
  * Who a flow belongs to. Fields not known are unset (0 or empty), as in the
@@ -238,7 +291,7 @@ export type Owner = Message<"netflow.v1.Owner"> & {
  * Use `create(OwnerSchema)` to create a new message.
  */
 export const OwnerSchema: GenMessage<Owner> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 1);
+  messageDesc(file_netflow_v1_flow, 2);
 
 /**
  * Kernel-side counters, cumulative since the agent loaded its program.
@@ -285,7 +338,7 @@ export type KernelCounters = Message<"netflow.v1.KernelCounters"> & {
  * Use `create(KernelCountersSchema)` to create a new message.
  */
 export const KernelCountersSchema: GenMessage<KernelCounters> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 2);
+  messageDesc(file_netflow_v1_flow, 3);
 
 /**
  * What one eviction produced: every flow the kernel held, plus the counters read with them.
@@ -323,7 +376,7 @@ export type FlowBatch = Message<"netflow.v1.FlowBatch"> & {
  * Use `create(FlowBatchSchema)` to create a new message.
  */
 export const FlowBatchSchema: GenMessage<FlowBatch> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 3);
+  messageDesc(file_netflow_v1_flow, 4);
 
 /**
  * Who sent a batch. Sent once per request, not per flow.
@@ -359,7 +412,7 @@ export type AgentIdentity = Message<"netflow.v1.AgentIdentity"> & {
  * Use `create(AgentIdentitySchema)` to create a new message.
  */
 export const AgentIdentitySchema: GenMessage<AgentIdentity> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 4);
+  messageDesc(file_netflow_v1_flow, 5);
 
 /**
  * Which way the packets crossed the interface.

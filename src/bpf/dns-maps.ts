@@ -1,0 +1,89 @@
+/**
+ * The DNS tracker's maps (bpf/maps.h, bpf/dns.h): dns_flows, the last
+ * matched transaction of each flow that carried a response, drained whole at
+ * eviction; dns_counters, what the tracker saw, per CPU. Holds their fds,
+ * owned by the FlowObject; present only with --enable-dns.
+ */
+import { DNS_COUNTERS, DNS_RECORD, FLOW_KEY } from "./flow-layout.ts";
+import { mapLookup, mapLookupAndDeleteBatch } from "./libbpf.ts";
+
+export interface DnsCounters {
+  /** Queries seen (QR 0). */
+  queries: number;
+  /** Responses seen (QR 1). */
+  responses: number;
+  /** Responses whose query was seen: a latency was recorded. */
+  matched: number;
+  /** Packets to or from the DNS port too short for a DNS header: skipped (still counted in their flow). */
+  malformed: number;
+}
+
+/** One drain of dns_flows: `count` rows of struct flow_key and struct dns_record, valid until the next drain. */
+export interface DnsRows {
+  keys: Uint8Array;
+  records: Uint8Array;
+  count: number;
+}
+
+const BATCH = 1024;
+
+export class DnsMaps {
+  private keys = new Uint8Array(BATCH * FLOW_KEY.size);
+  private records = new Uint8Array(BATCH * DNS_RECORD.size);
+  private readonly token = new Uint8Array(FLOW_KEY.size);
+  private counterValues: BigUint64Array | undefined;
+  private readonly counterKey = new Uint8Array(4);
+
+  constructor(
+    private readonly flowsFd: number,
+    private readonly countersFd: number,
+    private readonly cpus: number,
+    /** --dns-port: the port the kernel reads DNS on. */
+    readonly port: number,
+  ) {}
+
+  /**
+   * Reads and deletes every record of dns_flows (lookup_and_delete_batch). A
+   * record the kernel writes meanwhile is in this drain or the next.
+   */
+  drain(): DnsRows {
+    let count = 0;
+    for (let first = true; ; first = false) {
+      if (count + BATCH > this.keys.length / FLOW_KEY.size) {
+        const grown = (count + BATCH) * 2;
+        const keys = new Uint8Array(grown * FLOW_KEY.size);
+        keys.set(this.keys.subarray(0, count * FLOW_KEY.size));
+        const records = new Uint8Array(grown * DNS_RECORD.size);
+        records.set(this.records.subarray(0, count * DNS_RECORD.size));
+        this.keys = keys;
+        this.records = records;
+      }
+      const r = mapLookupAndDeleteBatch(
+        this.flowsFd,
+        first,
+        this.token,
+        this.keys.subarray(count * FLOW_KEY.size),
+        this.records.subarray(count * DNS_RECORD.size),
+        BATCH,
+      );
+      if (!r) throw new Error("dns_flows: the kernel does not support batch operations on LRU hash maps (needs 5.6)");
+      count += r.copied;
+      if (r.done) break;
+    }
+    return { keys: this.keys, records: this.records, count };
+  }
+
+  /** The tracker's counters, summed over CPUs (they only grow). */
+  readCounters(): DnsCounters {
+    const words = DNS_COUNTERS.size / 8;
+    const values = (this.counterValues ??= new BigUint64Array(words * this.cpus));
+    if (!mapLookup(this.countersFd, this.counterKey, new Uint8Array(values.buffer))) throw new Error("dns_counters map has no element 0");
+    const sum = (field: keyof typeof DNS_COUNTERS.fields) => {
+      const at = DNS_COUNTERS.fields[field].offset / 8;
+      let total = 0;
+      for (let cpu = 0; cpu < this.cpus; cpu++) total += Number(values[cpu * words + at]!);
+      return total;
+    };
+    return { queries: sum("queries"), responses: sum("responses"), matched: sum("matched"), malformed: sum("malformed") };
+  }
+}

@@ -44,6 +44,12 @@ export class TestCgroup implements AsyncDisposable {
     return readFileSync(join(this.dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
   }
 
+  /** cgroup.events "populated": any task (exiting ones included) in it or below; undefined once it is gone. */
+  populated(): boolean | undefined {
+    if (!existsSync(this.dir)) return undefined;
+    return /^populated 1$/m.test(readFileSync(join(this.dir, "cgroup.events"), "utf8"));
+  }
+
   async [Symbol.asyncDispose]() {
     for (const pid of this.pids()) {
       try {
@@ -52,7 +58,19 @@ export class TestCgroup implements AsyncDisposable {
         // exited meanwhile
       }
     }
-    await waitFor(`cgroup ${this.path} to empty`, () => this.pids().length === 0);
-    rmdirSync(this.dir);
+    // cgroup.procs drops a task when it exits, but the cgroup stays busy (rmdir: EBUSY) until the
+    // exited task is released too (reaped by its parent, this test process, asynchronously): the
+    // kernel says when, by "populated 0" in cgroup.events.
+    // Kernels differ in when that turns: rmdir's own EBUSY is the final word, asked until it succeeds.
+    await waitFor(`cgroup ${this.path} to be unpopulated (cgroup.events) and removed`, () => {
+      if (this.populated()) return false;
+      try {
+        rmdirSync(this.dir);
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EBUSY") return false;
+        throw e;
+      }
+    });
   }
 }

@@ -30,6 +30,9 @@
 #define DNS_QUERIES_MAX_ENTRIES 65536
 #define DNS_FLOWS_MAX_ENTRIES 65536
 
+/* TCP RTT (rtt.h): connections with a sample since the last eviction. LRU: an idle one makes room. */
+#define TCP_RTT_MAX_ENTRIES 65536
+
 /* Parser bounds: the verifier needs every loop and offset bounded. */
 #define MAX_VLAN_TAGS 2
 #define MAX_IPV6_EXT_HEADERS 6

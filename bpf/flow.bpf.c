@@ -36,6 +36,7 @@
 #include "filter.h"
 #include "owner.h"
 #include "dns.h"
+#include "rtt.h"
 
 #define E2BIG 7
 #define EEXIST 17

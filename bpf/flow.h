@@ -306,4 +306,16 @@ struct dns_counters {
 	__u64 malformed; /* packets to or from the DNS port too short for the header: skipped */
 };
 
+/*
+ * Value of tcp_rtt (rtt.h; key: struct sock_connection of the socket, local
+ * and remote as it sees them, protocol IPPROTO_TCP): the smoothed RTT
+ * (srtt_us >> 3, RFC 6298) of its samples since user space last drained it, ns.
+ */
+struct rtt_record {
+	__u64 latest_ns; /* after the last sample */
+	__u64 min_ns;
+	__u64 max_ns;
+	__u64 samples;   /* BPF_SOCK_OPS_RTT_CB calls counted */
+};
+
 #endif /* NETFLOW_FLOW_H */

@@ -151,6 +151,18 @@ struct {
 } dns_counters SEC(".maps");
 
 /*
+ * TCP RTT (rtt.h). Key: struct sock_connection (the socket's netns, local and
+ * remote end, IPPROTO_TCP). Value: struct rtt_record. Read and deleted by
+ * user space at eviction.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TCP_RTT_MAX_ENTRIES);
+	__type(key, struct sock_connection);
+	__type(value, struct rtt_record);
+} tcp_rtt SEC(".maps");
+
+/*
  * Never used: these anchor the contract's types in the object's BTF, where
  * test/bpf/flow-layout.test.ts reads their layout and values.
  */
@@ -163,5 +175,6 @@ enum filter_action unused_filter_action __attribute__((unused));
 enum filter_side unused_filter_side __attribute__((unused));
 enum filter_match unused_filter_match __attribute__((unused));
 struct dns_counters *unused_dns_counters __attribute__((unused));
+struct rtt_record *unused_rtt_record __attribute__((unused));
 
 #endif /* NETFLOW_MAPS_H */

@@ -21,6 +21,7 @@ import { readPacketCounters } from "../bpf/interfaces.ts";
 import { InterfaceAccounting, type InterfaceAccountingEntry } from "./interface-accounting.ts";
 import { InterfaceAttacher } from "./interface-attacher.ts";
 import { ProcessAttribution } from "../process/process-attribution.ts";
+import { RttHook } from "../bpf/rtt-maps.ts";
 import { cgroupV2Mount } from "../bpf/process-hooks.ts";
 import { interfaceFilter, selectionText } from "./interface-filter.ts";
 import { privilegeRefusal } from "./privileges.ts";
@@ -47,6 +48,8 @@ export interface AgentOptions {
   sampling?: number;
   /** --enable-dns: DNS over UDP on this port is tracked in the kernel (bpf/dns.h). Undefined: off, compiled out. */
   dnsPort?: number;
+  /** --enable-rtt: each TCP flow of a local socket carries its connection's smoothed RTT (bpf/rtt.h). Off: not loaded. */
+  rtt?: boolean;
 }
 
 export interface AgentStatus {
@@ -99,6 +102,8 @@ export class Agent implements AsyncDisposable {
   private warnedCeiling = false;
   /** The process hooks (--enable-process), owned: detached with the TC programs. */
   private processes: ProcessAttribution | undefined;
+  /** The RTT sock_ops program (--enable-rtt), owned: detached with the TC programs. */
+  private rttHook: RttHook | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -117,7 +122,9 @@ export class Agent implements AsyncDisposable {
     if (refused) throw refused;
     using stack = new DisposableStack();
     const sizing = { ...MAP_SIZING_DEFAULTS, minimum: Math.min(options.minFlows, options.maxFlows), ceiling: options.maxFlows };
-    const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes, filter: options.filter, processes: processesWanted(options, log), sampling: options.sampling, ...(options.dnsPort ? { dns: { port: options.dnsPort } } : {}) }));
+    const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes, filter: options.filter, processes: processesWanted(options, log), sampling: options.sampling, ...(options.dnsPort ? { dns: { port: options.dnsPort } } : {}), rtt: options.rtt === true }));
+    // Before any flow: connections established from here on get RTT samples.
+    const rttHook = object.rtt && stack.use(RttHook.attach(object.rtt));
     // Hooks attached and the sockets already open written before any flow program runs.
     const processes = object.processes && stack.use(ProcessAttribution.start(object.processes, log));
     // The evictor takes the counters' starting values and maps the ring before any packet is seen.
@@ -131,6 +138,7 @@ export class Agent implements AsyncDisposable {
     stack.move();
     const agent = new Agent(options, object, attacher, evictor, accounting, exporters, log);
     agent.processes = processes;
+    agent.rttHook = rttHook;
     return agent;
   }
 
@@ -268,6 +276,7 @@ export class Agent implements AsyncDisposable {
     // Detach first: after this no program runs, so the final eviction sees every packet.
     this.attacher.close();
     this.processes?.close();
+    this.rttHook?.close();
     try {
       await this.evictAndExport({ final: true });
     } catch (error) {

@@ -23,9 +23,12 @@ import {
   type Owner,
   OwnerSchema,
   type Dns,
+  type Rtt,
+  RttSchema,
   DnsSchema,
 } from "../gen/netflow/v1/flow_pb.ts";
 import type { FlowDns } from "../flow/flow-dns.ts";
+import type { FlowRtt } from "../flow/flow-rtt.ts";
 
 const ETH_P_IPV4 = 0x0800;
 const IPV4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
@@ -73,6 +76,15 @@ export function toDnsMessage(d: FlowDns): Dns {
 
 export function fromDnsMessage(m: Dns): FlowDns {
   return { id: checkRange("dns.id", m.id, 0xffff), flags: checkRange("dns.flags", m.flags, 0xffff), latencyNs: durationToNs(m.latency), name: m.name };
+}
+
+/** netflow.v1.Rtt of a flow's TCP RTT. */
+export function toRttMessage(r: FlowRtt): Rtt {
+  return create(RttSchema, { latest: nsToDuration(r.latestNs), min: nsToDuration(r.minNs), max: nsToDuration(r.maxNs) });
+}
+
+export function fromRttMessage(m: Rtt): FlowRtt {
+  return { latestNs: durationToNs(m.latest), minNs: durationToNs(m.min), maxNs: durationToNs(m.max) };
 }
 
 function isZero(addr: Uint8Array): boolean {
@@ -159,6 +171,7 @@ export function toFlowMessage(r: FlowRecord): Flow {
     owner: r.owner && toOwnerMessage(r.owner),
     sampling: r.sampling !== undefined && r.sampling > 1 ? r.sampling : 0,
     dns: r.dns && toDnsMessage(r.dns),
+    rtt: r.rtt && toRttMessage(r.rtt),
   });
 }
 
@@ -190,6 +203,7 @@ export function fromFlowMessage(m: Flow): FlowRecord {
     ...(m.owner ? { owner: fromOwnerMessage(m.owner) } : {}),
     ...(m.sampling > 1 ? { sampling: m.sampling } : {}),
     ...(m.dns ? { dns: fromDnsMessage(m.dns) } : {}),
+    ...(m.rtt ? { rtt: fromRttMessage(m.rtt) } : {}),
   };
 }
 

@@ -189,6 +189,17 @@ export const DNS_COUNTERS = {
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 
+/** struct rtt_record: value of tcp_rtt (key: the socket's struct sock_connection). */
+export const RTT_RECORD = {
+  size: 32,
+  fields: {
+    latest_ns: { offset: 0, size: 8 },
+    min_ns: { offset: 8, size: 8 },
+    max_ns: { offset: 16, size: 8 },
+    samples: { offset: 24, size: 8 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
 /** enum filter_action */
 export const FilterAction = { accept: 0, reject: 1 } as const;
 /** enum filter_side */

@@ -11,8 +11,9 @@ import flowObjectPath from "../../bpf/flow.bpf.o" with { type: "file" };
 import type { FlowPrograms, ProgramFds } from "./attachments.ts";
 import { BpfError } from "./errors.ts";
 import type { LinkLayer } from "./interfaces.ts";
-import { DNS_COUNTERS, DNS_QUERY_KEY, DNS_RECORD, FILTER_CHAIN, FILTER_COUNTER, FILTER_KEY, FilterAction, FLOW_COUNTERS, FLOW_KEY, FLOW_METRICS, MAX_FILTER_RULES, NETFLOW_KNOBS } from "./flow-layout.ts";
+import { DNS_COUNTERS, DNS_QUERY_KEY, DNS_RECORD, FILTER_CHAIN, FILTER_COUNTER, FILTER_KEY, FilterAction, FLOW_COUNTERS, FLOW_KEY, FLOW_METRICS, MAX_FILTER_RULES, NETFLOW_KNOBS, RTT_RECORD, SOCK_CONNECTION } from "./flow-layout.ts";
 import { DnsMaps } from "./dns-maps.ts";
+import { RttMaps } from "./rtt-maps.ts";
 import { FilterMaps } from "./filter-maps.ts";
 import { FlowMaps } from "./flow-maps.ts";
 import { OWNER_PROGRAMS, type ProcessMaps } from "./process-maps.ts";
@@ -80,6 +81,12 @@ export interface FlowObjectOptions {
    * Undefined (default): compiled out, the verifier never visits it.
    */
   dns?: { port: number };
+  /**
+   * --enable-rtt: the sock_ops program (bpf/rtt.h) is loaded (attach it with
+   * RttHook) and records each TCP connection's smoothed RTT. Off (default):
+   * not loaded.
+   */
+  rtt?: boolean;
 }
 
 export type FlowValues = "per-cpu" | "shared";
@@ -127,6 +134,8 @@ export class FlowObject implements Disposable, FlowPrograms {
     readonly processes: ProcessMaps | undefined,
     /** The DNS tracker's maps; undefined without --enable-dns. */
     readonly dns: DnsMaps | undefined,
+    /** The TCP RTT tracker's map and program; undefined without --enable-rtt. */
+    readonly rtt: RttMaps | undefined,
   ) {}
 
   static async load(options: FlowObjectOptions): Promise<FlowObject> {
@@ -172,7 +181,8 @@ export class FlowObject implements Disposable, FlowPrograms {
       knobs[K.filter_enabled.offset] = filter ? 1 : 0;
       knobs[K.filter_default_action.offset] = FilterAction[filter?.defaultAction ?? "accept"];
       const processes = options.processes === true;
-      const netnsCookie = processes ? networkNamespaceCookie() : 0n;
+      const rtt = options.rtt === true;
+      const netnsCookie = processes || rtt ? networkNamespaceCookie() : 0n;
       knobs[K.attribute_owners.offset] = processes ? 1 : 0;
       // bpf_get_current_comm in cgroup programs needs CAP_PERFMON (38) or CAP_SYS_ADMIN (21).
       const caps = processes ? effectiveCapabilities() : 0n;
@@ -187,6 +197,10 @@ export class FlowObject implements Disposable, FlowPrograms {
         checkSizes(requireMap(handle, "dns_flows"), "dns_flows", FLOW_KEY.size, DNS_RECORD.size);
         checkSizes(requireMap(handle, "dns_counters"), "dns_counters", 4, DNS_COUNTERS.size);
       }
+      if (rtt) checkSizes(requireMap(handle, "tcp_rtt"), "tcp_rtt", SOCK_CONNECTION.size, RTT_RECORD.size);
+      // An object built before RTT has no such program: fine while RTT is off.
+      const rttProgram = findProgram(handle, "rtt_sock_ops");
+      if (rttProgram && !rtt) setProgramAutoload(rttProgram, false, "rtt_sock_ops");
       for (const { name } of OWNER_PROGRAMS) {
         const prog = findProgram(handle, name);
         if (!prog) throw new BpfError(`opening program ${name}`, "not found in the object", "rebuild bpf/ (bun build.ts)");
@@ -251,6 +265,7 @@ export class FlowObject implements Disposable, FlowPrograms {
             }
           : undefined,
         options.dns ? new DnsMaps(mapFd(requireMap(handle, "dns_flows")), mapFd(requireMap(handle, "dns_counters")), cpus, options.dns.port) : undefined,
+        rtt ? new RttMaps(mapFd(requireMap(handle, "tcp_rtt")), program("rtt_sock_ops"), netnsCookie) : undefined,
       );
     } catch (error) {
       closeObject(handle);

@@ -86,6 +86,12 @@ export function runOptions(): Option[] {
     new Option("--dns-port <port>", "the port (UDP and TCP) read as DNS with --enable-dns")
       .default(RUN_DEFAULTS.dnsPort)
       .env("NETFLOW_DNS_PORT"),
+    new Option(
+      "--enable-rtt [bool]",
+      "TCP RTT: a sock_ops program at the cgroup v2 root records each connection's smoothed RTT (what ss -ti prints); both directions' flows of a local socket's connection get its latest, min and max in the interval; off by default",
+    )
+      .default(RUN_DEFAULTS.enableRtt)
+      .env("NETFLOW_ENABLE_RTT"),
   ];
 }
 

@@ -12,7 +12,7 @@ import { buildFilterConfig, type FilterFlags } from "./filter-options.ts";
 import { parseHostPort, type HostPort } from "../net/listen-address.ts";
 
 /** The agent's own options plus what `run` adds around it. */
-export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "minFlows" | "activeTimeoutMs" | "interfacePollMs" | "filter" | "processes" | "sampling" | "dnsPort"> {
+export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "minFlows" | "activeTimeoutMs" | "interfacePollMs" | "filter" | "processes" | "sampling" | "dnsPort" | "rtt"> {
   output: "json" | "text";
   logLevel: LogLevel;
   /** --export and its flags (src/cli/export-options.ts). */
@@ -42,6 +42,8 @@ export interface RunFlags extends ExportFlags, FilterFlags {
   /** --enable-dns: "true"/"false" (commander gives true for the bare flag). */
   enableDns?: string | boolean;
   dnsPort?: string;
+  /** --enable-rtt: "true"/"false" (commander gives true for the bare flag). */
+  enableRtt?: string | boolean;
 }
 
 export const RUN_DEFAULTS = {
@@ -58,6 +60,7 @@ export const RUN_DEFAULTS = {
   sampling: "1",
   enableDns: "false",
   dnsPort: "53",
+  enableRtt: "false",
 } as const;
 
 export function buildRunConfig(flags: RunFlags): RunConfig {
@@ -80,6 +83,7 @@ export function buildRunConfig(flags: RunFlags): RunConfig {
     processes: parseSwitch("--enable-process", flags.enableProcess ?? RUN_DEFAULTS.enableProcess),
     sampling: parseInteger("--sampling", flags.sampling ?? RUN_DEFAULTS.sampling, 1, 2 ** 31),
     ...(parseSwitch("--enable-dns", flags.enableDns ?? RUN_DEFAULTS.enableDns) ? { dnsPort: parseInteger("--dns-port", flags.dnsPort ?? RUN_DEFAULTS.dnsPort, 1, 65535) } : {}),
+    ...(parseSwitch("--enable-rtt", flags.enableRtt ?? RUN_DEFAULTS.enableRtt) ? { rtt: true } : {}),
     api: flags.api === "off" ? undefined : parseHostPort("--api", flags.api),
     metrics: parseMetricsListen(flags.metrics ?? RUN_DEFAULTS.metrics),
   };

@@ -104,6 +104,18 @@ function writeDns(w: WireWriter, flows: FlowColumns, i: number, texts: Interface
   w.endMessage(body);
 }
 
+/** Flow.rtt (field 32) by toRttMessage's rules, absent without a sample. */
+function writeRtt(w: WireWriter, flows: FlowColumns, i: number) {
+  const rtt = flows.rtt(i);
+  if (!rtt) return;
+  w.tag(32, LENGTH_DELIMITED);
+  const body = w.beginMessage();
+  writeDurationNs(w, 1, rtt.latestNs);
+  writeDurationNs(w, 2, rtt.minNs);
+  writeDurationNs(w, 3, rtt.maxNs);
+  w.endMessage(body);
+}
+
 function writeUint(w: WireWriter, field: number, value: number) {
   if (value === 0) return;
   w.tag(field, VARINT);
@@ -200,6 +212,7 @@ export function writeFlowEntry(w: WireWriter, flows: FlowColumns, i: number, nam
   const sampling = flows.sampling(i);
   if (sampling > 1) writeUint(w, 30, sampling); // 1 (every packet) is left out, as toFlowMessage does
   writeDns(w, flows, i, names);
+  writeRtt(w, flows, i);
   w.endMessage(body);
 }
 
@@ -302,6 +315,8 @@ export function writePbflowRecord(w: WireWriter, flows: FlowColumns, i: number, 
     writeUint(w, 22, dns.flags);
     writeDurationNs(w, 23, dns.latencyNs);
   }
+  const rtt = flows.rtt(i);
+  if (rtt) writeDurationNs(w, 24, rtt.maxNs);
   w.tag(26, LENGTH_DELIMITED);
   const dup = w.beginMessage();
   writeName(w, 1, name);

@@ -140,6 +140,7 @@ export function toNetobservRecord(r: FlowRecord, agentIp: IP): PbflowRecord {
     dupList: [create(DupMapEntrySchema, { interface: r.interface, direction })],
     sampling: r.sampling !== undefined && r.sampling > 1 ? r.sampling : 0,
     ...(r.dns ? { dnsId: r.dns.id, dnsFlags: r.dns.flags, dnsLatency: nsToDuration(r.dns.latencyNs) } : {}),
+    ...(r.rtt ? { timeFlowRtt: nsToDuration(r.rtt.maxNs) } : {}),
   });
 }
 
@@ -214,5 +215,7 @@ export function fromNetobservRecord(m: PbflowRecord): FlowRecord {
     ...(m.sampling > 1 ? { sampling: m.sampling } : {}),
     // pbflow carries no name (not sent, see proto/pbflow/flow.proto): a transaction is one with a latency.
     ...(m.dnsLatency ? { dns: { id: checkRange("dns_id", m.dnsId, 0xffff), flags: checkRange("dns_flags", m.dnsFlags, 0xffff), latencyNs: durationToNs(m.dnsLatency), name: "" } } : {}),
+    // pbflow carries the max only (netobserv's flow RTT): it stands for all three.
+    ...(m.timeFlowRtt ? { rtt: { latestNs: durationToNs(m.timeFlowRtt), minNs: durationToNs(m.timeFlowRtt), maxNs: durationToNs(m.timeFlowRtt) } } : {}),
   };
 }

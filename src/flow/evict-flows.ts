@@ -18,6 +18,7 @@ import { OverflowRing } from "../bpf/overflow-ring.ts";
 import { monotonicToWallOffsetMs, type Clock } from "./clock.ts";
 import { FlowColumns, type InterfaceNamer, type CgroupNamer } from "./flow-columns.ts";
 import { DnsJoiner } from "./flow-dns.ts";
+import { joinRtt } from "./flow-rtt.ts";
 import type { FlowBatch, KernelCounters } from "./flow-record.ts";
 import { FlowRows, wallTimes } from "./flow-rows.ts";
 import { MapSizing, type MapSizingOptions } from "./map-sizing.ts";
@@ -158,7 +159,8 @@ export class FlowEvictor implements Disposable {
     wallTimes(this.rows, monotonicToWallOffsetMs(this.clock), this.startMs, this.endMs);
     // After the flows: a response's record is written before its packet is counted (bpf/dns.h).
     const dns = this.object.dns ? this.dns.join(this.object.dns.drain(), this.rows.keys, count) : undefined;
-    const flows = new FlowColumns(this.rows.keys, this.rows.metrics, count, this.startMs, this.endMs, this.options.names, undefined, true, this.options.cgroups, dns);
+    const rtt = this.object.rtt ? joinRtt(this.object.rtt.drain(), this.object.rtt.netnsCookie, this.rows.keys, count) : undefined;
+    const flows = new FlowColumns(this.rows.keys, this.rows.metrics, count, this.startMs, this.endMs, this.options.names, undefined, true, this.options.cgroups, dns, rtt);
     return {
       flows,
       evictedAtMs: this.clock.wallMs(),

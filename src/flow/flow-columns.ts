@@ -16,6 +16,7 @@
 import { FLOW_KEY, FLOW_METRICS } from "../bpf/flow-layout.ts";
 import type { FlowOwner, FlowRecord } from "./flow-record.ts";
 import { DnsColumn, type FlowDns } from "./flow-dns.ts";
+import { RttColumn, type FlowRtt } from "./flow-rtt.ts";
 
 export type InterfaceNamer = (ifindex: number) => string;
 
@@ -70,6 +71,8 @@ export class FlowColumns {
     private readonly cgroups?: CgroupNamer,
     /** DNS transactions by row (--enable-dns); none: no flow has one. */
     private readonly dnsColumn?: DnsColumn,
+    /** TCP RTT by row (--enable-rtt); none: no flow has one. */
+    private readonly rttColumn?: RttColumn,
   ) {
     if (keys.byteOffset % 4 !== 0 || metrics.byteOffset % 4 !== 0) throw new RangeError("flow rows must be 4-byte aligned");
     if (keys.byteLength < count * FLOW_KEY.size || metrics.byteLength < count * FLOW_METRICS.size || startMs.length < count || endMs.length < count)
@@ -230,6 +233,11 @@ export class FlowColumns {
     return this.dnsColumn?.at(i);
   }
 
+  /** The smoothed RTT of the flow's TCP connection over the interval (--enable-rtt: a connection of a local socket). */
+  rtt(i: number): FlowRtt | undefined {
+    return this.rttColumn?.at(i);
+  }
+
   /** Row i as an object: for the rows a person looks at and for tests, never on the hot path. */
   record(i: number): FlowRecord {
     const src = this.srcAddrAt(i);
@@ -262,6 +270,7 @@ export class FlowColumns {
       ...(this.ownerSource(i) !== 0 ? { owner: this.owner(i) } : {}),
       ...(this.sampling(i) > 1 ? { sampling: this.sampling(i) } : {}),
       ...(this.dnsColumn?.at(i) ? { dns: this.dnsColumn.at(i) } : {}),
+      ...(this.rttColumn?.at(i) ? { rtt: this.rttColumn.at(i) } : {}),
     };
   }
 
@@ -287,6 +296,7 @@ export class FlowColumns {
     const names = new Map<number, string>();
     const cgroups = new Map<number, CgroupInfo>();
     const dns = new Map<number, FlowDns>();
+    const rtt = new Map<number, FlowRtt>();
     let ambiguous = false;
     let linkHeaderKnown = true;
     for (let i = 0; i < n; i++) {
@@ -324,6 +334,7 @@ export class FlowColumns {
         if (o.cgroupPath !== undefined) cgroups.set(o.cgroupId, { path: o.cgroupPath, ...(o.containerId ? { containerId: o.containerId } : {}) });
       }
       if (r.dns) dns.set(i, r.dns);
+      if (r.rtt) rtt.set(i, r.rtt);
       startMs[i] = r.startMs;
       endMs[i] = r.endMs;
       const known = names.get(r.ifindex);
@@ -331,6 +342,6 @@ export class FlowColumns {
       else if (known !== r.interface) ambiguous = true;
     }
     const rowNames = ambiguous ? records.map((r) => r.interface) : undefined;
-    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames, linkHeaderKnown, (id) => cgroups.get(id), dns.size ? new DnsColumn(dns) : undefined);
+    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames, linkHeaderKnown, (id) => cgroups.get(id), dns.size ? new DnsColumn(dns) : undefined, rtt.size ? new RttColumn(rtt) : undefined);
   }
 }

@@ -7,6 +7,7 @@
 import { OWNER_SOURCES, type FlowColumns } from "./flow-columns.ts";
 import type { FlowOwner, FlowRecord } from "./flow-record.ts";
 import { rcodeName, type FlowDns } from "./flow-dns.ts";
+import type { FlowRtt } from "./flow-rtt.ts";
 
 const protocolNames: Record<number, string> = {
   1: "ICMP", 2: "IGMP", 4: "IPIP", 6: "TCP", 17: "UDP", 41: "IPv6", 43: "IPv6-Route", 44: "IPv6-Frag",
@@ -124,6 +125,22 @@ export interface FlowJson {
   owner?: OwnerJson;
   /** The flow's last DNS transaction (--enable-dns), on the flow that carried the response. */
   dns?: DnsJson;
+  /** The smoothed RTT of the flow's TCP connection over the interval (--enable-rtt), both directions. */
+  rtt?: RttJson;
+}
+
+export interface RttJson {
+  /** After the interval's last sample, ms to the µs (what `ss -ti` prints as rtt). */
+  latestMs: number;
+  minMs: number;
+  maxMs: number;
+}
+
+const nsToMs = (ns: number) => Math.round(ns / 1000) / 1000;
+
+/** The RTT's JSON, in the order flowJsonLine writes it. */
+export function rttToJson(r: FlowRtt): RttJson {
+  return { latestMs: nsToMs(r.latestNs), minMs: nsToMs(r.minNs), maxMs: nsToMs(r.maxNs) };
 }
 
 export interface DnsJson {
@@ -199,6 +216,7 @@ export function flowToJson(r: FlowRecord): FlowJson {
   if (r.flags & 2) json.truncated = true;
   if (r.owner) json.owner = ownerToJson(r.owner);
   if (r.dns) json.dns = dnsToJson(r.dns);
+  if (r.rtt) json.rtt = rttToJson(r.rtt);
   return json;
 }
 
@@ -261,6 +279,8 @@ export function flowJsonLine(flows: FlowColumns, i: number): string {
   if (source !== undefined) line += `,"owner":${ownerJsonText(flows, i, source)}`;
   const dns = flows.dns(i);
   if (dns) line += `,"dns":${JSON.stringify(dnsToJson(dns))}`;
+  const rtt = flows.rtt(i);
+  if (rtt) line += `,"rtt":${JSON.stringify(rttToJson(rtt))}`;
   return line + "}";
 }
 

@@ -1,5 +1,6 @@
 import type { FlowColumns } from "./flow-columns.ts";
 import type { FlowDns } from "./flow-dns.ts";
+import type { FlowRtt } from "./flow-rtt.ts";
 
 /**
  * A flow as an object: what `FlowColumns.record(i)` returns, for the rows a
@@ -51,6 +52,8 @@ export interface FlowRecord {
   sampling?: number;
   /** Its last DNS transaction (--enable-dns), on the flow that carried the response. */
   dns?: FlowDns;
+  /** The smoothed RTT of its TCP connection over the interval (--enable-rtt), on both directions' flows. */
+  rtt?: FlowRtt;
 }
 
 /**

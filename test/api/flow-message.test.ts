@@ -76,6 +76,7 @@ describe("round trip through the wire format", () => {
     ["owned, cgroup gone", udpFlow({ owner: { source: "listener", pid: 1, comm: "sshd", cgroupId: 77, socketCookie: 3 } })],
     ["no local socket", udpFlow({ owner: { source: "none", pid: 0, comm: "", cgroupId: 0, socketCookie: 0 } })],
     ["a DNS response", udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 4660, flags: 0x8183, latencyNs: 40_123_457, name: "nosuch.test" } })],
+    ["a TCP flow with its RTT", udpFlow({ protocol: 6, rtt: { latestNs: 20_426_000, minNs: 20_246_000, maxNs: 2e9 + 27_856_001 } })],
   ] as const) {
     test(name, () => {
       const wire = toBinary(FlowSchema, toFlowMessage(record));

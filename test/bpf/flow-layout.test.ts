@@ -10,7 +10,7 @@ import { join } from "node:path";
 import {
   FILTER_CHAIN, FILTER_COUNTER, FILTER_KEY, FILTER_RULE, FilterAction, FilterMatch, FilterSide,
   FLOW_COUNTERS, FLOW_EVENT, FLOW_KEY, FLOW_METRICS, FlowDirection, FlowFlag, NETFLOW_KNOBS,
-  FlowOwnerSource, DNS_COUNTERS, DNS_QUERY_KEY, DNS_RECORD, SOCK_CLOSED, SOCK_CONNECTION, SOCK_LISTENER, SOCK_OWNER,
+  FlowOwnerSource, RTT_RECORD, DNS_COUNTERS, DNS_QUERY_KEY, DNS_RECORD, SOCK_CLOSED, SOCK_CONNECTION, SOCK_LISTENER, SOCK_OWNER,
 } from "../../src/bpf/flow-layout.ts";
 
 interface BtfType {
@@ -67,6 +67,10 @@ describe("flow.h ⇄ flow-layout.ts", () => {
     expect(layoutOf("dns_query_key")).toEqual(DNS_QUERY_KEY);
     expect(layoutOf("dns_record")).toEqual(DNS_RECORD);
     expect(layoutOf("dns_counters")).toEqual(DNS_COUNTERS);
+  });
+
+  test("struct rtt_record", () => {
+    expect(layoutOf("rtt_record")).toEqual(RTT_RECORD);
   });
 
   test("struct filter_key, filter_rule, filter_chain, filter_counter", () => {

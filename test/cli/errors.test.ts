@@ -56,6 +56,11 @@ describe("bad flags: one line, exit 2", () => {
     const port = await cli(["run", "--enable-dns", "--dns-port", "0"]);
     expect([port.code, port.lines]).toEqual([2, ["netflow-agent: error: --dns-port 0 must be >= 1 and <= 65535"]]);
   });
+
+  test("NETFLOW_ENABLE_RTT is --enable-rtt", async () => {
+    const bad = await cli(["run"], { NETFLOW_ENABLE_RTT: "maybe" });
+    expect([bad.code, bad.lines]).toEqual([2, ['netflow-agent: error: --enable-rtt "maybe" must be true or false']]);
+  });
 });
 
 kernelTest("libbpf missing: one line naming it and the fix, exit 1", async () => {

@@ -39,6 +39,9 @@ const edgeRecords: FlowRecord[] = [
   udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 0x1234, flags: 0x8183, latencyNs: 40_123_456, name: "nosuch.test" } }),
   udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 0, flags: 0x8000, latencyNs: 3 * 1e9 + 7, name: "" } }),
   udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 65535, flags: 0xffff, latencyNs: 1e9, name: "é.ü-🙂.test" } }),
+  // TCP RTT: netflow.v1 Flow.rtt 32; pbflow time_flow_rtt 24 (the max)
+  udpFlow({ protocol: 6, rtt: { latestNs: 20_426_000, minNs: 20_246_000, maxNs: 27_856_000 } }),
+  udpFlow({ protocol: 6, direction: "ingress", rtt: { latestNs: 3 * 1e9 + 7, minNs: 1000, maxNs: 2 ** 40 } }),
 ];
 
 /** Flows with an owner of every kind: process, cgroup and container; unknown; none; a command name cut inside a character. */

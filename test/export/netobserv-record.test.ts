@@ -142,6 +142,14 @@ describe("fromNetobservRecord (collect --protocol netobserv)", () => {
     expect(fromNetobservRecord(toNetobservRecord(original, agentIp))).toEqual({ ...original, ifindex: 0, flags: 0, tcpFlags: 0x12 });
   });
 
+  test("RTT: time_flow_rtt 24 is the max (netobserv's flow RTT), ns exact; decoded as latest = min = max", () => {
+    const original = udpFlow({ protocol: 6, rtt: { latestNs: 20_426_000, minNs: 20_246_000, maxNs: 2e9 + 27_856_001 } });
+    const m = toNetobservRecord(original, agentIp);
+    expect([m.timeFlowRtt?.seconds, m.timeFlowRtt?.nanos]).toEqual([2n, 27_856_001]);
+    expect(fromNetobservRecord(m)).toEqual({ ...original, ifindex: 0, rtt: { latestNs: 2e9 + 27_856_001, minNs: 2e9 + 27_856_001, maxNs: 2e9 + 27_856_001 } });
+    expect(toNetobservRecord(udpFlow(), agentIp).timeFlowRtt).toBeUndefined();
+  });
+
   test("DNS: dns_id 21, dns_flags 22, dns_latency 23 (ns exact); no name, no dns_errno", () => {
     const original = udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 4660, flags: 0x8183, latencyNs: 2e9 + 40_123_457, name: "nosuch.test" } });
     const m = toNetobservRecord(original, agentIp);

@@ -49,6 +49,7 @@ test("message fields: numbers and types as netobserv's", () => {
     "21 dns_id:13",
     "22 dns_flags:13",
     "23 dns_latency:google.protobuf.Duration",
+    "24 time_flow_rtt:google.protobuf.Duration",
     "25 dns_errno:13",
     "26 dup_list:list",
     "29 sampling:13",

@@ -139,3 +139,20 @@ test("dns: the response's transaction, rcode by name, latency in ms to the µs, 
   records.forEach((r, i) => expect(lines[i]).toBe(JSON.stringify(flowToJson(r))));
   expect(flows.records()[1]!.dns).toEqual(dns);
 });
+
+test("rtt: latest, min and max in ms to the µs, after dns", () => {
+  const mapped = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 198, 18, 0, 1]);
+  const base = {
+    ifindex: 3, interface: "veth-a", direction: "egress" as const, ethType: 0x0800, protocol: 6, srcAddr: mapped, dstAddr: mapped,
+    srcPort: 40000, dstPort: 5201, packets: 10, bytes: 9000, startMs: 1.7e12, endMs: 1.7e12, tcpFlags: 0x10, dscp: 0, icmpType: 0, icmpCode: 0,
+    srcMac: new Uint8Array(6), dstMac: new Uint8Array(6), flags: 0, l2HeaderLen: 14,
+  };
+  const rtt = { latestNs: 20_426_499, minNs: 20_246_000, maxNs: 27_856_000 };
+  const records: FlowRecord[] = [base, { ...base, rtt }];
+  const flows = FlowColumns.fromRecords(records);
+  const lines = [0, 1].map((i) => flowJsonLine(flows, i));
+  expect(JSON.parse(lines[0]!).rtt).toBeUndefined();
+  expect(lines[1]).toEndWith(`,"rtt":{"latestMs":20.426,"minMs":20.246,"maxMs":27.856}}`);
+  records.forEach((r, i) => expect(lines[i]).toBe(JSON.stringify(flowToJson(r))));
+  expect(flows.records()[1]!.rtt).toEqual(rtt);
+});

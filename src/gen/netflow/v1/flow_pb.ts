@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netflow/v1/flow.proto.
  */
 export const file_netflow_v1_flow: GenFile = /*@__PURE__*/
-  fileDesc("ChVuZXRmbG93L3YxL2Zsb3cucHJvdG8SCm5ldGZsb3cudjEihQQKBEZsb3cSEQoJaW50ZXJmYWNlGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SKAoJZGlyZWN0aW9uGAMgASgOMhUubmV0Zmxvdy52MS5EaXJlY3Rpb24SEAoIZXRoX3R5cGUYBCABKA0SDwoHc3JjX21hYxgFIAEoDBIPCgdkc3RfbWFjGAYgASgMEhAKCHNyY19hZGRyGAcgASgMEhAKCGRzdF9hZGRyGAggASgMEhAKCHNyY19wb3J0GAkgASgNEhAKCGRzdF9wb3J0GAogASgNEhAKCHByb3RvY29sGAsgASgNEg8KB3BhY2tldHMYDCABKAQSDQoFYnl0ZXMYDSABKAQSKQoFc3RhcnQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJdGNwX2ZsYWdzGBAgASgNEgwKBGRzY3AYESABKA0SEQoJaWNtcF90eXBlGBIgASgNEhEKCWljbXBfY29kZRgTIAEoDRINCgVmbGFncxgUIAEoDRIgCgVvd25lchgVIAEoCzIRLm5ldGZsb3cudjEuT3duZXISEAoIc2FtcGxpbmcYHiABKA0SHAoDZG5zGB8gASgLMg8ubmV0Zmxvdy52MS5EbnNKBQhkEMgBIloKA0RucxIKCgJpZBgBIAEoDRINCgVmbGFncxgCIAEoDRIqCgdsYXRlbmN5GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBG5hbWUYBCABKAkioAEKBU93bmVyEicKBnNvdXJjZRgBIAEoDjIXLm5ldGZsb3cudjEuT3duZXJTb3VyY2USCwoDcGlkGAIgASgNEgwKBGNvbW0YAyABKAkSEQoJY2dyb3VwX2lkGAQgASgEEhMKC2Nncm91cF9wYXRoGAUgASgJEhQKDGNvbnRhaW5lcl9pZBgGIAEoCRIVCg1zb2NrZXRfY29va2llGAcgASgEIoABCg5LZXJuZWxDb3VudGVycxIXCg9yaW5nYnVmX3BhY2tldHMYASABKAQSFwoPZHJvcHBlZF9wYWNrZXRzGAIgASgEEhUKDWRyb3BwZWRfYnl0ZXMYAyABKAQSEgoKbWFwX2Vycm9ycxgEIAEoBBIRCgl0cnVuY2F0ZWQYBSABKAQivgEKCUZsb3dCYXRjaBIfCgVmbG93cxgBIAMoCzIQLm5ldGZsb3cudjEuRmxvdxIuCgpldmljdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChFldmljdGlvbl9kdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIqCgZrZXJuZWwYBCABKAsyGi5uZXRmbG93LnYxLktlcm5lbENvdW50ZXJzIkoKDUFnZW50SWRlbnRpdHkSEAoIaG9zdG5hbWUYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSFQoNYWdlbnRfdmVyc2lvbhgDIAEoCSpTCglEaXJlY3Rpb24SGQoVRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASFQoRRElSRUNUSU9OX0lOR1JFU1MQARIUChBESVJFQ1RJT05fRUdSRVNTEAIqVgoIRmxvd0ZsYWcSGQoVRkxPV19GTEFHX1VOU1BFQ0lGSUVEEAASFgoSRkxPV19GTEFHX0ZSQUdNRU5UEAESFwoTRkxPV19GTEFHX1RSVU5DQVRFRBACKq0BCgtPd25lclNvdXJjZRIcChhPV05FUl9TT1VSQ0VfVU5TUEVDSUZJRUQQABIXChNPV05FUl9TT1VSQ0VfU09DS0VUEAESGwoXT1dORVJfU09VUkNFX0NPTk5FQ1RJT04QAhIZChVPV05FUl9TT1VSQ0VfTElTVEVORVIQAxIYChRPV05FUl9TT1VSQ0VfVU5LTk9XThAEEhUKEU9XTkVSX1NPVVJDRV9OT05FEAViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChVuZXRmbG93L3YxL2Zsb3cucHJvdG8SCm5ldGZsb3cudjEiowQKBEZsb3cSEQoJaW50ZXJmYWNlGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SKAoJZGlyZWN0aW9uGAMgASgOMhUubmV0Zmxvdy52MS5EaXJlY3Rpb24SEAoIZXRoX3R5cGUYBCABKA0SDwoHc3JjX21hYxgFIAEoDBIPCgdkc3RfbWFjGAYgASgMEhAKCHNyY19hZGRyGAcgASgMEhAKCGRzdF9hZGRyGAggASgMEhAKCHNyY19wb3J0GAkgASgNEhAKCGRzdF9wb3J0GAogASgNEhAKCHByb3RvY29sGAsgASgNEg8KB3BhY2tldHMYDCABKAQSDQoFYnl0ZXMYDSABKAQSKQoFc3RhcnQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJdGNwX2ZsYWdzGBAgASgNEgwKBGRzY3AYESABKA0SEQoJaWNtcF90eXBlGBIgASgNEhEKCWljbXBfY29kZRgTIAEoDRINCgVmbGFncxgUIAEoDRIgCgVvd25lchgVIAEoCzIRLm5ldGZsb3cudjEuT3duZXISEAoIc2FtcGxpbmcYHiABKA0SHAoDZG5zGB8gASgLMg8ubmV0Zmxvdy52MS5EbnMSHAoDcnR0GCAgASgLMg8ubmV0Zmxvdy52MS5SdHRKBQhkEMgBIloKA0RucxIKCgJpZBgBIAEoDRINCgVmbGFncxgCIAEoDRIqCgdsYXRlbmN5GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBG5hbWUYBCABKAkigAEKA1J0dBIpCgZsYXRlc3QYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJgoDbWluGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiYKA21heBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKgAQoFT3duZXISJwoGc291cmNlGAEgASgOMhcubmV0Zmxvdy52MS5Pd25lclNvdXJjZRILCgNwaWQYAiABKA0SDAoEY29tbRgDIAEoCRIRCgljZ3JvdXBfaWQYBCABKAQSEwoLY2dyb3VwX3BhdGgYBSABKAkSFAoMY29udGFpbmVyX2lkGAYgASgJEhUKDXNvY2tldF9jb29raWUYByABKAQigAEKDktlcm5lbENvdW50ZXJzEhcKD3JpbmdidWZfcGFja2V0cxgBIAEoBBIXCg9kcm9wcGVkX3BhY2tldHMYAiABKAQSFQoNZHJvcHBlZF9ieXRlcxgDIAEoBBISCgptYXBfZXJyb3JzGAQgASgEEhEKCXRydW5jYXRlZBgFIAEoBCK+AQoJRmxvd0JhdGNoEh8KBWZsb3dzGAEgAygLMhAubmV0Zmxvdy52MS5GbG93Ei4KCmV2aWN0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEWV2aWN0aW9uX2R1cmF0aW9uGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKBmtlcm5lbBgEIAEoCzIaLm5ldGZsb3cudjEuS2VybmVsQ291bnRlcnMiSgoNQWdlbnRJZGVudGl0eRIQCghob3N0bmFtZRgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAMgASgJKlMKCURpcmVjdGlvbhIZChVESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIVChFESVJFQ1RJT05fSU5HUkVTUxABEhQKEERJUkVDVElPTl9FR1JFU1MQAipWCghGbG93RmxhZxIZChVGTE9XX0ZMQUdfVU5TUEVDSUZJRUQQABIWChJGTE9XX0ZMQUdfRlJBR01FTlQQARIXChNGTE9XX0ZMQUdfVFJVTkNBVEVEEAIqrQEKC093bmVyU291cmNlEhwKGE9XTkVSX1NPVVJDRV9VTlNQRUNJRklFRBAAEhcKE09XTkVSX1NPVVJDRV9TT0NLRVQQARIbChdPV05FUl9TT1VSQ0VfQ09OTkVDVElPThACEhkKFU9XTkVSX1NPVVJDRV9MSVNURU5FUhADEhgKFE9XTkVSX1NPVVJDRV9VTktOT1dOEAQSFQoRT1dORVJfU09VUkNFX05PTkUQBWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message netflow.v1.Flow
@@ -176,6 +176,16 @@ export type Flow = Message<"netflow.v1.Flow"> & {
    * @generated from field: netflow.v1.Dns dns = 31;
    */
   dns?: Dns | undefined;
+
+  /**
+   * The smoothed RTT of the flow's TCP connection over the interval
+   * (`run --enable-rtt`), as the local socket measured it: set on both
+   * directions' flows of a connection that had an RTT sample in the
+   * interval. Unset otherwise (not TCP, no local socket, no sample).
+   *
+   * @generated from field: netflow.v1.Rtt rtt = 32;
+   */
+  rtt?: Rtt | undefined;
 };
 
 /**
@@ -228,6 +238,39 @@ export type Dns = Message<"netflow.v1.Dns"> & {
  */
 export const DnsSchema: GenMessage<Dns> = /*@__PURE__*/
   messageDesc(file_netflow_v1_flow, 1);
+
+/**
+ * A TCP connection's smoothed RTT (srtt, RFC 6298), from the kernel's RTT
+ * samples (sock_ops BPF_SOCK_OPS_RTT_CB) in the interval; `ss -ti` prints the
+ * same figure as rtt.
+ *
+ * @generated from message netflow.v1.Rtt
+ */
+export type Rtt = Message<"netflow.v1.Rtt"> & {
+  /**
+   * After the interval's last sample.
+   *
+   * @generated from field: google.protobuf.Duration latest = 1;
+   */
+  latest?: Duration | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Duration min = 2;
+   */
+  min?: Duration | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Duration max = 3;
+   */
+  max?: Duration | undefined;
+};
+
+/**
+ * Describes the message netflow.v1.Rtt.
+ * Use `create(RttSchema)` to create a new message.
+ */
+export const RttSchema: GenMessage<Rtt> = /*@__PURE__*/
+  messageDesc(file_netflow_v1_flow, 2);
 
 /**
  * Who a flow belongs to. Fields not known are unset (0 or empty), as in the
@@ -291,7 +334,7 @@ export type Owner = Message<"netflow.v1.Owner"> & {
  * Use `create(OwnerSchema)` to create a new message.
  */
 export const OwnerSchema: GenMessage<Owner> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 2);
+  messageDesc(file_netflow_v1_flow, 3);
 
 /**
  * Kernel-side counters, cumulative since the agent loaded its program.
@@ -338,7 +381,7 @@ export type KernelCounters = Message<"netflow.v1.KernelCounters"> & {
  * Use `create(KernelCountersSchema)` to create a new message.
  */
 export const KernelCountersSchema: GenMessage<KernelCounters> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 3);
+  messageDesc(file_netflow_v1_flow, 4);
 
 /**
  * What one eviction produced: every flow the kernel held, plus the counters read with them.
@@ -376,7 +419,7 @@ export type FlowBatch = Message<"netflow.v1.FlowBatch"> & {
  * Use `create(FlowBatchSchema)` to create a new message.
  */
 export const FlowBatchSchema: GenMessage<FlowBatch> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 4);
+  messageDesc(file_netflow_v1_flow, 5);
 
 /**
  * Who sent a batch. Sent once per request, not per flow.
@@ -412,7 +455,7 @@ export type AgentIdentity = Message<"netflow.v1.AgentIdentity"> & {
  * Use `create(AgentIdentitySchema)` to create a new message.
  */
 export const AgentIdentitySchema: GenMessage<AgentIdentity> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 5);
+  messageDesc(file_netflow_v1_flow, 6);
 
 /**
  * Which way the packets crossed the interface.

@@ -60,24 +60,17 @@ export class InterfaceNameBytes {
 /** google.protobuf.Timestamp / Duration from ms, with msToTimestamp's rounding (ns kept, capped below 1 s). */
 function writeTime(w: WireWriter, field: number, ms: number) {
   const seconds = Math.floor(ms / 1000);
-  const nanos = Math.min(999_999_999, Math.round((ms - seconds * 1000) * 1e6));
-  w.tag(field, LENGTH_DELIMITED);
-  const body = w.beginMessage();
-  if (seconds !== 0) {
-    w.tag(1, VARINT);
-    w.varint(seconds);
-  }
-  if (nanos !== 0) {
-    w.tag(2, VARINT);
-    w.varint32(nanos);
-  }
-  w.endMessage(body);
+  writeSecondsNanos(w, field, seconds, Math.min(999_999_999, Math.round((ms - seconds * 1000) * 1e6)));
 }
 
 /** google.protobuf.Duration of whole ns, as nsToDuration. */
 function writeDurationNs(w: WireWriter, field: number, ns: number) {
   const seconds = Math.floor(ns / 1e9);
-  const nanos = ns - seconds * 1e9;
+  writeSecondsNanos(w, field, seconds, ns - seconds * 1e9);
+}
+
+/** A Timestamp or Duration message (same two fields); zero fields are left out, as proto3 does. */
+function writeSecondsNanos(w: WireWriter, field: number, seconds: number, nanos: number) {
   w.tag(field, LENGTH_DELIMITED);
   const body = w.beginMessage();
   if (seconds !== 0) {

@@ -15,8 +15,8 @@
  */
 import { FLOW_KEY, FLOW_METRICS } from "../bpf/flow-layout.ts";
 import type { FlowOwner, FlowRecord } from "./flow-record.ts";
-import { DnsColumn, type FlowDns } from "./flow-dns.ts";
-import { RttColumn, type FlowRtt } from "./flow-rtt.ts";
+import type { FlowDns } from "./flow-dns.ts";
+import type { FlowRtt } from "./flow-rtt.ts";
 
 export type InterfaceNamer = (ifindex: number) => string;
 
@@ -70,9 +70,9 @@ export class FlowColumns {
     /** Cgroup paths and container ids by cgroup id; none: unknown. */
     private readonly cgroups?: CgroupNamer,
     /** DNS transactions by row (--enable-dns); none: no flow has one. */
-    private readonly dnsColumn?: DnsColumn,
+    private readonly dnsColumn?: ReadonlyMap<number, FlowDns>,
     /** TCP RTT by row (--enable-rtt); none: no flow has one. */
-    private readonly rttColumn?: RttColumn,
+    private readonly rttColumn?: ReadonlyMap<number, FlowRtt>,
   ) {
     if (keys.byteOffset % 4 !== 0 || metrics.byteOffset % 4 !== 0) throw new RangeError("flow rows must be 4-byte aligned");
     if (keys.byteLength < count * FLOW_KEY.size || metrics.byteLength < count * FLOW_METRICS.size || startMs.length < count || endMs.length < count)
@@ -230,12 +230,12 @@ export class FlowColumns {
 
   /** The flow's last DNS transaction (--enable-dns: a response it carried, matched to its query). */
   dns(i: number): FlowDns | undefined {
-    return this.dnsColumn?.at(i);
+    return this.dnsColumn?.get(i);
   }
 
   /** The smoothed RTT of the flow's TCP connection over the interval (--enable-rtt: a connection of a local socket). */
   rtt(i: number): FlowRtt | undefined {
-    return this.rttColumn?.at(i);
+    return this.rttColumn?.get(i);
   }
 
   /** Row i as an object: for the rows a person looks at and for tests, never on the hot path. */
@@ -269,8 +269,8 @@ export class FlowColumns {
       ...(this.linkHeaderKnown ? { l2HeaderLen: this.l2HeaderLen(i) } : {}),
       ...(this.ownerSource(i) !== 0 ? { owner: this.owner(i) } : {}),
       ...(this.sampling(i) > 1 ? { sampling: this.sampling(i) } : {}),
-      ...(this.dnsColumn?.at(i) ? { dns: this.dnsColumn.at(i) } : {}),
-      ...(this.rttColumn?.at(i) ? { rtt: this.rttColumn.at(i) } : {}),
+      ...(this.dnsColumn?.get(i) ? { dns: this.dnsColumn.get(i) } : {}),
+      ...(this.rttColumn?.get(i) ? { rtt: this.rttColumn.get(i) } : {}),
     };
   }
 
@@ -342,6 +342,6 @@ export class FlowColumns {
       else if (known !== r.interface) ambiguous = true;
     }
     const rowNames = ambiguous ? records.map((r) => r.interface) : undefined;
-    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames, linkHeaderKnown, (id) => cgroups.get(id), dns.size ? new DnsColumn(dns) : undefined, rtt.size ? new RttColumn(rtt) : undefined);
+    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames, linkHeaderKnown, (id) => cgroups.get(id), dns.size ? dns : undefined, rtt.size ? rtt : undefined);
   }
 }

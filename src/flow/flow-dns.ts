@@ -76,7 +76,7 @@ export class DnsJoiner {
    * flow keys (struct flow_key rows). Returns the DNS column, or undefined
    * when no flow has a record.
    */
-  join(rows: DnsRows, flowKeys: Uint8Array, count: number): DnsColumn | undefined {
+  join(rows: DnsRows, flowKeys: Uint8Array, count: number): ReadonlyMap<number, FlowDns> | undefined {
     const byKey = this.pending;
     this.pending = new Map();
     const view = new DataView(rows.records.buffer, rows.records.byteOffset, rows.records.byteLength);
@@ -104,19 +104,6 @@ export class DnsJoiner {
       byKey.delete(key);
     }
     this.pending = byKey;
-    return byRow.size ? new DnsColumn(byRow) : undefined;
-  }
-}
-
-/** The DNS transactions of an eviction's flows, by row: few rows have one. */
-export class DnsColumn {
-  constructor(private readonly byRow: ReadonlyMap<number, FlowDns>) {}
-
-  at(row: number): FlowDns | undefined {
-    return this.byRow.get(row);
-  }
-
-  get size(): number {
-    return this.byRow.size;
+    return byRow.size ? byRow : undefined;
   }
 }

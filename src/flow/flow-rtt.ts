@@ -36,7 +36,7 @@ function tupleString(bytes: Uint8Array, localIp: number, remoteIp: number, local
  * `flowKeys`/`count`: the eviction's flow keys. Returns the RTT column, or
  * undefined when no flow has one.
  */
-export function joinRtt(rows: RttRows, netnsCookie: bigint, flowKeys: Uint8Array, count: number): RttColumn | undefined {
+export function joinRtt(rows: RttRows, netnsCookie: bigint, flowKeys: Uint8Array, count: number): ReadonlyMap<number, FlowRtt> | undefined {
   const C = SOCK_CONNECTION.fields;
   const R = RTT_RECORD.fields;
   const keyView = new DataView(rows.keys.buffer, rows.keys.byteOffset, rows.keys.byteLength);
@@ -65,18 +65,5 @@ export function joinRtt(rows: RttRows, netnsCookie: bigint, flowKeys: Uint8Array
     const rtt = byTuple.get(tuple);
     if (rtt) byRow.set(row, rtt);
   }
-  return byRow.size ? new RttColumn(byRow) : undefined;
-}
-
-/** The RTT of an eviction's TCP flows, by row. */
-export class RttColumn {
-  constructor(private readonly byRow: ReadonlyMap<number, FlowRtt>) {}
-
-  at(row: number): FlowRtt | undefined {
-    return this.byRow.get(row);
-  }
-
-  get size(): number {
-    return this.byRow.size;
-  }
+  return byRow.size ? byRow : undefined;
 }

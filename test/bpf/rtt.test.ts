@@ -95,12 +95,12 @@ kernelDescribe("TCP RTT (bpf/rtt.h)", () => {
       const flowKeys = new Uint8Array(keys.length * FLOW_KEY.size);
       keys.forEach((k, i) => flowKeys.set(k, i * FLOW_KEY.size));
       const column = joinRtt(rows, rtt.netnsCookie, flowKeys, keys.length)!;
-      expect(column.at(0)?.latestNs).toBe(clientSide!.latest);
-      expect(column.at(1)?.latestNs).toBe(clientSide!.latest);
-      expect(column.at(2)).toBeUndefined();
-      expect(column.at(3)).toBeUndefined();
+      expect(column.get(0)?.latestNs).toBe(clientSide!.latest);
+      expect(column.get(1)?.latestNs).toBe(clientSide!.latest);
+      expect(column.get(2)).toBeUndefined();
+      expect(column.get(3)).toBeUndefined();
       // Another namespace's connections never join.
-      expect(joinRtt(rows, rtt.netnsCookie + 1n, flowKeys, keys.length)?.at(0)).toBeUndefined();
+      expect(joinRtt(rows, rtt.netnsCookie + 1n, flowKeys, keys.length)?.get(0)).toBeUndefined();
     } finally {
       client.end();
       server.stop(true);

@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Host } from "./netns.ts";
+import { configureHost, type Host } from "./netns.ts";
 import { waitFor } from "./wait-for.ts";
 
 export interface DelayLineOptions {
@@ -166,25 +166,7 @@ export class DelayLine implements AsyncDisposable {
     await $`ip link add m1 netns ${m} type veth peer name ${b.ifname} netns ${b.ns} address ${b.mac}`.quiet();
     await $`ip -n ${m} link set m0 up`.quiet();
     await $`ip -n ${m} link set m1 up`.quiet();
-    for (const [host, peer] of [[a, b], [b, a]] as const) {
-      const ex = (cmd: string[]) => $`ip netns exec ${host.ns} ${cmd}`.quiet();
-      for (const sysctl of [
-        `net.ipv6.conf.all.accept_dad=0`,
-        `net.ipv6.conf.default.accept_dad=0`,
-        `net.ipv6.conf.${host.ifname}.accept_dad=0`,
-        `net.ipv6.conf.${host.ifname}.router_solicitations=0`,
-        `net.ipv6.conf.${host.ifname}.accept_ra=0`,
-      ])
-        await ex(["sysctl", "-qw", sysctl]);
-      await ex(["ip", "addr", "add", `${host.ipv4}/24`, "dev", host.ifname]);
-      await ex(["ip", "-6", "addr", "add", `${host.ipv6}/64`, "dev", host.ifname, "nodad"]);
-      await ex(["ip", "link", "set", "lo", "up"]);
-      await ex(["ip", "link", "set", host.ifname, "up"]);
-      if (neighbours === "static") {
-        await ex(["ip", "neigh", "replace", peer.ipv4, "lladdr", peer.mac, "dev", host.ifname, "nud", "permanent"]);
-        await ex(["ip", "-6", "neigh", "replace", peer.ipv6, "lladdr", peer.mac, "dev", host.ifname, "nud", "permanent"]);
-      }
-    }
+    for (const [host, peer] of [[a, b], [b, a]] as const) await configureHost(host, peer, neighbours === "static");
   }
 
   private async startRelay(binary: string) {

@@ -39,23 +39,7 @@ export class VethPair implements AsyncDisposable {
       await $`ip netns add ${a.ns}`.quiet();
       await $`ip netns add ${b.ns}`.quiet();
       await $`ip link add ${a.ifname} netns ${a.ns} address ${a.mac} type veth peer name ${b.ifname} netns ${b.ns} address ${b.mac}`.quiet();
-      for (const [host, peer] of [[a, b], [b, a]] as const) {
-        const ex = (cmd: string[]) => $`ip netns exec ${host.ns} ${cmd}`.quiet();
-        for (const sysctl of [
-          `net.ipv6.conf.all.accept_dad=0`,
-          `net.ipv6.conf.default.accept_dad=0`,
-          `net.ipv6.conf.${host.ifname}.accept_dad=0`,
-          `net.ipv6.conf.${host.ifname}.router_solicitations=0`,
-          `net.ipv6.conf.${host.ifname}.accept_ra=0`,
-        ])
-          await ex(["sysctl", "-qw", sysctl]);
-        await ex(["ip", "addr", "add", `${host.ipv4}/24`, "dev", host.ifname]);
-        await ex(["ip", "-6", "addr", "add", `${host.ipv6}/64`, "dev", host.ifname, "nodad"]);
-        await ex(["ip", "link", "set", "lo", "up"]);
-        await ex(["ip", "link", "set", host.ifname, "up"]);
-        await ex(["ip", "neigh", "replace", peer.ipv4, "lladdr", peer.mac, "dev", host.ifname, "nud", "permanent"]);
-        await ex(["ip", "-6", "neigh", "replace", peer.ipv6, "lladdr", peer.mac, "dev", host.ifname, "nud", "permanent"]);
-      }
+      for (const [host, peer] of [[a, b], [b, a]] as const) await configureHost(host, peer, true);
     } catch (error) {
       await pair[Symbol.asyncDispose]();
       throw error;
@@ -103,3 +87,27 @@ export function counterDelta(before: InterfaceCounters, after: InterfaceCounters
   };
 }
 
+/**
+ * Quiet IPv6 (no DAD, router solicitations or RAs), the addresses, lo and the
+ * interface up, and (staticNeighbours) the peer's MAC for both addresses, so
+ * no ARP or ND frame is ever counted. Shared by VethPair and the delay line.
+ */
+export async function configureHost(host: Host, peer: Host, staticNeighbours: boolean) {
+  const ex = (cmd: string[]) => $`ip netns exec ${host.ns} ${cmd}`.quiet();
+  for (const sysctl of [
+    `net.ipv6.conf.all.accept_dad=0`,
+    `net.ipv6.conf.default.accept_dad=0`,
+    `net.ipv6.conf.${host.ifname}.accept_dad=0`,
+    `net.ipv6.conf.${host.ifname}.router_solicitations=0`,
+    `net.ipv6.conf.${host.ifname}.accept_ra=0`,
+  ])
+    await ex(["sysctl", "-qw", sysctl]);
+  await ex(["ip", "addr", "add", `${host.ipv4}/24`, "dev", host.ifname]);
+  await ex(["ip", "-6", "addr", "add", `${host.ipv6}/64`, "dev", host.ifname, "nodad"]);
+  await ex(["ip", "link", "set", "lo", "up"]);
+  await ex(["ip", "link", "set", host.ifname, "up"]);
+  if (staticNeighbours) {
+    await ex(["ip", "neigh", "replace", peer.ipv4, "lladdr", peer.mac, "dev", host.ifname, "nud", "permanent"]);
+    await ex(["ip", "-6", "neigh", "replace", peer.ipv6, "lladdr", peer.mac, "dev", host.ifname, "nud", "permanent"]);
+  }
+}

@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 
 const root = import.meta.dir;
-export const BPF_SOURCES = ["flow", "floor"] as const;
+export const BPF_SOURCES = ["flow", "floor", "drops"] as const;
 const CLANG_STAMP = join(root, "bpf", "clang-version.txt");
 
 function step(text: string) {

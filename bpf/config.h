@@ -33,6 +33,16 @@
 /* TCP RTT (rtt.h): connections with a sample since the last eviction. LRU: an idle one makes room. */
 #define TCP_RTT_MAX_ENTRIES 65536
 
+/*
+ * Drops (drops.bpf.c): records kept between two evictions (distinct flows
+ * with drops; past it a drop is counted in drop_counters.map_full, the
+ * user-space maps are sized by DROPS_MAP_ENTRIES in src/bpf/drop-maps.ts),
+ * and the per-reason totals' slots (enum skb_drop_reason has 130 values on
+ * 6.18; the last slot holds the rest).
+ */
+#define DROPS_MAX_ENTRIES 16384
+#define DROP_REASON_SLOTS 512
+
 /* Parser bounds: the verifier needs every loop and offset bounded. */
 #define MAX_VLAN_TAGS 2
 #define MAX_IPV6_EXT_HEADERS 6
@@ -106,6 +116,8 @@ struct netflow_knobs {
 	__u16 pad2;
 };
 
+/* drops.bpf.c is its own object, with its own knobs (struct drop_knobs). */
+#ifndef NETFLOW_DROPS_OBJECT
 const volatile struct netflow_knobs knobs = {
 	.use_coarse_clock = 1,
 	.percpu_values = 0,
@@ -119,5 +131,6 @@ const volatile struct netflow_knobs knobs = {
 	.track_dns = 0,
 	.dns_port = 53,
 };
+#endif
 
 #endif /* NETFLOW_CONFIG_H */

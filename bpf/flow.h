@@ -318,4 +318,37 @@ struct rtt_record {
 	__u64 samples;   /* BPF_SOCK_OPS_RTT_CB calls counted */
 };
 
+/*
+ * Drops (drops.bpf.c, --enable-drops): value of the inner drops map, keyed by
+ * the struct flow_key of the flow the dropped packet belongs to (the device
+ * and direction it was dropped on, its 5-tuple). Counts only drops with a
+ * reason past SKB_DROP_REASON_NOT_SPECIFIED (an unannotated kfree_skb is not
+ * known to be a drop). Counters are added atomically; the rest is the latest
+ * drop's.
+ */
+struct drop_record {
+	__u64 packets;       /* dropped packets (a GSO skb counts its segments) */
+	__u64 bytes;         /* their IP bytes (header and payload), as nft counters and IPFIX count */
+	__u64 last_ns;       /* bpf_ktime_get_ns() of the latest drop: CLOCK_MONOTONIC */
+	__u32 latest_reason; /* enum skb_drop_reason of the running kernel (names from its BTF) */
+	__u16 tcp_flags;     /* the latest dropped packet's TCP flags (FIN=0x01 ... NS=0x100) */
+	__u8 tcp_state;      /* its socket's TCP state (TCP_ESTABLISHED=1 ...); 0: no socket known */
+	__u8 pad;
+};
+
+/* Key: 0. Value, per CPU: what the drop program saw but could not put on a flow. */
+struct drop_counters {
+	__u64 recorded;   /* drops put on a flow record */
+	__u64 map_full;   /* drops lost: the drops map was full (its record is missing) */
+	__u64 not_ip;     /* drops of non-IP packets (ARP, ...): per-reason totals only */
+	__u64 no_device;  /* drops with no device (neither skb->dev nor its route's): per-reason totals only */
+	__u64 other_netns;/* drops in another network namespace: ignored */
+};
+
+/* The drop program's knobs (drops.bpf.c .rodata), set by user space before load. */
+struct drop_knobs {
+	/* The agent's network namespace (SO_NETNS_COOKIE): drops elsewhere are ignored. */
+	__u64 netns_cookie;
+};
+
 #endif /* NETFLOW_FLOW_H */

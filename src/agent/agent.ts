@@ -22,6 +22,8 @@ import { InterfaceAccounting, type InterfaceAccountingEntry } from "./interface-
 import { InterfaceAttacher } from "./interface-attacher.ts";
 import { ProcessAttribution } from "../process/process-attribution.ts";
 import { RttHook } from "../bpf/rtt-maps.ts";
+import { DropTracer } from "../bpf/drop-maps.ts";
+import { readDropReasons, type DropReasons } from "../bpf/drop-reasons.ts";
 import { cgroupV2Mount } from "../bpf/process-hooks.ts";
 import { interfaceFilter, selectionText } from "./interface-filter.ts";
 import { privilegeRefusal } from "./privileges.ts";
@@ -50,6 +52,10 @@ export interface AgentOptions {
   dnsPort?: number;
   /** --enable-rtt: each TCP flow of a local socket carries its connection's smoothed RTT (bpf/rtt.h). Off: not loaded. */
   rtt?: boolean;
+  /** --enable-drops: packets the kernel drops, per flow, with the reason (bpf/drops.bpf.c). Where it cannot load, one warning and the agent runs without it. */
+  drops?: boolean;
+  /** The drop tracer's ELF instead of the embedded one (tests). */
+  dropsObjectBytes?: Uint8Array;
 }
 
 export interface AgentStatus {
@@ -104,6 +110,8 @@ export class Agent implements AsyncDisposable {
   private processes: ProcessAttribution | undefined;
   /** The RTT sock_ops program (--enable-rtt), owned: detached with the TC programs. */
   private rttHook: RttHook | undefined;
+  /** The drop tracer (--enable-drops), owned: detached after the final eviction. */
+  private dropTracer: DropTracer | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -125,12 +133,15 @@ export class Agent implements AsyncDisposable {
     const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes, filter: options.filter, processes: processesWanted(options, log), sampling: options.sampling, ...(options.dnsPort ? { dns: { port: options.dnsPort } } : {}), rtt: options.rtt === true }));
     // Before any flow: connections established from here on get RTT samples.
     const rttHook = object.rtt && stack.use(RttHook.attach(object.rtt));
+    // Before the TC programs: a drop of a packet they counted is never missed (one of a packet they did not is a drop-only flow).
+    const drops = options.drops ? await startDropTracer(options, log) : undefined;
+    if (drops) stack.use(drops.tracer);
     // Hooks attached and the sockets already open written before any flow program runs.
     const processes = object.processes && stack.use(ProcessAttribution.start(object.processes, log));
     // The evictor takes the counters' starting values and maps the ring before any packet is seen.
     const names = new InterfaceNames();
     const accounting = new InterfaceAccounting(() => names.source?.attached() ?? [], readPacketCounters);
-    const evictor = stack.use(new FlowEvictor(object, { names: names.nameOf, cgroups: processes?.cgroups, sizing, afterSwap: () => accounting.sample() }));
+    const evictor = stack.use(new FlowEvictor(object, { names: names.nameOf, cgroups: processes?.cgroups, sizing, afterSwap: () => accounting.sample(), ...(drops ? { drops } : {}) }));
     const attacher = stack.use(new InterfaceAttacher(object, filter, options.attachMode, log));
     names.source = attacher;
     attacher.reconcile();
@@ -139,6 +150,7 @@ export class Agent implements AsyncDisposable {
     const agent = new Agent(options, object, attacher, evictor, accounting, exporters, log);
     agent.processes = processes;
     agent.rttHook = rttHook;
+    agent.dropTracer = drops?.tracer;
     return agent;
   }
 
@@ -294,7 +306,27 @@ export class Agent implements AsyncDisposable {
     );
     this.logFiltered();
     this.evictor.close();
+    this.dropTracer?.close();
     this.object.close();
+  }
+}
+
+/**
+ * Loads and attaches the drop tracer, or says in one warning why it cannot
+ * run here (no kernel BTF, a kernel before 5.17, no CAP_PERFMON) and returns
+ * undefined: everything else runs without it.
+ */
+async function startDropTracer(options: AgentOptions, log: Logger): Promise<{ tracer: DropTracer; reasons: DropReasons } | undefined> {
+  let tracer: DropTracer | undefined;
+  try {
+    const reasons = readDropReasons();
+    tracer = await DropTracer.load(options.dropsObjectBytes ? { objectBytes: options.dropsObjectBytes } : {});
+    tracer.attach();
+    return { tracer, reasons };
+  } catch (error) {
+    tracer?.close();
+    log.warn(`drops are off: ${error instanceof Error ? error.message : String(error)} (--enable-drops needs kernel BTF, kernel 5.17+ and CAP_PERFMON)`);
+    return undefined;
   }
 }
 

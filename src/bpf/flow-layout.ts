@@ -200,6 +200,43 @@ export const RTT_RECORD = {
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 
+/** struct drop_record: a value of the inner drops maps (bpf/drops.bpf.c), keyed by struct flow_key. */
+export const DROP_RECORD = {
+  size: 32,
+  fields: {
+    packets: { offset: 0, size: 8 },
+    bytes: { offset: 8, size: 8 },
+    last_ns: { offset: 16, size: 8 },
+    latest_reason: { offset: 24, size: 4 },
+    tcp_flags: { offset: 28, size: 2 },
+    tcp_state: { offset: 30, size: 1 },
+    pad: { offset: 31, size: 1 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** struct drop_counters: one per-CPU value of drop_counters. */
+export const DROP_COUNTERS = {
+  size: 40,
+  fields: {
+    recorded: { offset: 0, size: 8 },
+    map_full: { offset: 8, size: 8 },
+    not_ip: { offset: 16, size: 8 },
+    no_device: { offset: 24, size: 8 },
+    other_netns: { offset: 32, size: 8 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** struct drop_knobs: the drop object's .rodata. */
+export const DROP_KNOBS = {
+  size: 8,
+  fields: {
+    netns_cookie: { offset: 0, size: 8 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/** Slots of drop_reasons (DROP_REASON_SLOTS, drops.bpf.c): one per reason value, the last for the rest. */
+export const DROP_REASON_SLOTS = 512;
+
 /** enum filter_action */
 export const FilterAction = { accept: 0, reject: 1 } as const;
 /** enum filter_side */

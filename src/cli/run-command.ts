@@ -92,6 +92,12 @@ export function runOptions(): Option[] {
     )
       .default(RUN_DEFAULTS.enableRtt)
       .env("NETFLOW_ENABLE_RTT"),
+    new Option(
+      "--enable-drops [bool]",
+      "packets the kernel drops (skb:kfree_skb), per flow: packets, IP bytes, the latest reason by the running kernel's name (NETFILTER_DROP, NO_SOCKET, QDISC_DROP, …) and the socket's TCP state; needs kernel BTF (5.17+) and CAP_PERFMON, else the agent runs without it after one warning; off by default",
+    )
+      .default(RUN_DEFAULTS.enableDrops)
+      .env("NETFLOW_ENABLE_DROPS"),
   ];
 }
 

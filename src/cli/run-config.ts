@@ -12,7 +12,7 @@ import { buildFilterConfig, type FilterFlags } from "./filter-options.ts";
 import { parseHostPort, type HostPort } from "../net/listen-address.ts";
 
 /** The agent's own options plus what `run` adds around it. */
-export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "minFlows" | "activeTimeoutMs" | "interfacePollMs" | "filter" | "processes" | "sampling" | "dnsPort" | "rtt"> {
+export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInterfaces" | "attachMode" | "maxFlows" | "minFlows" | "activeTimeoutMs" | "interfacePollMs" | "filter" | "processes" | "sampling" | "dnsPort" | "rtt" | "drops"> {
   output: "json" | "text";
   logLevel: LogLevel;
   /** --export and its flags (src/cli/export-options.ts). */
@@ -44,6 +44,8 @@ export interface RunFlags extends ExportFlags, FilterFlags {
   dnsPort?: string;
   /** --enable-rtt: "true"/"false" (commander gives true for the bare flag). */
   enableRtt?: string | boolean;
+  /** --enable-drops: "true"/"false" (commander gives true for the bare flag). */
+  enableDrops?: string | boolean;
 }
 
 export const RUN_DEFAULTS = {
@@ -61,6 +63,7 @@ export const RUN_DEFAULTS = {
   enableDns: "false",
   dnsPort: "53",
   enableRtt: "false",
+  enableDrops: "false",
 } as const;
 
 export function buildRunConfig(flags: RunFlags): RunConfig {
@@ -84,6 +87,7 @@ export function buildRunConfig(flags: RunFlags): RunConfig {
     sampling: parseInteger("--sampling", flags.sampling ?? RUN_DEFAULTS.sampling, 1, 2 ** 31),
     ...(parseSwitch("--enable-dns", flags.enableDns ?? RUN_DEFAULTS.enableDns) ? { dnsPort: parseInteger("--dns-port", flags.dnsPort ?? RUN_DEFAULTS.dnsPort, 1, 65535) } : {}),
     ...(parseSwitch("--enable-rtt", flags.enableRtt ?? RUN_DEFAULTS.enableRtt) ? { rtt: true } : {}),
+    ...(parseSwitch("--enable-drops", flags.enableDrops ?? RUN_DEFAULTS.enableDrops) ? { drops: true } : {}),
     api: flags.api === "off" ? undefined : parseHostPort("--api", flags.api),
     metrics: parseMetricsListen(flags.metrics ?? RUN_DEFAULTS.metrics),
   };

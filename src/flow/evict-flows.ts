@@ -19,6 +19,9 @@ import { monotonicToWallOffsetMs, type Clock } from "./clock.ts";
 import { FlowColumns, type InterfaceNamer, type CgroupNamer } from "./flow-columns.ts";
 import { DnsJoiner } from "./flow-dns.ts";
 import { joinRtt } from "./flow-rtt.ts";
+import { DropJoiner } from "./flow-drops.ts";
+import type { DropTracer } from "../bpf/drop-maps.ts";
+import type { DropReasons } from "../bpf/drop-reasons.ts";
 import type { FlowBatch, KernelCounters } from "./flow-record.ts";
 import { FlowRows, wallTimes } from "./flow-rows.ts";
 import { MapSizing, type MapSizingOptions } from "./map-sizing.ts";
@@ -38,6 +41,8 @@ export interface EvictorOptions {
    * the interface counters are read for the accounting self-check.
    */
   afterSwap?: () => void;
+  /** --enable-drops: the drop tracer (drained after the flows, joined to them) and the running kernel's reason names. */
+  drops?: { tracer: DropTracer; reasons: DropReasons };
 }
 
 /** What a fill check saw. */
@@ -66,6 +71,7 @@ export class FlowEvictor implements Disposable {
   private ringRead = 0;
   private readonly counts = { resizes: 0, earlyEvictions: 0 };
   private readonly dns = new DnsJoiner();
+  private readonly drops: DropJoiner | undefined;
 
   constructor(
     private readonly object: FlowObject,
@@ -74,6 +80,7 @@ export class FlowEvictor implements Disposable {
     this.clock = options.clock ?? systemClock;
     this.sizing = new MapSizing(options.sizing);
     this.ring = new OverflowRing(object.overflowFd, object.overflowBytes);
+    this.drops = options.drops && new DropJoiner(options.drops.reasons);
     this.fold = (words, at) => this.overflow.add(words, at);
     const counters = object.readCounters();
     this.insertedAtSwap = counters.flowsInserted;
@@ -149,6 +156,9 @@ export class FlowEvictor implements Disposable {
     this.ring.consume(this.fold);
     this.ringRead = before.ringbufPackets;
     this.overflow.mergeInto(this.rows);
+    // After the flows' swap: a packet is dropped after TC counted it, so its flow is in these rows or the next
+    // map's. May append drop-only rows (drops no TC hook saw), so before the row count is taken.
+    const drops = this.drops && this.drops.join(this.options.drops!.tracer.drain(), this.rows, final);
 
     const count = this.rows.count;
     this.rows.settle(count);
@@ -160,7 +170,7 @@ export class FlowEvictor implements Disposable {
     // After the flows: a response's record is written before its packet is counted (bpf/dns.h).
     const dns = this.object.dns ? this.dns.join(this.object.dns.drain(), this.rows.keys, count) : undefined;
     const rtt = this.object.rtt ? joinRtt(this.object.rtt.drain(), this.object.rtt.netnsCookie, this.rows.keys, count) : undefined;
-    const flows = new FlowColumns(this.rows.keys, this.rows.metrics, count, this.startMs, this.endMs, this.options.names, undefined, true, this.options.cgroups, dns, rtt);
+    const flows = new FlowColumns(this.rows.keys, this.rows.metrics, count, this.startMs, this.endMs, this.options.names, undefined, true, this.options.cgroups, dns, rtt, drops);
     return {
       flows,
       evictedAtMs: this.clock.wallMs(),

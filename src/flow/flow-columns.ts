@@ -17,6 +17,7 @@ import { FLOW_KEY, FLOW_METRICS } from "../bpf/flow-layout.ts";
 import type { FlowOwner, FlowRecord } from "./flow-record.ts";
 import type { FlowDns } from "./flow-dns.ts";
 import type { FlowRtt } from "./flow-rtt.ts";
+import type { FlowDrops } from "./flow-drops.ts";
 
 export type InterfaceNamer = (ifindex: number) => string;
 
@@ -73,6 +74,8 @@ export class FlowColumns {
     private readonly dnsColumn?: ReadonlyMap<number, FlowDns>,
     /** TCP RTT by row (--enable-rtt); none: no flow has one. */
     private readonly rttColumn?: ReadonlyMap<number, FlowRtt>,
+    /** Drops by row (--enable-drops); none: no flow has one. */
+    private readonly dropsColumn?: ReadonlyMap<number, FlowDrops>,
   ) {
     if (keys.byteOffset % 4 !== 0 || metrics.byteOffset % 4 !== 0) throw new RangeError("flow rows must be 4-byte aligned");
     if (keys.byteLength < count * FLOW_KEY.size || metrics.byteLength < count * FLOW_METRICS.size || startMs.length < count || endMs.length < count)
@@ -238,6 +241,11 @@ export class FlowColumns {
     return this.rttColumn?.get(i);
   }
 
+  /** What the kernel dropped of the flow over the interval, and why (--enable-drops). A drop-only flow has 0 packets. */
+  drops(i: number): FlowDrops | undefined {
+    return this.dropsColumn?.get(i);
+  }
+
   /** Row i as an object: for the rows a person looks at and for tests, never on the hot path. */
   record(i: number): FlowRecord {
     const src = this.srcAddrAt(i);
@@ -271,6 +279,7 @@ export class FlowColumns {
       ...(this.sampling(i) > 1 ? { sampling: this.sampling(i) } : {}),
       ...(this.dnsColumn?.get(i) ? { dns: this.dnsColumn.get(i) } : {}),
       ...(this.rttColumn?.get(i) ? { rtt: this.rttColumn.get(i) } : {}),
+      ...(this.dropsColumn?.get(i) ? { drops: this.dropsColumn.get(i) } : {}),
     };
   }
 
@@ -297,6 +306,7 @@ export class FlowColumns {
     const cgroups = new Map<number, CgroupInfo>();
     const dns = new Map<number, FlowDns>();
     const rtt = new Map<number, FlowRtt>();
+    const drops = new Map<number, FlowDrops>();
     let ambiguous = false;
     let linkHeaderKnown = true;
     for (let i = 0; i < n; i++) {
@@ -335,6 +345,7 @@ export class FlowColumns {
       }
       if (r.dns) dns.set(i, r.dns);
       if (r.rtt) rtt.set(i, r.rtt);
+      if (r.drops) drops.set(i, r.drops);
       startMs[i] = r.startMs;
       endMs[i] = r.endMs;
       const known = names.get(r.ifindex);
@@ -342,6 +353,6 @@ export class FlowColumns {
       else if (known !== r.interface) ambiguous = true;
     }
     const rowNames = ambiguous ? records.map((r) => r.interface) : undefined;
-    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames, linkHeaderKnown, (id) => cgroups.get(id), dns.size ? dns : undefined, rtt.size ? rtt : undefined);
+    return new FlowColumns(keys, metrics, n, startMs, endMs, (ifindex) => names.get(ifindex) ?? `if${ifindex}`, rowNames, linkHeaderKnown, (id) => cgroups.get(id), dns.size ? dns : undefined, rtt.size ? rtt : undefined, drops.size ? drops : undefined);
   }
 }

@@ -8,6 +8,7 @@ import { OWNER_SOURCES, type FlowColumns } from "./flow-columns.ts";
 import type { FlowOwner, FlowRecord } from "./flow-record.ts";
 import { rcodeName, type FlowDns } from "./flow-dns.ts";
 import type { FlowRtt } from "./flow-rtt.ts";
+import { tcpStateName, type FlowDrops } from "./flow-drops.ts";
 
 const protocolNames: Record<number, string> = {
   1: "ICMP", 2: "IGMP", 4: "IPIP", 6: "TCP", 17: "UDP", 41: "IPv6", 43: "IPv6-Route", 44: "IPv6-Frag",
@@ -127,6 +128,34 @@ export interface FlowJson {
   dns?: DnsJson;
   /** The smoothed RTT of the flow's TCP connection over the interval (--enable-rtt), both directions. */
   rtt?: RttJson;
+  /** What the kernel dropped of the flow over the interval, and the latest drop's reason (--enable-drops). */
+  drops?: DropsJson;
+}
+
+export interface DropsJson {
+  packets: number;
+  /** IP bytes (header and payload), as nft counters count them. */
+  bytes: number;
+  /** The latest drop's reason, named by the running kernel (enum skb_drop_reason without SKB_DROP_REASON_): "NETFILTER_DROP", "NO_SOCKET", "QDISC_DROP", … */
+  reason: string;
+  /** That reason's number in the running kernel (it differs between kernels). */
+  reasonCode: number;
+  /** The TCP state of the dropped packet's socket, where one was known ("ESTABLISHED", …). */
+  tcpState?: string;
+  /** The latest dropped TCP packet's flags (TCP only). */
+  tcpFlags?: string[];
+}
+
+/** The drops' JSON, in the order flowJsonLine writes it. */
+export function dropsToJson(d: FlowDrops): DropsJson {
+  return {
+    packets: d.packets,
+    bytes: d.bytes,
+    reason: d.reason,
+    reasonCode: d.reasonCode,
+    ...(d.tcpState ? { tcpState: tcpStateName(d.tcpState) } : {}),
+    ...(d.tcpFlags ? { tcpFlags: tcpFlagNames(d.tcpFlags) } : {}),
+  };
 }
 
 export interface RttJson {
@@ -217,6 +246,7 @@ export function flowToJson(r: FlowRecord): FlowJson {
   if (r.owner) json.owner = ownerToJson(r.owner);
   if (r.dns) json.dns = dnsToJson(r.dns);
   if (r.rtt) json.rtt = rttToJson(r.rtt);
+  if (r.drops) json.drops = dropsToJson(r.drops);
   return json;
 }
 
@@ -281,6 +311,8 @@ export function flowJsonLine(flows: FlowColumns, i: number): string {
   if (dns) line += `,"dns":${JSON.stringify(dnsToJson(dns))}`;
   const rtt = flows.rtt(i);
   if (rtt) line += `,"rtt":${JSON.stringify(rttToJson(rtt))}`;
+  const drops = flows.drops(i);
+  if (drops) line += `,"drops":${JSON.stringify(dropsToJson(drops))}`;
   return line + "}";
 }
 

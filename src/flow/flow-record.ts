@@ -1,6 +1,7 @@
 import type { FlowColumns } from "./flow-columns.ts";
 import type { FlowDns } from "./flow-dns.ts";
 import type { FlowRtt } from "./flow-rtt.ts";
+import type { FlowDrops } from "./flow-drops.ts";
 
 /**
  * A flow as an object: what `FlowColumns.record(i)` returns, for the rows a
@@ -54,6 +55,12 @@ export interface FlowRecord {
   dns?: FlowDns;
   /** The smoothed RTT of its TCP connection over the interval (--enable-rtt), on both directions' flows. */
   rtt?: FlowRtt;
+  /**
+   * What the kernel dropped of it over the interval, and why (--enable-drops).
+   * Drops are never sampled. A drop-only flow (dropped before any TC hook saw
+   * it, e.g. by a netfilter OUTPUT rule) has 0 packets and bytes.
+   */
+  drops?: FlowDrops;
 }
 
 /**

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import {
   FILTER_CHAIN, FILTER_COUNTER, FILTER_KEY, FILTER_RULE, FilterAction, FilterMatch, FilterSide,
   FLOW_COUNTERS, FLOW_EVENT, FLOW_KEY, FLOW_METRICS, FlowDirection, FlowFlag, NETFLOW_KNOBS,
-  FlowOwnerSource, RTT_RECORD, DNS_COUNTERS, DNS_QUERY_KEY, DNS_RECORD, SOCK_CLOSED, SOCK_CONNECTION, SOCK_LISTENER, SOCK_OWNER,
+  FlowOwnerSource, RTT_RECORD, DROP_COUNTERS, DROP_KNOBS, DROP_RECORD, DNS_COUNTERS, DNS_QUERY_KEY, DNS_RECORD, SOCK_CLOSED, SOCK_CONNECTION, SOCK_LISTENER, SOCK_OWNER,
 } from "../../src/bpf/flow-layout.ts";
 
 interface BtfType {
@@ -24,9 +24,14 @@ interface BtfType {
   values?: { name: string; val: number }[];
 }
 
-const objectPath = join(import.meta.dir, "..", "..", "bpf", "flow.bpf.o");
-const btf: BtfType[] = JSON.parse(await $`bpftool btf dump file ${objectPath} -j`.text()).types;
-const byId = new Map(btf.map((t) => [t.id, t]));
+/** The BTF types clang wrote into bpf/<name>.bpf.o. */
+async function objectBtf(name: string): Promise<BtfType[]> {
+  return JSON.parse(await $`bpftool btf dump file ${join(import.meta.dir, "..", "..", "bpf", `${name}.bpf.o`)} -j`.text()).types;
+}
+const flowBtf = await objectBtf("flow");
+const dropsBtf = await objectBtf("drops");
+let btf = flowBtf;
+let byId = new Map(btf.map((t) => [t.id, t]));
 const named = (kind: string, name: string) => {
   const t = btf.find((x) => x.kind === kind && x.name === name);
   if (!t) throw new Error(`${kind} ${name} not in the object's BTF`);
@@ -98,5 +103,26 @@ describe("flow.h ⇄ flow-layout.ts", () => {
   test("enum flow_direction and enum flow_flag", () => {
     expect(enumOf("flow_direction", "FLOW_DIRECTION_")).toEqual({ INGRESS: FlowDirection.ingress, EGRESS: FlowDirection.egress });
     expect(enumOf("flow_flag", "FLOW_FLAG_")).toEqual({ FRAGMENT: FlowFlag.fragment, TRUNCATED: FlowFlag.truncated });
+  });
+});
+
+describe("flow.h ⇄ flow-layout.ts, as bpf/drops.bpf.o uses it", () => {
+  const inDrops = <T>(read: () => T): T => {
+    btf = dropsBtf;
+    byId = new Map(btf.map((t) => [t.id, t]));
+    try {
+      return read();
+    } finally {
+      btf = flowBtf;
+      byId = new Map(btf.map((t) => [t.id, t]));
+    }
+  };
+  test("struct drop_record, drop_counters, drop_knobs", () => {
+    expect(inDrops(() => layoutOf("drop_record"))).toEqual(DROP_RECORD);
+    expect(inDrops(() => layoutOf("drop_counters"))).toEqual(DROP_COUNTERS);
+    expect(inDrops(() => layoutOf("drop_knobs"))).toEqual(DROP_KNOBS);
+  });
+  test("its drops map's key is the flows map's struct flow_key", () => {
+    expect(inDrops(() => layoutOf("flow_key"))).toEqual(FLOW_KEY);
   });
 });

@@ -1,0 +1,236 @@
+/**
+ * The drop tracer (bpf/drops.bpf.c, --enable-drops): its own object, loaded
+ * apart from flow.bpf.o because it needs the running kernel's BTF and
+ * CAP_PERFMON: when it cannot load, only drops are missing.
+ *
+ * Owns the object, its two inner drops maps (created here, swapped like the
+ * flows maps: the kernel returns from the outer-map update only after an RCU
+ * grace period, so the old map is written by nobody and drains exactly) and
+ * the tracepoint link. close() (or `using`) detaches and releases it all.
+ */
+import dropsObjectPath from "../../bpf/drops.bpf.o" with { type: "file" };
+import { BpfError } from "./errors.ts";
+import { DROP_COUNTERS, DROP_KNOBS, DROP_REASON_SLOTS, DROP_RECORD, FLOW_KEY } from "./flow-layout.ts";
+import {
+  BPF_F_NO_PREALLOC,
+  BPF_MAP_TYPE_HASH,
+  closeFd,
+  closeObject,
+  findMap,
+  findProgram,
+  libbpfLogMark,
+  libbpfLogSince,
+  linkCreate,
+  loadObject,
+  mapFd,
+  mapGeometry,
+  mapLookup,
+  mapCreate,
+  mapLookupAndDeleteBatch,
+  mapMemoryBytes,
+  mapUpdate,
+  networkNamespaceCookie,
+  openObjectFromMemory,
+  possibleCpus,
+  programFd,
+  setMapInitialValue,
+  type MapHandle,
+  type ObjectHandle,
+} from "./libbpf.ts";
+import { explainLoadFailure } from "./verifier-log.ts";
+
+/** enum bpf_attach_type BPF_TRACE_RAW_TP: a tp_btf program's attach type. */
+const BPF_TRACE_RAW_TP = 23;
+/** Records one drops map holds between two evictions (distinct flows with drops); past it, drops are counted as lost (mapFull). */
+export const DROPS_MAP_ENTRIES = 16384;
+const BATCH = 1024;
+
+/** One drain of the drops map: `count` rows of struct flow_key and struct drop_record, valid until the next drain. */
+export interface DropRows {
+  keys: Uint8Array;
+  records: Uint8Array;
+  count: number;
+}
+
+/** struct drop_counters summed over CPUs: what the tracer saw and could not put on a flow. They only grow. */
+export interface DropCounters {
+  /** Drops put on a flow's record. */
+  recorded: number;
+  /** Drops lost because the drops map was full. */
+  mapFull: number;
+  /** Drops of non-IP packets (counted by reason only). */
+  notIp: number;
+  /** Drops with no device known (counted by reason only). */
+  noDevice: number;
+  /** Drops in another network namespace (ignored). */
+  otherNetns: number;
+}
+
+export async function embeddedDropsObject(): Promise<Uint8Array> {
+  return new Uint8Array(await Bun.file(dropsObjectPath).arrayBuffer());
+}
+
+export class DropTracer implements Disposable {
+  private keys = new Uint8Array(BATCH * FLOW_KEY.size);
+  private records = new Uint8Array(BATCH * DROP_RECORD.size);
+  private readonly token = new Uint8Array(FLOW_KEY.size);
+  private readonly slotKey = new Uint8Array(4);
+  private link = -1;
+  private closed = false;
+  private readonly reasonValues: BigUint64Array;
+  private readonly counterValues: BigUint64Array;
+
+  private constructor(
+    private readonly handle: ObjectHandle,
+    private readonly programFd: number,
+    private readonly outerFd: number,
+    /** The map programs write now, and the one drained last (empty). */
+    private active: number,
+    private spare: number,
+    private readonly reasonsFd: number,
+    private readonly countersFd: number,
+    private readonly cpus: number,
+  ) {
+    this.reasonValues = new BigUint64Array(cpus);
+    this.counterValues = new BigUint64Array((DROP_COUNTERS.size / 8) * cpus);
+  }
+
+  /**
+   * Loads the object (not yet attached): `netnsCookie` is the namespace whose
+   * devices' drops are kept (the agent's). Throws a BpfError saying why when
+   * the kernel cannot run it (no BTF, kernel before 5.17, no CAP_PERFMON).
+   */
+  static async load(options: { objectBytes?: Uint8Array; netnsCookie?: bigint } = {}): Promise<DropTracer> {
+    const bytes = options.objectBytes ?? (await embeddedDropsObject());
+    const handle = openObjectFromMemory(bytes, "netflow_drops");
+    const created: number[] = [];
+    try {
+      const rodata = requireMap(handle, ".rodata");
+      if (mapGeometry(rodata).valueSize !== DROP_KNOBS.size)
+        throw new BpfError("map .rodata of bpf/drops.bpf.o", `size ${mapGeometry(rodata).valueSize}, expected ${DROP_KNOBS.size}`, "rebuild bpf/ and src/ together");
+      const knobs = new Uint8Array(DROP_KNOBS.size);
+      new DataView(knobs.buffer).setBigUint64(DROP_KNOBS.fields.netns_cookie.offset, options.netnsCookie ?? networkNamespaceCookie(), true);
+      setMapInitialValue(rodata, knobs, ".rodata");
+      const mark = libbpfLogMark();
+      try {
+        loadObject(handle, "drops (bpf/drops.bpf.o)");
+      } catch (error) {
+        throw explainLoadFailure(error, libbpfLogSince(mark));
+      }
+      const program = findProgram(handle, "drop_trace");
+      if (!program) throw new BpfError("loading program drop_trace", "not found in the object", "rebuild bpf/ (bun build.ts)");
+      const reasons = requireMap(handle, "drop_reasons");
+      if (mapGeometry(reasons).maxEntries !== DROP_REASON_SLOTS)
+        throw new BpfError("map drop_reasons", `${mapGeometry(reasons).maxEntries} entries, expected ${DROP_REASON_SLOTS}`, "rebuild bpf/ and src/ together");
+      for (let i = 0; i < 2; i++) created.push(createDropsMap());
+      const tracer = new DropTracer(handle, programFd(program), mapFd(requireMap(handle, "drops")), created[0]!, created[1]!, mapFd(reasons), mapFd(requireMap(handle, "drop_counters")), possibleCpus());
+      tracer.install(tracer.active);
+      return tracer;
+    } catch (error) {
+      for (const fd of created) closeFd(fd);
+      closeObject(handle);
+      throw error;
+    }
+  }
+
+  /** Attaches to skb:kfree_skb: from here every drop is counted. */
+  attach() {
+    if (this.link >= 0) return;
+    this.link = linkCreate(this.programFd, 0, BPF_TRACE_RAW_TP, "attaching tp_btf/kfree_skb (drop_trace)");
+  }
+
+  private install(fd: number) {
+    mapUpdate(this.outerFd, this.slotKey, new Uint8Array(new Uint32Array([fd]).buffer));
+  }
+
+  /**
+   * Installs the spare map, then reads and deletes every record of the one
+   * the program wrote until then: when the update returns no program holds
+   * it any more, so every drop is in this drain or the next, once.
+   */
+  drain(): DropRows {
+    const old = this.active;
+    this.install(this.spare);
+    this.active = this.spare;
+    this.spare = old;
+    let count = 0;
+    for (let first = true; ; first = false) {
+      if (count + BATCH > this.keys.length / FLOW_KEY.size) {
+        const grown = (count + BATCH) * 2;
+        const keys = new Uint8Array(grown * FLOW_KEY.size);
+        keys.set(this.keys.subarray(0, count * FLOW_KEY.size));
+        const records = new Uint8Array(grown * DROP_RECORD.size);
+        records.set(this.records.subarray(0, count * DROP_RECORD.size));
+        this.keys = keys;
+        this.records = records;
+      }
+      const r = mapLookupAndDeleteBatch(old, first, this.token, this.keys.subarray(count * FLOW_KEY.size), this.records.subarray(count * DROP_RECORD.size), BATCH);
+      if (!r) throw new Error("drops: the kernel does not support batch operations on hash maps (needs 5.6)");
+      count += r.copied;
+      if (r.done) break;
+    }
+    return { keys: this.keys, records: this.records, count };
+  }
+
+  /** The tracer's counters, summed over CPUs. */
+  readCounters(): DropCounters {
+    const words = DROP_COUNTERS.size / 8;
+    if (!mapLookup(this.countersFd, this.slotKey, new Uint8Array(this.counterValues.buffer))) throw new Error("drop_counters has no element 0");
+    const sum = (field: keyof typeof DROP_COUNTERS.fields) => {
+      const at = DROP_COUNTERS.fields[field].offset / 8;
+      let total = 0;
+      for (let cpu = 0; cpu < this.cpus; cpu++) total += Number(this.counterValues[cpu * words + at]!);
+      return total;
+    };
+    return { recorded: sum("recorded"), mapFull: sum("map_full"), notIp: sum("not_ip"), noDevice: sum("no_device"), otherNetns: sum("other_netns") };
+  }
+
+  /**
+   * Drops of this host's namespace and every other, by reason number (the
+   * last slot, DROP_REASON_SLOTS − 1, holds every reason past it), since load.
+   * Reasons never seen are left out.
+   */
+  readReasonTotals(): Map<number, number> {
+    const totals = new Map<number, number>();
+    const key = new Uint32Array(1);
+    const keyBytes = new Uint8Array(key.buffer);
+    const values = new Uint8Array(this.reasonValues.buffer);
+    for (let reason = 0; reason < DROP_REASON_SLOTS; reason++) {
+      key[0] = reason;
+      if (!mapLookup(this.reasonsFd, keyBytes, values)) continue;
+      let total = 0;
+      for (let cpu = 0; cpu < this.cpus; cpu++) total += Number(this.reasonValues[cpu]!);
+      if (total) totals.set(reason, total);
+    }
+    return totals;
+  }
+
+  /** Kernel memory of the two drops maps and the counters. */
+  kernelMemoryBytes(): number {
+    return mapMemoryBytes(this.active) + mapMemoryBytes(this.spare) + mapMemoryBytes(this.reasonsFd) + mapMemoryBytes(this.countersFd);
+  }
+
+  /** Detaches the program and releases the maps and object. Idempotent. */
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.link >= 0) closeFd(this.link);
+    closeFd(this.active);
+    closeFd(this.spare);
+    closeObject(this.handle);
+  }
+
+  [Symbol.dispose]() {
+    this.close();
+  }
+}
+
+function createDropsMap(): number {
+  return mapCreate(BPF_MAP_TYPE_HASH, "drops_inner", FLOW_KEY.size, DROP_RECORD.size, DROPS_MAP_ENTRIES, BPF_F_NO_PREALLOC);
+}
+
+function requireMap(handle: ObjectHandle, name: string): MapHandle {
+  const map = findMap(handle, name);
+  if (!map) throw new BpfError(`opening map ${name}`, "not found in bpf/drops.bpf.o", "rebuild bpf/ (bun build.ts)");
+  return map;
+}

@@ -24,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pbflow/flow.proto.
  */
 export const file_pbflow_flow: GenFile = /*@__PURE__*/
-  fileDesc("ChFwYmZsb3cvZmxvdy5wcm90bxIGcGJmbG93IhAKDkNvbGxlY3RvclJlcGx5IioKB1JlY29yZHMSHwoHZW50cmllcxgBIAMoCzIOLnBiZmxvdy5SZWNvcmQiRgoLRHVwTWFwRW50cnkSEQoJaW50ZXJmYWNlGAEgASgJEiQKCWRpcmVjdGlvbhgCIAEoDjIRLnBiZmxvdy5EaXJlY3Rpb24i8AQKBlJlY29yZBIUCgxldGhfcHJvdG9jb2wYASABKA0SJAoJZGlyZWN0aW9uGAIgASgOMhEucGJmbG93LkRpcmVjdGlvbhIzCg90aW1lX2Zsb3dfc3RhcnQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXRpbWVfZmxvd19lbmQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKCWRhdGFfbGluaxgFIAEoCzIQLnBiZmxvdy5EYXRhTGluaxIgCgduZXR3b3JrGAYgASgLMg8ucGJmbG93Lk5ldHdvcmsSJAoJdHJhbnNwb3J0GAcgASgLMhEucGJmbG93LlRyYW5zcG9ydBINCgVieXRlcxgIIAEoBBIPCgdwYWNrZXRzGAkgASgEEhEKCWludGVyZmFjZRgKIAEoCRIcCghhZ2VudF9pcBgMIAEoCzIKLnBiZmxvdy5JUBINCgVmbGFncxgNIAEoDRIRCglpY21wX3R5cGUYDiABKA0SEQoJaWNtcF9jb2RlGA8gASgNEg4KBmRuc19pZBgVIAEoDRIRCglkbnNfZmxhZ3MYFiABKA0SLgoLZG5zX2xhdGVuY3kYFyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMAoNdGltZV9mbG93X3J0dBgYIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIRCglkbnNfZXJybm8YGSABKA0SJQoIZHVwX2xpc3QYGiADKAsyEy5wYmZsb3cuRHVwTWFwRW50cnkSEAoIc2FtcGxpbmcYHSABKA0iLAoIRGF0YUxpbmsSDwoHc3JjX21hYxgBIAEoBBIPCgdkc3RfbWFjGAIgASgEIlMKB05ldHdvcmsSHAoIc3JjX2FkZHIYASABKAsyCi5wYmZsb3cuSVASHAoIZHN0X2FkZHIYAiABKAsyCi5wYmZsb3cuSVASDAoEZHNjcBgDIAEoDSIxCgJJUBIOCgRpcHY0GAEgASgHSAASDgoEaXB2NhgCIAEoDEgAQgsKCWlwX2ZhbWlseSJBCglUcmFuc3BvcnQSEAoIc3JjX3BvcnQYASABKA0SEAoIZHN0X3BvcnQYAiABKA0SEAoIcHJvdG9jb2wYAyABKA0qJAoJRGlyZWN0aW9uEgsKB0lOR1JFU1MQABIKCgZFR1JFU1MQATI+CglDb2xsZWN0b3ISMQoEU2VuZBIPLnBiZmxvdy5SZWNvcmRzGhYucGJmbG93LkNvbGxlY3RvclJlcGx5IgBiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChFwYmZsb3cvZmxvdy5wcm90bxIGcGJmbG93IhAKDkNvbGxlY3RvclJlcGx5IioKB1JlY29yZHMSHwoHZW50cmllcxgBIAMoCzIOLnBiZmxvdy5SZWNvcmQiRgoLRHVwTWFwRW50cnkSEQoJaW50ZXJmYWNlGAEgASgJEiQKCWRpcmVjdGlvbhgCIAEoDjIRLnBiZmxvdy5EaXJlY3Rpb24ilgYKBlJlY29yZBIUCgxldGhfcHJvdG9jb2wYASABKA0SJAoJZGlyZWN0aW9uGAIgASgOMhEucGJmbG93LkRpcmVjdGlvbhIzCg90aW1lX2Zsb3dfc3RhcnQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXRpbWVfZmxvd19lbmQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKCWRhdGFfbGluaxgFIAEoCzIQLnBiZmxvdy5EYXRhTGluaxIgCgduZXR3b3JrGAYgASgLMg8ucGJmbG93Lk5ldHdvcmsSJAoJdHJhbnNwb3J0GAcgASgLMhEucGJmbG93LlRyYW5zcG9ydBINCgVieXRlcxgIIAEoBBIPCgdwYWNrZXRzGAkgASgEEhEKCWludGVyZmFjZRgKIAEoCRIcCghhZ2VudF9pcBgMIAEoCzIKLnBiZmxvdy5JUBINCgVmbGFncxgNIAEoDRIRCglpY21wX3R5cGUYDiABKA0SEQoJaWNtcF9jb2RlGA8gASgNEhYKDnBrdF9kcm9wX2J5dGVzGBAgASgEEhgKEHBrdF9kcm9wX3BhY2tldHMYESABKAQSHQoVcGt0X2Ryb3BfbGF0ZXN0X2ZsYWdzGBIgASgNEh0KFXBrdF9kcm9wX2xhdGVzdF9zdGF0ZRgTIAEoDRIiChpwa3RfZHJvcF9sYXRlc3RfZHJvcF9jYXVzZRgUIAEoDRIOCgZkbnNfaWQYFSABKA0SEQoJZG5zX2ZsYWdzGBYgASgNEi4KC2Ruc19sYXRlbmN5GBcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXRpbWVfZmxvd19ydHQYGCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJZG5zX2Vycm5vGBkgASgNEiUKCGR1cF9saXN0GBogAygLMhMucGJmbG93LkR1cE1hcEVudHJ5EhAKCHNhbXBsaW5nGB0gASgNEhAKCGRuc19uYW1lGCAgASgJIiwKCERhdGFMaW5rEg8KB3NyY19tYWMYASABKAQSDwoHZHN0X21hYxgCIAEoBCJTCgdOZXR3b3JrEhwKCHNyY19hZGRyGAEgASgLMgoucGJmbG93LklQEhwKCGRzdF9hZGRyGAIgASgLMgoucGJmbG93LklQEgwKBGRzY3AYAyABKA0iMQoCSVASDgoEaXB2NBgBIAEoB0gAEg4KBGlwdjYYAiABKAxIAEILCglpcF9mYW1pbHkiQQoJVHJhbnNwb3J0EhAKCHNyY19wb3J0GAEgASgNEhAKCGRzdF9wb3J0GAIgASgNEhAKCHByb3RvY29sGAMgASgNKiQKCURpcmVjdGlvbhILCgdJTkdSRVNTEAASCgoGRUdSRVNTEAEyPgoJQ29sbGVjdG9yEjEKBFNlbmQSDy5wYmZsb3cuUmVjb3JkcxoWLnBiZmxvdy5Db2xsZWN0b3JSZXBseSIAYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Intentionally empty.
@@ -169,6 +169,38 @@ export type Record = Message<"pbflow.Record"> & {
   icmpCode: number;
 
   /**
+   * Drops (`run --enable-drops`), as netobserv sets them: what the kernel
+   * dropped of the flow in the interval (bytes: IP bytes), and of the latest
+   * drop the TCP flags, the socket's TCP state (Linux tcp_states.h numbers,
+   * 0 when unknown) and the reason as the running kernel numbers
+   * enum skb_drop_reason (a collector's table may name it for another kernel;
+   * netflow.v1 carries the name).
+   *
+   * @generated from field: uint64 pkt_drop_bytes = 16;
+   */
+  pktDropBytes: bigint;
+
+  /**
+   * @generated from field: uint64 pkt_drop_packets = 17;
+   */
+  pktDropPackets: bigint;
+
+  /**
+   * @generated from field: uint32 pkt_drop_latest_flags = 18;
+   */
+  pktDropLatestFlags: number;
+
+  /**
+   * @generated from field: uint32 pkt_drop_latest_state = 19;
+   */
+  pktDropLatestState: number;
+
+  /**
+   * @generated from field: uint32 pkt_drop_latest_drop_cause = 20;
+   */
+  pktDropLatestDropCause: number;
+
+  /**
    * DNS (`run --enable-dns`), on the flow that carried the response, as
    * netobserv sets them: the transaction id, the response's header flags
    * (RCODE in the low 4 bits: FLP reads it from there), response − query time.
@@ -216,6 +248,14 @@ export type Record = Message<"pbflow.Record"> & {
    * @generated from field: uint32 sampling = 29;
    */
   sampling: number;
+
+  /**
+   * The DNS question's name (`run --enable-dns`), dotted, as netobserv's
+   * dns_name (checked against its flow.proto: field 32, a string).
+   *
+   * @generated from field: string dns_name = 32;
+   */
+  dnsName: string;
 };
 
 /**

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netflow/v1/agent.proto.
  */
 export const file_netflow_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChZuZXRmbG93L3YxL2FnZW50LnByb3RvEgpuZXRmbG93LnYxIpsBCgpGbG93RmlsdGVyEg0KBWNpZHJzGAEgAygJEg0KBXBvcnRzGAIgAygNEhEKCXByb3RvY29scxgDIAMoCRISCgppbnRlcmZhY2VzGAQgAygJEgwKBHBpZHMYBSADKA0SDQoFY29tbXMYBiADKAkSFAoMY2dyb3VwX3BhdGhzGAcgAygJEhUKDWNvbnRhaW5lcl9pZHMYCCADKAkiNgoMV2F0Y2hSZXF1ZXN0EiYKBmZpbHRlchgBIAEoCzIWLm5ldGZsb3cudjEuRmxvd0ZpbHRlciJOCg1XYXRjaFJlc3BvbnNlEiQKBWJhdGNoGAEgASgLMhUubmV0Zmxvdy52MS5GbG93QmF0Y2gSFwoPZHJvcHBlZF9iYXRjaGVzGAIgASgEIg8KDVN0YXR1c1JlcXVlc3QiWAoRQXR0YWNoZWRJbnRlcmZhY2USDAoEbmFtZRgBIAEoCRIPCgdpZmluZGV4GAIgASgNEiQKBGtpbmQYAyABKA4yFi5uZXRmbG93LnYxLkF0dGFjaEtpbmQidQoPRXZpY3Rpb25TdW1tYXJ5EiYKAmF0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVmbG93cxgCIAEoBBIrCghkdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJPCgtBZ2VudFRvdGFscxIRCglldmljdGlvbnMYASABKAQSDQoFZmxvd3MYAiABKAQSDwoHcGFja2V0cxgDIAEoBBINCgVieXRlcxgEIAEoBCKfAQoNRmxvd01hcHNTdGF0ZRIQCghjYXBhY2l0eRgBIAEoDRIMCgRmaWxsGAIgASgEEg8KB2NlaWxpbmcYAyABKA0SGwoTa2VybmVsX21lbW9yeV9ieXRlcxgEIAEoBBIPCgdyZXNpemVzGAUgASgEEhcKD2Vhcmx5X2V2aWN0aW9ucxgGIAEoBBIWCg5mbG93c19pbnNlcnRlZBgHIAEoBCKjAQoKU2lua1N0YXR1cxIMCgRuYW1lGAEgASgJEhYKDnF1ZXVlZF9yZWNvcmRzGAIgASgEEhQKDHF1ZXVlZF9ieXRlcxgDIAEoBBIUCgxzZW50X3JlY29yZHMYBCABKAQSFwoPZHJvcHBlZF9yZWNvcmRzGAUgASgEEhMKC3NlbmRfZXJyb3JzGAYgASgEEhUKDXNlbnRfbWVzc2FnZXMYByABKAQi6AEKE0ludGVyZmFjZUFjY291bnRpbmcSEQoJaW50ZXJmYWNlGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SKAoJZGlyZWN0aW9uGAMgASgOMhUubmV0Zmxvdy52MS5EaXJlY3Rpb24SDwoHcGFja2V0cxgEIAEoBBINCgVieXRlcxgFIAEoBBIXCg9jaGVja2VkX3BhY2tldHMYBiABKAQSFgoOa2VybmVsX3BhY2tldHMYByABKAQSHQoQYWNjb3VudGluZ19yYXRpbxgIIAEoAUgAiAEBQhMKEV9hY2NvdW50aW5nX3JhdGlvIukECg5TdGF0dXNSZXNwb25zZRIoCgVhZ2VudBgBIAEoCzIZLm5ldGZsb3cudjEuQWdlbnRJZGVudGl0eRIuCgpzdGFydGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCgppbnRlcmZhY2VzGAMgAygLMh0ubmV0Zmxvdy52MS5BdHRhY2hlZEludGVyZmFjZRIVCgltYXhfZmxvd3MYBCABKA1CAhgBEjIKDWxhc3RfZXZpY3Rpb24YBSABKAsyGy5uZXRmbG93LnYxLkV2aWN0aW9uU3VtbWFyeRInCgZ0b3RhbHMYBiABKAsyFy5uZXRmbG93LnYxLkFnZW50VG90YWxzEioKBmtlcm5lbBgHIAEoCzIaLm5ldGZsb3cudjEuS2VybmVsQ291bnRlcnMSEAoId2F0Y2hlcnMYCCABKA0SNAoRZXZpY3Rpb25faW50ZXJ2YWwYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJZmxvd19tYXBzGAogASgLMhkubmV0Zmxvdy52MS5GbG93TWFwc1N0YXRlEiUKBXNpbmtzGAsgAygLMhYubmV0Zmxvdy52MS5TaW5rU3RhdHVzEjMKCmFjY291bnRpbmcYDCADKAsyHy5uZXRmbG93LnYxLkludGVyZmFjZUFjY291bnRpbmcSFAoMbm90X2F0dGFjaGVkGA0gAygJEhAKCHNhbXBsaW5nGBAgASgNEhgKEGZpbHRlcmVkX3BhY2tldHMYESABKAQSFgoOZmlsdGVyZWRfYnl0ZXMYEiABKAQqUgoKQXR0YWNoS2luZBIbChdBVFRBQ0hfS0lORF9VTlNQRUNJRklFRBAAEhMKD0FUVEFDSF9LSU5EX1RDWBABEhIKDkFUVEFDSF9LSU5EX1RDEAIyjwEKDEFnZW50U2VydmljZRI+CgVXYXRjaBIYLm5ldGZsb3cudjEuV2F0Y2hSZXF1ZXN0GhkubmV0Zmxvdy52MS5XYXRjaFJlc3BvbnNlMAESPwoGU3RhdHVzEhkubmV0Zmxvdy52MS5TdGF0dXNSZXF1ZXN0GhoubmV0Zmxvdy52MS5TdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netflow_v1_flow]);
+  fileDesc("ChZuZXRmbG93L3YxL2FnZW50LnByb3RvEgpuZXRmbG93LnYxIrYCCgpGbG93RmlsdGVyEg0KBWNpZHJzGAEgAygJEg0KBXBvcnRzGAIgAygNEhEKCXByb3RvY29scxgDIAMoCRISCgppbnRlcmZhY2VzGAQgAygJEgwKBHBpZHMYBSADKA0SDQoFY29tbXMYBiADKAkSFAoMY2dyb3VwX3BhdGhzGAcgAygJEhUKDWNvbnRhaW5lcl9pZHMYCCADKAkSMgoPbWluX2Ruc19sYXRlbmN5GAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCmRuc19yY29kZXMYDSADKAkSKgoHbWluX3J0dBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgdkcm9wcGVkGAsgASgIEhQKDGRyb3BfcmVhc29ucxgMIAMoCSI2CgxXYXRjaFJlcXVlc3QSJgoGZmlsdGVyGAEgASgLMhYubmV0Zmxvdy52MS5GbG93RmlsdGVyIk4KDVdhdGNoUmVzcG9uc2USJAoFYmF0Y2gYASABKAsyFS5uZXRmbG93LnYxLkZsb3dCYXRjaBIXCg9kcm9wcGVkX2JhdGNoZXMYAiABKAQiDwoNU3RhdHVzUmVxdWVzdCJYChFBdHRhY2hlZEludGVyZmFjZRIMCgRuYW1lGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SJAoEa2luZBgDIAEoDjIWLm5ldGZsb3cudjEuQXR0YWNoS2luZCJ1Cg9FdmljdGlvblN1bW1hcnkSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWZsb3dzGAIgASgEEisKCGR1cmF0aW9uGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIk8KC0FnZW50VG90YWxzEhEKCWV2aWN0aW9ucxgBIAEoBBINCgVmbG93cxgCIAEoBBIPCgdwYWNrZXRzGAMgASgEEg0KBWJ5dGVzGAQgASgEIp8BCg1GbG93TWFwc1N0YXRlEhAKCGNhcGFjaXR5GAEgASgNEgwKBGZpbGwYAiABKAQSDwoHY2VpbGluZxgDIAEoDRIbChNrZXJuZWxfbWVtb3J5X2J5dGVzGAQgASgEEg8KB3Jlc2l6ZXMYBSABKAQSFwoPZWFybHlfZXZpY3Rpb25zGAYgASgEEhYKDmZsb3dzX2luc2VydGVkGAcgASgEIqMBCgpTaW5rU3RhdHVzEgwKBG5hbWUYASABKAkSFgoOcXVldWVkX3JlY29yZHMYAiABKAQSFAoMcXVldWVkX2J5dGVzGAMgASgEEhQKDHNlbnRfcmVjb3JkcxgEIAEoBBIXCg9kcm9wcGVkX3JlY29yZHMYBSABKAQSEwoLc2VuZF9lcnJvcnMYBiABKAQSFQoNc2VudF9tZXNzYWdlcxgHIAEoBCLoAQoTSW50ZXJmYWNlQWNjb3VudGluZxIRCglpbnRlcmZhY2UYASABKAkSDwoHaWZpbmRleBgCIAEoDRIoCglkaXJlY3Rpb24YAyABKA4yFS5uZXRmbG93LnYxLkRpcmVjdGlvbhIPCgdwYWNrZXRzGAQgASgEEg0KBWJ5dGVzGAUgASgEEhcKD2NoZWNrZWRfcGFja2V0cxgGIAEoBBIWCg5rZXJuZWxfcGFja2V0cxgHIAEoBBIdChBhY2NvdW50aW5nX3JhdGlvGAggASgBSACIAQFCEwoRX2FjY291bnRpbmdfcmF0aW8i2wUKDlN0YXR1c1Jlc3BvbnNlEigKBWFnZW50GAEgASgLMhkubmV0Zmxvdy52MS5BZ2VudElkZW50aXR5Ei4KCnN0YXJ0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKCmludGVyZmFjZXMYAyADKAsyHS5uZXRmbG93LnYxLkF0dGFjaGVkSW50ZXJmYWNlEhUKCW1heF9mbG93cxgEIAEoDUICGAESMgoNbGFzdF9ldmljdGlvbhgFIAEoCzIbLm5ldGZsb3cudjEuRXZpY3Rpb25TdW1tYXJ5EicKBnRvdGFscxgGIAEoCzIXLm5ldGZsb3cudjEuQWdlbnRUb3RhbHMSKgoGa2VybmVsGAcgASgLMhoubmV0Zmxvdy52MS5LZXJuZWxDb3VudGVycxIQCgh3YXRjaGVycxgIIAEoDRI0ChFldmljdGlvbl9pbnRlcnZhbBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIsCglmbG93X21hcHMYCiABKAsyGS5uZXRmbG93LnYxLkZsb3dNYXBzU3RhdGUSJQoFc2lua3MYCyADKAsyFi5uZXRmbG93LnYxLlNpbmtTdGF0dXMSMwoKYWNjb3VudGluZxgMIAMoCzIfLm5ldGZsb3cudjEuSW50ZXJmYWNlQWNjb3VudGluZxIUCgxub3RfYXR0YWNoZWQYDSADKAkSEAoIc2FtcGxpbmcYECABKA0SGAoQZmlsdGVyZWRfcGFja2V0cxgRIAEoBBIWCg5maWx0ZXJlZF9ieXRlcxgSIAEoBBIjCgNkbnMYEyABKAsyFi5uZXRmbG93LnYxLkRuc1RyYWNrZXISIwoDcnR0GBQgASgLMhYubmV0Zmxvdy52MS5SdHRUcmFja2VyEiYKBWRyb3BzGBUgASgLMhcubmV0Zmxvdy52MS5Ecm9wVHJhY2tlciJiCgpEbnNUcmFja2VyEgwKBHBvcnQYASABKA0SDwoHcXVlcmllcxgCIAEoBBIRCglyZXNwb25zZXMYAyABKAQSDwoHbWF0Y2hlZBgEIAEoBBIRCgltYWxmb3JtZWQYBSABKAQiMAoKUnR0VHJhY2tlchITCgtjb25uZWN0aW9ucxgBIAEoBBINCgVmbG93cxgCIAEoBCLFAQoLRHJvcFRyYWNrZXISEwoLdW5hdmFpbGFibGUYASABKAkSEAoIcmVjb3JkZWQYAiABKAQSEAoIbWFwX2Z1bGwYAyABKAQSDgoGbm90X2lwGAQgASgEEhEKCW5vX2RldmljZRgFIAEoBBITCgtvdGhlcl9uZXRucxgGIAEoBBIXCg9kcm9wX29ubHlfZmxvd3MYByABKAQSLAoHcmVhc29ucxgIIAMoCzIbLm5ldGZsb3cudjEuRHJvcFJlYXNvbkNvdW50IkAKD0Ryb3BSZWFzb25Db3VudBIOCgZyZWFzb24YASABKAkSDAoEY29kZRgCIAEoDRIPCgdwYWNrZXRzGAMgASgEKlIKCkF0dGFjaEtpbmQSGwoXQVRUQUNIX0tJTkRfVU5TUEVDSUZJRUQQABITCg9BVFRBQ0hfS0lORF9UQ1gQARISCg5BVFRBQ0hfS0lORF9UQxACMo8BCgxBZ2VudFNlcnZpY2USPgoFV2F0Y2gSGC5uZXRmbG93LnYxLldhdGNoUmVxdWVzdBoZLm5ldGZsb3cudjEuV2F0Y2hSZXNwb25zZTABEj8KBlN0YXR1cxIZLm5ldGZsb3cudjEuU3RhdHVzUmVxdWVzdBoaLm5ldGZsb3cudjEuU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netflow_v1_flow]);
 
 /**
  * Which flows to send. Each non-empty list must match (AND); within a list,
@@ -88,6 +88,43 @@ export type FlowFilter = Message<"netflow.v1.FlowFilter"> & {
    * @generated from field: repeated string container_ids = 8;
    */
   containerIds: string[];
+
+  /**
+   * Enrichments (flows without the field match none of these):
+   * DNS latency at least this (`run --enable-dns`);
+   *
+   * @generated from field: google.protobuf.Duration min_dns_latency = 9;
+   */
+  minDnsLatency?: Duration | undefined;
+
+  /**
+   * DNS response codes by name ("NXDOMAIN", "SERVFAIL", case-insensitive);
+   *
+   * @generated from field: repeated string dns_rcodes = 13;
+   */
+  dnsRcodes: string[];
+
+  /**
+   * the connection's largest smoothed RTT in the interval at least this
+   * (`run --enable-rtt`);
+   *
+   * @generated from field: google.protobuf.Duration min_rtt = 10;
+   */
+  minRtt?: Duration | undefined;
+
+  /**
+   * only flows with drops (`run --enable-drops`);
+   *
+   * @generated from field: bool dropped = 11;
+   */
+  dropped: boolean;
+
+  /**
+   * the latest drop's reason by name ("NETFILTER_DROP", case-insensitive).
+   *
+   * @generated from field: repeated string drop_reasons = 12;
+   */
+  dropReasons: string[];
 };
 
 /**
@@ -553,6 +590,25 @@ export type StatusResponse = Message<"netflow.v1.StatusResponse"> & {
    * @generated from field: uint64 filtered_bytes = 18;
    */
   filteredBytes: bigint;
+
+  /**
+   * The enrichments that were asked for (`run --enable-dns, --enable-rtt,
+   * --enable-drops`): what each has counted since start, or why it is not
+   * running. Each is unset when it was not asked for.
+   *
+   * @generated from field: netflow.v1.DnsTracker dns = 19;
+   */
+  dns?: DnsTracker | undefined;
+
+  /**
+   * @generated from field: netflow.v1.RttTracker rtt = 20;
+   */
+  rtt?: RttTracker | undefined;
+
+  /**
+   * @generated from field: netflow.v1.DropTracker drops = 21;
+   */
+  drops?: DropTracker | undefined;
 };
 
 /**
@@ -561,6 +617,172 @@ export type StatusResponse = Message<"netflow.v1.StatusResponse"> & {
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
   messageDesc(file_netflow_v1_agent, 10);
+
+/**
+ * `run --enable-dns`: the kernel's DNS tracker (bpf/dns.h) since start.
+ *
+ * @generated from message netflow.v1.DnsTracker
+ */
+export type DnsTracker = Message<"netflow.v1.DnsTracker"> & {
+  /**
+   * --dns-port.
+   *
+   * @generated from field: uint32 port = 1;
+   */
+  port: number;
+
+  /**
+   * DNS messages seen with QR 0 and QR 1, responses matched to their query,
+   * and messages too short or malformed to read.
+   *
+   * @generated from field: uint64 queries = 2;
+   */
+  queries: bigint;
+
+  /**
+   * @generated from field: uint64 responses = 3;
+   */
+  responses: bigint;
+
+  /**
+   * @generated from field: uint64 matched = 4;
+   */
+  matched: bigint;
+
+  /**
+   * @generated from field: uint64 malformed = 5;
+   */
+  malformed: bigint;
+};
+
+/**
+ * Describes the message netflow.v1.DnsTracker.
+ * Use `create(DnsTrackerSchema)` to create a new message.
+ */
+export const DnsTrackerSchema: GenMessage<DnsTracker> = /*@__PURE__*/
+  messageDesc(file_netflow_v1_agent, 11);
+
+/**
+ * `run --enable-rtt`: the sock_ops RTT tracker (bpf/rtt.h) since start.
+ *
+ * @generated from message netflow.v1.RttTracker
+ */
+export type RttTracker = Message<"netflow.v1.RttTracker"> & {
+  /**
+   * Connections drained with RTT samples, summed over evictions, and the
+   * flows that carried an RTT.
+   *
+   * @generated from field: uint64 connections = 1;
+   */
+  connections: bigint;
+
+  /**
+   * @generated from field: uint64 flows = 2;
+   */
+  flows: bigint;
+};
+
+/**
+ * Describes the message netflow.v1.RttTracker.
+ * Use `create(RttTrackerSchema)` to create a new message.
+ */
+export const RttTrackerSchema: GenMessage<RttTracker> = /*@__PURE__*/
+  messageDesc(file_netflow_v1_agent, 12);
+
+/**
+ * `run --enable-drops`: the drop tracer (bpf/drops.bpf.c) since start.
+ *
+ * @generated from message netflow.v1.DropTracker
+ */
+export type DropTracker = Message<"netflow.v1.DropTracker"> & {
+  /**
+   * Set when it could not be loaded (no kernel BTF, kernel before 5.17, no
+   * CAP_PERFMON): why, in one line; every other field is then 0.
+   *
+   * @generated from field: string unavailable = 1;
+   */
+  unavailable: string;
+
+  /**
+   * Drops put on a flow; drops lost because the drops map was full; drops of
+   * non-IP packets and of packets with no device (counted by reason only);
+   * drops in other network namespaces (ignored).
+   *
+   * @generated from field: uint64 recorded = 2;
+   */
+  recorded: bigint;
+
+  /**
+   * @generated from field: uint64 map_full = 3;
+   */
+  mapFull: bigint;
+
+  /**
+   * @generated from field: uint64 not_ip = 4;
+   */
+  notIp: bigint;
+
+  /**
+   * @generated from field: uint64 no_device = 5;
+   */
+  noDevice: bigint;
+
+  /**
+   * @generated from field: uint64 other_netns = 6;
+   */
+  otherNetns: bigint;
+
+  /**
+   * Flows made of drops only (no TC hook saw their packets).
+   *
+   * @generated from field: uint64 drop_only_flows = 7;
+   */
+  dropOnlyFlows: bigint;
+
+  /**
+   * Every drop on the host since start, by reason (this namespace and others,
+   * IP or not), most frequent first.
+   *
+   * @generated from field: repeated netflow.v1.DropReasonCount reasons = 8;
+   */
+  reasons: DropReasonCount[];
+};
+
+/**
+ * Describes the message netflow.v1.DropTracker.
+ * Use `create(DropTrackerSchema)` to create a new message.
+ */
+export const DropTrackerSchema: GenMessage<DropTracker> = /*@__PURE__*/
+  messageDesc(file_netflow_v1_agent, 13);
+
+/**
+ * @generated from message netflow.v1.DropReasonCount
+ */
+export type DropReasonCount = Message<"netflow.v1.DropReasonCount"> & {
+  /**
+   * The running kernel's name ("NETFILTER_DROP").
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: uint32 code = 2;
+   */
+  code: number;
+
+  /**
+   * @generated from field: uint64 packets = 3;
+   */
+  packets: bigint;
+};
+
+/**
+ * Describes the message netflow.v1.DropReasonCount.
+ * Use `create(DropReasonCountSchema)` to create a new message.
+ */
+export const DropReasonCountSchema: GenMessage<DropReasonCount> = /*@__PURE__*/
+  messageDesc(file_netflow_v1_agent, 14);
 
 /**
  * How a program is attached to an interface.

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netflow/v1/flow.proto.
  */
 export const file_netflow_v1_flow: GenFile = /*@__PURE__*/
-  fileDesc("ChVuZXRmbG93L3YxL2Zsb3cucHJvdG8SCm5ldGZsb3cudjEiowQKBEZsb3cSEQoJaW50ZXJmYWNlGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SKAoJZGlyZWN0aW9uGAMgASgOMhUubmV0Zmxvdy52MS5EaXJlY3Rpb24SEAoIZXRoX3R5cGUYBCABKA0SDwoHc3JjX21hYxgFIAEoDBIPCgdkc3RfbWFjGAYgASgMEhAKCHNyY19hZGRyGAcgASgMEhAKCGRzdF9hZGRyGAggASgMEhAKCHNyY19wb3J0GAkgASgNEhAKCGRzdF9wb3J0GAogASgNEhAKCHByb3RvY29sGAsgASgNEg8KB3BhY2tldHMYDCABKAQSDQoFYnl0ZXMYDSABKAQSKQoFc3RhcnQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJdGNwX2ZsYWdzGBAgASgNEgwKBGRzY3AYESABKA0SEQoJaWNtcF90eXBlGBIgASgNEhEKCWljbXBfY29kZRgTIAEoDRINCgVmbGFncxgUIAEoDRIgCgVvd25lchgVIAEoCzIRLm5ldGZsb3cudjEuT3duZXISEAoIc2FtcGxpbmcYHiABKA0SHAoDZG5zGB8gASgLMg8ubmV0Zmxvdy52MS5EbnMSHAoDcnR0GCAgASgLMg8ubmV0Zmxvdy52MS5SdHRKBQhkEMgBIloKA0RucxIKCgJpZBgBIAEoDRINCgVmbGFncxgCIAEoDRIqCgdsYXRlbmN5GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBG5hbWUYBCABKAkigAEKA1J0dBIpCgZsYXRlc3QYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJgoDbWluGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiYKA21heBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKgAQoFT3duZXISJwoGc291cmNlGAEgASgOMhcubmV0Zmxvdy52MS5Pd25lclNvdXJjZRILCgNwaWQYAiABKA0SDAoEY29tbRgDIAEoCRIRCgljZ3JvdXBfaWQYBCABKAQSEwoLY2dyb3VwX3BhdGgYBSABKAkSFAoMY29udGFpbmVyX2lkGAYgASgJEhUKDXNvY2tldF9jb29raWUYByABKAQigAEKDktlcm5lbENvdW50ZXJzEhcKD3JpbmdidWZfcGFja2V0cxgBIAEoBBIXCg9kcm9wcGVkX3BhY2tldHMYAiABKAQSFQoNZHJvcHBlZF9ieXRlcxgDIAEoBBISCgptYXBfZXJyb3JzGAQgASgEEhEKCXRydW5jYXRlZBgFIAEoBCK+AQoJRmxvd0JhdGNoEh8KBWZsb3dzGAEgAygLMhAubmV0Zmxvdy52MS5GbG93Ei4KCmV2aWN0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEWV2aWN0aW9uX2R1cmF0aW9uGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKBmtlcm5lbBgEIAEoCzIaLm5ldGZsb3cudjEuS2VybmVsQ291bnRlcnMiSgoNQWdlbnRJZGVudGl0eRIQCghob3N0bmFtZRgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAMgASgJKlMKCURpcmVjdGlvbhIZChVESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIVChFESVJFQ1RJT05fSU5HUkVTUxABEhQKEERJUkVDVElPTl9FR1JFU1MQAipWCghGbG93RmxhZxIZChVGTE9XX0ZMQUdfVU5TUEVDSUZJRUQQABIWChJGTE9XX0ZMQUdfRlJBR01FTlQQARIXChNGTE9XX0ZMQUdfVFJVTkNBVEVEEAIqrQEKC093bmVyU291cmNlEhwKGE9XTkVSX1NPVVJDRV9VTlNQRUNJRklFRBAAEhcKE09XTkVSX1NPVVJDRV9TT0NLRVQQARIbChdPV05FUl9TT1VSQ0VfQ09OTkVDVElPThACEhkKFU9XTkVSX1NPVVJDRV9MSVNURU5FUhADEhgKFE9XTkVSX1NPVVJDRV9VTktOT1dOEAQSFQoRT1dORVJfU09VUkNFX05PTkUQBWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChVuZXRmbG93L3YxL2Zsb3cucHJvdG8SCm5ldGZsb3cudjEixQQKBEZsb3cSEQoJaW50ZXJmYWNlGAEgASgJEg8KB2lmaW5kZXgYAiABKA0SKAoJZGlyZWN0aW9uGAMgASgOMhUubmV0Zmxvdy52MS5EaXJlY3Rpb24SEAoIZXRoX3R5cGUYBCABKA0SDwoHc3JjX21hYxgFIAEoDBIPCgdkc3RfbWFjGAYgASgMEhAKCHNyY19hZGRyGAcgASgMEhAKCGRzdF9hZGRyGAggASgMEhAKCHNyY19wb3J0GAkgASgNEhAKCGRzdF9wb3J0GAogASgNEhAKCHByb3RvY29sGAsgASgNEg8KB3BhY2tldHMYDCABKAQSDQoFYnl0ZXMYDSABKAQSKQoFc3RhcnQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJdGNwX2ZsYWdzGBAgASgNEgwKBGRzY3AYESABKA0SEQoJaWNtcF90eXBlGBIgASgNEhEKCWljbXBfY29kZRgTIAEoDRINCgVmbGFncxgUIAEoDRIgCgVvd25lchgVIAEoCzIRLm5ldGZsb3cudjEuT3duZXISEAoIc2FtcGxpbmcYHiABKA0SHAoDZG5zGB8gASgLMg8ubmV0Zmxvdy52MS5EbnMSHAoDcnR0GCAgASgLMg8ubmV0Zmxvdy52MS5SdHQSIAoFZHJvcHMYISABKAsyES5uZXRmbG93LnYxLkRyb3BzSgUIZBDIASJaCgNEbnMSCgoCaWQYASABKA0SDQoFZmxhZ3MYAiABKA0SKgoHbGF0ZW5jeRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIMCgRuYW1lGAQgASgJIoABCgNSdHQSKQoGbGF0ZXN0GAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiYKA21pbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhImCgNtYXgYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24icgoFRHJvcHMSDwoHcGFja2V0cxgBIAEoBBINCgVieXRlcxgCIAEoBBIOCgZyZWFzb24YAyABKAkSEwoLcmVhc29uX2NvZGUYBCABKA0SEQoJdGNwX3N0YXRlGAUgASgNEhEKCXRjcF9mbGFncxgGIAEoDSKgAQoFT3duZXISJwoGc291cmNlGAEgASgOMhcubmV0Zmxvdy52MS5Pd25lclNvdXJjZRILCgNwaWQYAiABKA0SDAoEY29tbRgDIAEoCRIRCgljZ3JvdXBfaWQYBCABKAQSEwoLY2dyb3VwX3BhdGgYBSABKAkSFAoMY29udGFpbmVyX2lkGAYgASgJEhUKDXNvY2tldF9jb29raWUYByABKAQigAEKDktlcm5lbENvdW50ZXJzEhcKD3JpbmdidWZfcGFja2V0cxgBIAEoBBIXCg9kcm9wcGVkX3BhY2tldHMYAiABKAQSFQoNZHJvcHBlZF9ieXRlcxgDIAEoBBISCgptYXBfZXJyb3JzGAQgASgEEhEKCXRydW5jYXRlZBgFIAEoBCK+AQoJRmxvd0JhdGNoEh8KBWZsb3dzGAEgAygLMhAubmV0Zmxvdy52MS5GbG93Ei4KCmV2aWN0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEWV2aWN0aW9uX2R1cmF0aW9uGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKBmtlcm5lbBgEIAEoCzIaLm5ldGZsb3cudjEuS2VybmVsQ291bnRlcnMiSgoNQWdlbnRJZGVudGl0eRIQCghob3N0bmFtZRgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAMgASgJKlMKCURpcmVjdGlvbhIZChVESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIVChFESVJFQ1RJT05fSU5HUkVTUxABEhQKEERJUkVDVElPTl9FR1JFU1MQAipWCghGbG93RmxhZxIZChVGTE9XX0ZMQUdfVU5TUEVDSUZJRUQQABIWChJGTE9XX0ZMQUdfRlJBR01FTlQQARIXChNGTE9XX0ZMQUdfVFJVTkNBVEVEEAIqrQEKC093bmVyU291cmNlEhwKGE9XTkVSX1NPVVJDRV9VTlNQRUNJRklFRBAAEhcKE09XTkVSX1NPVVJDRV9TT0NLRVQQARIbChdPV05FUl9TT1VSQ0VfQ09OTkVDVElPThACEhkKFU9XTkVSX1NPVVJDRV9MSVNURU5FUhADEhgKFE9XTkVSX1NPVVJDRV9VTktOT1dOEAQSFQoRT1dORVJfU09VUkNFX05PTkUQBWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message netflow.v1.Flow
@@ -186,6 +186,17 @@ export type Flow = Message<"netflow.v1.Flow"> & {
    * @generated from field: netflow.v1.Rtt rtt = 32;
    */
   rtt?: Rtt | undefined;
+
+  /**
+   * What the kernel dropped of the flow over the interval, and why
+   * (`run --enable-drops`): set on the flow of the device and direction the
+   * packets were dropped on. A drop-only flow (the packets were dropped
+   * before any TC hook saw them, e.g. by a netfilter OUTPUT rule) has
+   * packets and bytes 0 and this set. Drops are never sampled.
+   *
+   * @generated from field: netflow.v1.Drops drops = 33;
+   */
+  drops?: Drops | undefined;
 };
 
 /**
@@ -273,6 +284,64 @@ export const RttSchema: GenMessage<Rtt> = /*@__PURE__*/
   messageDesc(file_netflow_v1_flow, 2);
 
 /**
+ * Packets the kernel dropped (skb:kfree_skb with a reason past
+ * NOT_SPECIFIED), and the latest drop's details.
+ *
+ * @generated from message netflow.v1.Drops
+ */
+export type Drops = Message<"netflow.v1.Drops"> & {
+  /**
+   * @generated from field: uint64 packets = 1;
+   */
+  packets: bigint;
+
+  /**
+   * IP bytes (header and payload), as nft counters count them.
+   *
+   * @generated from field: uint64 bytes = 2;
+   */
+  bytes: bigint;
+
+  /**
+   * The latest drop's reason as the running kernel names it (enum
+   * skb_drop_reason without SKB_DROP_REASON_): "NETFILTER_DROP", "NO_SOCKET",
+   * "QDISC_DROP", ...; "UNKNOWN(n)" when the kernel names none.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * Its number in the running kernel's enum (it changes between kernels).
+   *
+   * @generated from field: uint32 reason_code = 4;
+   */
+  reasonCode: number;
+
+  /**
+   * The TCP state of the dropped packet's socket (Linux tcp_states.h:
+   * 1 ESTABLISHED ... 12 NEW_SYN_RECV); 0: no socket known.
+   *
+   * @generated from field: uint32 tcp_state = 5;
+   */
+  tcpState: number;
+
+  /**
+   * The latest dropped packet's TCP flags (FIN 0x01 ... CWR 0x80, NS 0x100).
+   *
+   * @generated from field: uint32 tcp_flags = 6;
+   */
+  tcpFlags: number;
+};
+
+/**
+ * Describes the message netflow.v1.Drops.
+ * Use `create(DropsSchema)` to create a new message.
+ */
+export const DropsSchema: GenMessage<Drops> = /*@__PURE__*/
+  messageDesc(file_netflow_v1_flow, 3);
+
+/**
  * Who a flow belongs to. Fields not known are unset (0 or empty), as in the
  * agent's JSON lines, where they are left out.
  *
@@ -334,7 +403,7 @@ export type Owner = Message<"netflow.v1.Owner"> & {
  * Use `create(OwnerSchema)` to create a new message.
  */
 export const OwnerSchema: GenMessage<Owner> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 3);
+  messageDesc(file_netflow_v1_flow, 4);
 
 /**
  * Kernel-side counters, cumulative since the agent loaded its program.
@@ -381,7 +450,7 @@ export type KernelCounters = Message<"netflow.v1.KernelCounters"> & {
  * Use `create(KernelCountersSchema)` to create a new message.
  */
 export const KernelCountersSchema: GenMessage<KernelCounters> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 4);
+  messageDesc(file_netflow_v1_flow, 5);
 
 /**
  * What one eviction produced: every flow the kernel held, plus the counters read with them.
@@ -419,7 +488,7 @@ export type FlowBatch = Message<"netflow.v1.FlowBatch"> & {
  * Use `create(FlowBatchSchema)` to create a new message.
  */
 export const FlowBatchSchema: GenMessage<FlowBatch> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 5);
+  messageDesc(file_netflow_v1_flow, 6);
 
 /**
  * Who sent a batch. Sent once per request, not per flow.
@@ -455,7 +524,7 @@ export type AgentIdentity = Message<"netflow.v1.AgentIdentity"> & {
  * Use `create(AgentIdentitySchema)` to create a new message.
  */
 export const AgentIdentitySchema: GenMessage<AgentIdentity> = /*@__PURE__*/
-  messageDesc(file_netflow_v1_flow, 6);
+  messageDesc(file_netflow_v1_flow, 7);
 
 /**
  * Which way the packets crossed the interface.

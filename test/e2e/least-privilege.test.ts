@@ -1,7 +1,8 @@
 /**
  * Least privilege, end to end: the agent run as uid 65534 (nobody) with only
  * CAP_BPF and CAP_NET_ADMIN, as ambient capabilities, loads, attaches, counts
- * every packet exactly and detaches; with no capabilities it stops at the
+ * every packet exactly and detaches (asked for drops, which also need
+ * CAP_PERFMON, it says so once and runs without them); with no capabilities it stops at the
  * privilege check with the one privilege text.
  *
  * Self-sufficient: the agent under test is this checkout compiled into one
@@ -98,8 +99,15 @@ kernelTest("as nobody with ambient CAP_BPF + CAP_NET_ADMIN only: loads, attaches
   const { a, b } = pair;
   await pair.settle();
   for (const mode of ["auto", "tc"] as const) {
-    await using agent = await startAsNobody(build.exe, a.ns, ["run", "--attach-mode", mode, "--interfaces", a.ifname, "--api", "off", "--cache-active-timeout", "1s"]);
+    // --enable-drops needs CAP_PERFMON too: without it, one warning, and everything else runs.
+    const drops = mode === "auto" ? ["--enable-drops"] : [];
+    await using agent = await startAsNobody(build.exe, a.ns, ["run", "--attach-mode", mode, "--interfaces", a.ifname, "--api", "off", "--cache-active-timeout", "1s", ...drops]);
     expect(agent.stderr).toContain(`attached to veth-a (${mode === "auto" ? "tcx" : "tc"}, ifindex`);
+    if (drops.length) {
+      const warnings = agent.stderr.split("\n").filter((line) => line.includes("drops are off"));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain("CAP_PERFMON");
+    }
     // What the kernel sees of the process: nobody, and exactly the two capabilities.
     const status = readFileSync(`/proc/${agent.pid}/status`, "utf8");
     expect(status).toMatch(new RegExp(`^Uid:\\t${NOBODY}\\t${NOBODY}\\t${NOBODY}\\t${NOBODY}$`, "m"));

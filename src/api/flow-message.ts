@@ -26,7 +26,10 @@ import {
   type Rtt,
   RttSchema,
   DnsSchema,
+  type Drops,
+  DropsSchema,
 } from "../gen/netflow/v1/flow_pb.ts";
+import type { FlowDrops } from "../flow/flow-drops.ts";
 import type { FlowDns } from "../flow/flow-dns.ts";
 import type { FlowRtt } from "../flow/flow-rtt.ts";
 
@@ -85,6 +88,30 @@ export function toRttMessage(r: FlowRtt): Rtt {
 
 export function fromRttMessage(m: Rtt): FlowRtt {
   return { latestNs: durationToNs(m.latest), minNs: durationToNs(m.min), maxNs: durationToNs(m.max) };
+}
+
+/** netflow.v1.Drops of a flow's drops: the reason by name and by the sending kernel's number. */
+export function toDropsMessage(d: FlowDrops): Drops {
+  return create(DropsSchema, {
+    packets: BigInt(d.packets),
+    bytes: BigInt(d.bytes),
+    reason: d.reason,
+    reasonCode: d.reasonCode,
+    tcpState: d.tcpState,
+    tcpFlags: d.tcpFlags,
+  });
+}
+
+/** The name is kept as sent: it is the sending kernel's, which the number alone cannot give back here. */
+export function fromDropsMessage(m: Drops): FlowDrops {
+  return {
+    packets: Number(m.packets),
+    bytes: Number(m.bytes),
+    reason: m.reason,
+    reasonCode: m.reasonCode,
+    tcpState: checkRange("drops.tcp_state", m.tcpState, 255),
+    tcpFlags: checkRange("drops.tcp_flags", m.tcpFlags, 0xffff),
+  };
 }
 
 function isZero(addr: Uint8Array): boolean {
@@ -172,6 +199,7 @@ export function toFlowMessage(r: FlowRecord): Flow {
     sampling: r.sampling !== undefined && r.sampling > 1 ? r.sampling : 0,
     dns: r.dns && toDnsMessage(r.dns),
     rtt: r.rtt && toRttMessage(r.rtt),
+    drops: r.drops && toDropsMessage(r.drops),
   });
 }
 
@@ -204,6 +232,7 @@ export function fromFlowMessage(m: Flow): FlowRecord {
     ...(m.sampling > 1 ? { sampling: m.sampling } : {}),
     ...(m.dns ? { dns: fromDnsMessage(m.dns) } : {}),
     ...(m.rtt ? { rtt: fromRttMessage(m.rtt) } : {}),
+    ...(m.drops ? { drops: fromDropsMessage(m.drops) } : {}),
   };
 }
 

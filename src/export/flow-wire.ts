@@ -18,7 +18,7 @@
  */
 import { type FlowColumns, OWNER_COMM_BYTES } from "../flow/flow-columns.ts";
 import type { KernelCounters } from "../flow/flow-record.ts";
-import { hasPorts, ipv4Integer, isIcmp, isIp, isIpv4MappedNonZero, pbflowTcpFlags } from "./netobserv-record.ts";
+import { hasPorts, ipv4Integer, isIcmp, isIp, isIpv4MappedNonZero, pbflowTcpFlags, TCP_HEADER_FLAGS } from "./netobserv-record.ts";
 import { FIXED32, LENGTH_DELIMITED, VARINT, type WireWriter } from "./wire-writer.ts";
 
 const ETH_P_IPV4 = 0x0800;
@@ -106,6 +106,25 @@ function writeRtt(w: WireWriter, flows: FlowColumns, i: number) {
   writeDurationNs(w, 1, rtt.latestNs);
   writeDurationNs(w, 2, rtt.minNs);
   writeDurationNs(w, 3, rtt.maxNs);
+  w.endMessage(body);
+}
+
+/**
+ * Flow.drops (field 33) by toDropsMessage's rules, absent without a drop. The
+ * reason's UTF-8 goes through the batch's text cache: a few reasons repeat
+ * over many flows.
+ */
+function writeDrops(w: WireWriter, flows: FlowColumns, i: number, texts: InterfaceNameBytes) {
+  const drops = flows.drops(i);
+  if (!drops) return;
+  w.tag(33, LENGTH_DELIMITED);
+  const body = w.beginMessage();
+  writeUint(w, 1, drops.packets);
+  writeUint(w, 2, drops.bytes);
+  writeName(w, 3, texts.text(drops.reason));
+  writeUint(w, 4, drops.reasonCode);
+  writeUint(w, 5, drops.tcpState);
+  writeUint(w, 6, drops.tcpFlags);
   w.endMessage(body);
 }
 
@@ -206,6 +225,7 @@ export function writeFlowEntry(w: WireWriter, flows: FlowColumns, i: number, nam
   if (sampling > 1) writeUint(w, 30, sampling); // 1 (every packet) is left out, as toFlowMessage does
   writeDns(w, flows, i, names);
   writeRtt(w, flows, i);
+  writeDrops(w, flows, i, names);
   w.endMessage(body);
 }
 
@@ -302,6 +322,14 @@ export function writePbflowRecord(w: WireWriter, flows: FlowColumns, i: number, 
   writeUint(w, 13, pbflowTcpFlags(ethType, protocol, flows.tcpFlags(i)));
   writeUint(w, 14, icmp ? flows.icmpType(i) : 0);
   writeUint(w, 15, icmp ? flows.icmpCode(i) : 0);
+  const drops = flows.drops(i);
+  if (drops) {
+    writeUint(w, 16, drops.bytes);
+    writeUint(w, 17, drops.packets);
+    writeUint(w, 18, drops.tcpFlags & TCP_HEADER_FLAGS); // as field 13: netobserv's 0x100 is SYN_ACK, not NS
+    writeUint(w, 19, drops.tcpState);
+    writeUint(w, 20, drops.reasonCode);
+  }
   const dns = flows.dns(i);
   if (dns) {
     writeUint(w, 21, dns.id);
@@ -317,5 +345,6 @@ export function writePbflowRecord(w: WireWriter, flows: FlowColumns, i: number, 
   w.endMessage(dup);
   const sampling = flows.sampling(i);
   if (sampling > 1) writeUint(w, 29, sampling); // unsampled: absent (0), as toNetobservRecord
+  if (dns) writeName(w, 32, names.text(dns.name));
   w.endMessage(body);
 }

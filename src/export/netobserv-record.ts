@@ -11,6 +11,8 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { durationToNs, msToTimestamp, nsToDuration, timestampToMs } from "../api/flow-message.ts";
+import type { DropReasons } from "../bpf/drop-reasons.ts";
+import type { FlowDrops } from "../flow/flow-drops.ts";
 import { isIpv4Mapped } from "../flow/flow-format.ts";
 import type { FlowRecord } from "../flow/flow-record.ts";
 import {
@@ -110,6 +112,22 @@ export function pbflowTcpFlags(ethType: number, protocol: number, tcpFlags: numb
   return isIp(ethType) && protocol === IPPROTO_TCP ? tcpFlags & TCP_HEADER_FLAGS : 0;
 }
 
+/**
+ * pbflow's drop fields (16-20), as netobserv's agent fills them: TCP flags
+ * cut to the header's bits as in field 13, the state as tcp_states.h numbers
+ * it, the cause as the sending kernel numbers enum skb_drop_reason (pbflow has
+ * no field for the name). Present only for a flow with drops.
+ */
+function dropFields(d: FlowDrops) {
+  return {
+    pktDropBytes: BigInt(d.bytes),
+    pktDropPackets: BigInt(d.packets),
+    pktDropLatestFlags: d.tcpFlags & TCP_HEADER_FLAGS,
+    pktDropLatestState: d.tcpState,
+    pktDropLatestDropCause: d.reasonCode,
+  };
+}
+
 export function toNetobservRecord(r: FlowRecord, agentIp: IP): PbflowRecord {
   const direction = r.direction === "egress" ? Direction.EGRESS : Direction.INGRESS;
   const ports = hasPorts(r.ethType, r.protocol);
@@ -139,7 +157,8 @@ export function toNetobservRecord(r: FlowRecord, agentIp: IP): PbflowRecord {
     icmpCode: icmp ? r.icmpCode : 0,
     dupList: [create(DupMapEntrySchema, { interface: r.interface, direction })],
     sampling: r.sampling !== undefined && r.sampling > 1 ? r.sampling : 0,
-    ...(r.dns ? { dnsId: r.dns.id, dnsFlags: r.dns.flags, dnsLatency: nsToDuration(r.dns.latencyNs) } : {}),
+    ...(r.drops ? dropFields(r.drops) : {}),
+    ...(r.dns ? { dnsId: r.dns.id, dnsFlags: r.dns.flags, dnsLatency: nsToDuration(r.dns.latencyNs), dnsName: r.dns.name } : {}),
     ...(r.rtt ? { timeFlowRtt: nsToDuration(r.rtt.maxNs) } : {}),
   });
 }
@@ -188,8 +207,32 @@ function tcpFlagsFromNetobserv(flags: number): number {
   return tcp;
 }
 
-/** The FlowRecord a pbflow.Record describes (`collect --protocol netobserv`); ifindex is unknown (0). */
-export function fromNetobservRecord(m: PbflowRecord): FlowRecord {
+/**
+ * The drops of a record with pkt_drop_packets > 0 (netobserv sends the five
+ * fields together, zero without drops). pbflow carries the cause's number
+ * only: `reasons` names it (`collect` passes its own kernel's names, right
+ * when sender and collector run the same kernel); a number it does not name
+ * reads as its decimal text ("77"), as does every cause without `reasons`.
+ */
+function dropsFromNetobserv(m: PbflowRecord, reasons: DropReasons | undefined): FlowDrops | undefined {
+  if (m.pktDropPackets === 0n) return undefined;
+  const reasonCode = m.pktDropLatestDropCause;
+  return {
+    packets: Number(m.pktDropPackets),
+    bytes: Number(m.pktDropBytes),
+    reason: reasons?.get(reasonCode) ?? String(reasonCode),
+    reasonCode,
+    tcpState: checkRange("pkt_drop_latest_state", m.pktDropLatestState, 255),
+    tcpFlags: tcpFlagsFromNetobserv(m.pktDropLatestFlags),
+  };
+}
+
+/**
+ * The FlowRecord a pbflow.Record describes (`collect --protocol netobserv`);
+ * ifindex is unknown (0). `reasons` names drop causes (dropsFromNetobserv).
+ */
+export function fromNetobservRecord(m: PbflowRecord, reasons?: DropReasons): FlowRecord {
+  const drops = dropsFromNetobserv(m, reasons);
   const name = m.interface || m.dupList[0]?.interface || "if0";
   return {
     ifindex: 0,
@@ -213,9 +256,10 @@ export function fromNetobservRecord(m: PbflowRecord): FlowRecord {
     dstMac: macFromInteger("data_link.dst_mac", m.dataLink?.dstMac ?? 0n),
     flags: 0,
     ...(m.sampling > 1 ? { sampling: m.sampling } : {}),
-    // pbflow carries no name (not sent, see proto/pbflow/flow.proto): a transaction is one with a latency.
-    ...(m.dnsLatency ? { dns: { id: checkRange("dns_id", m.dnsId, 0xffff), flags: checkRange("dns_flags", m.dnsFlags, 0xffff), latencyNs: durationToNs(m.dnsLatency), name: "" } } : {}),
+    // A transaction is one with a latency (we send DNS fields only for matched ones).
+    ...(m.dnsLatency ? { dns: { id: checkRange("dns_id", m.dnsId, 0xffff), flags: checkRange("dns_flags", m.dnsFlags, 0xffff), latencyNs: durationToNs(m.dnsLatency), name: m.dnsName } } : {}),
     // pbflow carries the max only (netobserv's flow RTT): it stands for all three.
     ...(m.timeFlowRtt ? { rtt: { latestNs: durationToNs(m.timeFlowRtt), minNs: durationToNs(m.timeFlowRtt), maxNs: durationToNs(m.timeFlowRtt) } } : {}),
+    ...(drops ? { drops } : {}),
   };
 }

@@ -8,7 +8,7 @@ import {
   toBatchMessage,
   toFlowMessage,
 } from "../../src/api/flow-message.ts";
-import { Direction, FlowBatchSchema, FlowSchema, OwnerSchema, type OwnerSource } from "../../src/gen/netflow/v1/flow_pb.ts";
+import { Direction, DropsSchema, FlowBatchSchema, FlowSchema, OwnerSchema, type OwnerSource } from "../../src/gen/netflow/v1/flow_pb.ts";
 import { batchOf, ipv6, mac, plainBatch, udpFlow } from "./flow-fixtures.ts";
 
 const tcp6 = udpFlow({
@@ -77,6 +77,8 @@ describe("round trip through the wire format", () => {
     ["no local socket", udpFlow({ owner: { source: "none", pid: 0, comm: "", cgroupId: 0, socketCookie: 0 } })],
     ["a DNS response", udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 4660, flags: 0x8183, latencyNs: 40_123_457, name: "nosuch.test" } })],
     ["a TCP flow with its RTT", udpFlow({ protocol: 6, rtt: { latestNs: 20_426_000, minNs: 20_246_000, maxNs: 2e9 + 27_856_001 } })],
+    ["a flow with drops", udpFlow({ protocol: 6, drops: { packets: 3, bytes: 2 ** 40, reason: "NETFILTER_DROP", reasonCode: 8, tcpState: 1, tcpFlags: 0x118 } })],
+    ["a drop-only flow, reason unnamed", udpFlow({ packets: 0, bytes: 0, drops: { packets: 1, bytes: 60, reason: "UNKNOWN(196608)", reasonCode: 196608, tcpState: 0, tcpFlags: 0 } })],
   ] as const) {
     test(name, () => {
       const wire = toBinary(FlowSchema, toFlowMessage(record));
@@ -88,6 +90,19 @@ describe("round trip through the wire format", () => {
     const batch = batchOf([udpFlow(), tcp6]);
     const wire = toBinary(FlowBatchSchema, toBatchMessage(batch));
     expect(plainBatch(fromBatchMessage(fromBinary(FlowBatchSchema, wire)))).toEqual(plainBatch(batch));
+  });
+
+  test("drops: every field of netflow.v1.Drops, the reason by name and number", () => {
+    const m = toFlowMessage(udpFlow({ drops: { packets: 3, bytes: 180, reason: "NO_SOCKET", reasonCode: 3, tcpState: 12, tcpFlags: 0x04 } }));
+    expect([m.drops?.packets, m.drops?.bytes, m.drops?.reason, m.drops?.reasonCode, m.drops?.tcpState, m.drops?.tcpFlags]).toEqual([3n, 180n, "NO_SOCKET", 3, 12, 0x04]);
+    expect(toFlowMessage(udpFlow()).drops).toBeUndefined();
+  });
+
+  test("a batch with drops keeps them by row", () => {
+    const dropped = udpFlow({ drops: { packets: 1, bytes: 60, reason: "QDISC_DROP", reasonCode: 9, tcpState: 0, tcpFlags: 0 } });
+    const batch = batchOf([udpFlow(), dropped]);
+    const flows = fromBatchMessage(fromBinary(FlowBatchSchema, toBinary(FlowBatchSchema, toBatchMessage(batch)))).flows;
+    expect([flows.drops(0), flows.drops(1)]).toEqual([undefined, dropped.drops]);
   });
 
   test("a batch with a subset of its records", () => {
@@ -105,6 +120,8 @@ describe("fromFlowMessage rejects what no record can hold", () => {
     ["port out of range", (m) => (m.dstPort = 70000), "dst_port 70000 must be <= 65535"],
     ["protocol out of range", (m) => (m.protocol = 256), "protocol 256 must be <= 255"],
     ["owner without a source", (m) => (m.owner = create(OwnerSchema, { pid: 5 })), "owner.source 0 (unspecified) must be set"],
+    ["drops TCP state out of range", (m) => (m.drops = create(DropsSchema, { packets: 1n, tcpState: 256 })), "drops.tcp_state 256 must be <= 255"],
+    ["drops TCP flags out of range", (m) => (m.drops = create(DropsSchema, { packets: 1n, tcpFlags: 0x10000 })), "drops.tcp_flags 65536 must be <= 65535"],
   ];
   for (const [name, spoil, message] of cases) {
     test(name, () => {

@@ -8,7 +8,7 @@
 import { describe, expect, test } from "bun:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { msToDuration, msToTimestamp, toFlowMessage, toKernelCountersMessage } from "../../src/api/flow-message.ts";
+import { fromFlowMessage, msToDuration, msToTimestamp, toFlowMessage, toKernelCountersMessage } from "../../src/api/flow-message.ts";
 import { BlockBuffers, type EncodedRecords, encodeRecordBlocks } from "../../src/export/encoded-records.ts";
 import { type EvictionInfo, InterfaceNameBytes, writeFlowBatch, writeFlowEntry, writePbflowRecord } from "../../src/export/flow-wire.ts";
 import { agentIpMessage, toNetobservRecords } from "../../src/export/netobserv-record.ts";
@@ -42,7 +42,23 @@ const edgeRecords: FlowRecord[] = [
   // TCP RTT: netflow.v1 Flow.rtt 32; pbflow time_flow_rtt 24 (the max)
   udpFlow({ protocol: 6, rtt: { latestNs: 20_426_000, minNs: 20_246_000, maxNs: 27_856_000 } }),
   udpFlow({ protocol: 6, direction: "ingress", rtt: { latestNs: 3 * 1e9 + 7, minNs: 1000, maxNs: 2 ** 40 } }),
+  ...dropRecords(),
 ];
+
+/**
+ * Drops: netflow.v1 Flow.drops 33; pbflow pkt_drop_bytes 16, packets 17,
+ * latest_flags 18 (header bits only), latest_state 19, latest_drop_cause 20.
+ */
+function dropRecords(): FlowRecord[] {
+  return [
+    // A TCP drop on an established socket, flags with NS (cut to 0xff for pbflow).
+    udpFlow({ protocol: 6, drops: { packets: 3, bytes: 180, reason: "NETFILTER_DROP", reasonCode: 8, tcpState: 1, tcpFlags: 0x118 } }),
+    // A drop-only flow (0 packets) with no socket, and a reason the kernel did not name.
+    udpFlow({ direction: "ingress", packets: 0, bytes: 0, drops: { packets: 1, bytes: 2 ** 40, reason: "UNKNOWN(196608)", reasonCode: 196608, tcpState: 0, tcpFlags: 0 } }),
+    // Everything at once, with a non-ASCII reason (a name is UTF-8 on the wire).
+    udpFlow({ protocol: 6, sampling: 10, dns: { id: 1, flags: 0x8180, latencyNs: 5, name: "a.test" }, rtt: { latestNs: 1, minNs: 1, maxNs: 1 }, drops: { packets: 2 ** 53 - 1, bytes: 1, reason: "é", reasonCode: 0, tcpState: 13, tcpFlags: 0x02 } }),
+  ];
+}
 
 /** Flows with an owner of every kind: process, cgroup and container; unknown; none; a command name cut inside a character. */
 function ownerRecords(): FlowRecord[] {
@@ -182,6 +198,39 @@ test("owners decode field by field as the generated decoder reads them", () => {
   const off = new WireWriter();
   writeFlowBatch(off, FlowColumns.fromRecords([udpFlow()]), eviction);
   expect(fromBinary(FlowBatchSchema, off.take()).flows[0]!.owner).toBeUndefined();
+});
+
+test("drops decode field by field as the generated decoder reads them, back to the same FlowRecord", () => {
+  const records = dropRecords();
+  const w = new WireWriter();
+  writeFlowBatch(w, FlowColumns.fromRecords(records), eviction);
+  const decoded = fromBinary(FlowBatchSchema, w.take()).flows;
+  expect(decoded.map((f) => f.drops && { ...f.drops, $typeName: undefined })).toEqual([
+    { $typeName: undefined, packets: 3n, bytes: 180n, reason: "NETFILTER_DROP", reasonCode: 8, tcpState: 1, tcpFlags: 0x118 },
+    { $typeName: undefined, packets: 1n, bytes: 2n ** 40n, reason: "UNKNOWN(196608)", reasonCode: 196608, tcpState: 0, tcpFlags: 0 },
+    { $typeName: undefined, packets: 2n ** 53n - 1n, bytes: 1n, reason: "é", reasonCode: 0, tcpState: 13, tcpFlags: 0x02 },
+  ]);
+  expect(decoded.map((f) => fromFlowMessage(f).drops)).toEqual(records.map((r) => r.drops));
+  // Without drops: no field 33 at all.
+  const off = new WireWriter();
+  writeFlowBatch(off, FlowColumns.fromRecords([udpFlow()]), eviction);
+  expect(fromBinary(FlowBatchSchema, off.take()).flows[0]!.drops).toBeUndefined();
+});
+
+test("pbflow drops (16-20) and dns_name (32) decode as the generated decoder reads them", () => {
+  const flows = FlowColumns.fromRecords([...dropRecords(), udpFlow()]);
+  const w = new WireWriter();
+  const names = new InterfaceNameBytes(flows);
+  const agentIp = toBinary(IPSchema, agentIpMessage(new Uint8Array([192, 0, 2, 7])));
+  for (let i = 0; i < flows.count; i++) writePbflowRecord(w, flows, i, agentIp, names);
+  const entries = fromBinary(RecordsSchema, w.take()).entries;
+  const fields = entries.map((e) => [e.pktDropBytes, e.pktDropPackets, e.pktDropLatestFlags, e.pktDropLatestState, e.pktDropLatestDropCause, e.dnsName]);
+  expect(fields).toEqual([
+    [180n, 3n, 0x18, 1, 8, ""],
+    [2n ** 40n, 1n, 0, 0, 196608, ""],
+    [1n, 2n ** 53n - 1n, 0x02, 13, 0, "a.test"],
+    [0n, 0n, 0, 0, 0, ""],
+  ]);
 });
 
 describe("pbflow Records from FlowColumns", () => {

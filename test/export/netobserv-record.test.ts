@@ -150,12 +150,39 @@ describe("fromNetobservRecord (collect --protocol netobserv)", () => {
     expect(toNetobservRecord(udpFlow(), agentIp).timeFlowRtt).toBeUndefined();
   });
 
-  test("DNS: dns_id 21, dns_flags 22, dns_latency 23 (ns exact); no name, no dns_errno", () => {
+  test("DNS: dns_id 21, dns_flags 22, dns_latency 23 (ns exact), dns_name 32; no dns_errno", () => {
     const original = udpFlow({ direction: "ingress", srcPort: 53, dns: { id: 4660, flags: 0x8183, latencyNs: 2e9 + 40_123_457, name: "nosuch.test" } });
     const m = toNetobservRecord(original, agentIp);
-    expect([m.dnsId, m.dnsFlags, m.dnsLatency?.seconds, m.dnsLatency?.nanos, m.dnsErrno]).toEqual([4660, 0x8183, 2n, 40_123_457, 0]);
-    expect(fromNetobservRecord(m)).toEqual({ ...original, ifindex: 0, dns: { ...original.dns!, name: "" } });
-    expect(toNetobservRecord(udpFlow(), agentIp).dnsLatency).toBeUndefined();
+    expect([m.dnsId, m.dnsFlags, m.dnsLatency?.seconds, m.dnsLatency?.nanos, m.dnsName, m.dnsErrno]).toEqual([4660, 0x8183, 2n, 40_123_457, "nosuch.test", 0]);
+    expect(fromNetobservRecord(m)).toEqual({ ...original, ifindex: 0 });
+    // dns_name is field 32, length-delimited: tag (32 << 3 | 2) = 0x102 → varint 82 02, then length 11.
+    expect(hex(toBinary(RecordSchema, m))).toContain("82020b" + hex(new TextEncoder().encode("nosuch.test")));
+    const none = toNetobservRecord(udpFlow(), agentIp);
+    expect([none.dnsLatency, none.dnsName]).toEqual([undefined, ""]);
+  });
+
+  test("drops: pkt_drop_bytes 16, packets 17, latest_flags 18, latest_state 19, latest_drop_cause 20", () => {
+    const drops = { packets: 3, bytes: 180, reason: "NETFILTER_DROP", reasonCode: 8, tcpState: 1, tcpFlags: 0x118 };
+    const original = udpFlow({ protocol: 6, drops });
+    const m = toNetobservRecord(original, agentIp);
+    // Flags as field 13: the header's bits only (netobserv's 0x100 is SYN_ACK, our NS).
+    expect([m.pktDropBytes, m.pktDropPackets, m.pktDropLatestFlags, m.pktDropLatestState, m.pktDropLatestDropCause]).toEqual([180n, 3n, 0x18, 1, 8]);
+    // On the wire: 80 01 b4 01 (16: 180), 88 01 03 (17: 3), 90 01 18 (18), 98 01 01 (19), a0 01 08 (20).
+    expect(hex(toBinary(RecordSchema, m))).toContain("8001b401" + "880103" + "900118" + "980101" + "a00108");
+    // pbflow carries the cause's number only: named by the collector's table, else its decimal text.
+    expect(fromNetobservRecord(m, new Map([[8, "NETFILTER_DROP"]]))).toEqual({ ...original, ifindex: 0, tcpFlags: 0, drops: { ...drops, tcpFlags: 0x18 } });
+    expect(fromNetobservRecord(m).drops).toEqual({ ...drops, reason: "8", tcpFlags: 0x18 });
+    expect(fromNetobservRecord(m, new Map([[2, "NOT_SPECIFIED"]])).drops?.reason).toBe("8");
+  });
+
+  test("drops: absent without drops (no field 16-20 on the wire); netobserv's SYN_ACK bit folds back; a bad state is refused", () => {
+    const plain = toNetobservRecord(udpFlow(), agentIp);
+    expect([plain.pktDropBytes, plain.pktDropPackets, plain.pktDropLatestDropCause]).toEqual([0n, 0n, 0]);
+    expect(fromNetobservRecord(plain).drops).toBeUndefined();
+    const fromNetobserv = create(RecordSchema, { ethProtocol: 0x0800, pktDropPackets: 1n, pktDropBytes: 52n, pktDropLatestFlags: 0x100, pktDropLatestState: 2, pktDropLatestDropCause: 5 });
+    expect(fromNetobservRecord(fromNetobserv, new Map([[5, "TCP_CSUM"]])).drops).toEqual({ packets: 1, bytes: 52, reason: "TCP_CSUM", reasonCode: 5, tcpState: 2, tcpFlags: 0x12 });
+    fromNetobserv.pktDropLatestState = 300;
+    expect(() => fromNetobservRecord(fromNetobserv)).toThrow("pkt_drop_latest_state 300 must be <= 255");
   });
 
   test("netobserv's SYN_ACK, FIN_ACK, RST_ACK bits fold back into TCP flags", () => {

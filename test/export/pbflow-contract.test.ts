@@ -46,6 +46,11 @@ test("message fields: numbers and types as netobserv's", () => {
     "13 flags:13",
     "14 icmp_type:13",
     "15 icmp_code:13",
+    "16 pkt_drop_bytes:4",
+    "17 pkt_drop_packets:4",
+    "18 pkt_drop_latest_flags:13",
+    "19 pkt_drop_latest_state:13",
+    "20 pkt_drop_latest_drop_cause:13",
     "21 dns_id:13",
     "22 dns_flags:13",
     "23 dns_latency:google.protobuf.Duration",
@@ -53,6 +58,7 @@ test("message fields: numbers and types as netobserv's", () => {
     "25 dns_errno:13",
     "26 dup_list:list",
     "29 sampling:13",
+    "32 dns_name:9",
   ]);
   const dupList = RecordSchema.field.dupList!;
   expect(dupList.fieldKind === "list" && dupList.listKind === "message" && dupList.message.typeName).toBe("pbflow.DupMapEntry");

@@ -109,4 +109,41 @@ kernelDescribe("DNS latency (--enable-dns) through the delay line", () => {
     expect(flows.filter((f) => f.direction === "egress" && f.dstPort === 53 && f.dns)).toEqual([]);
     expect(await agent.stop()).toBe(0);
   });
+
+  dnsTest("over TCP (dig +tcp): each transaction on the TCP flow that carried the response, rcode and name right, latency between the round trip and dig's", async () => {
+    const oneWayMs = 10;
+    await using line = await DelayLine.create({ oneWayMs });
+    line.spawn(line.b, [
+      "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=53", `--listen-address=${line.b.ipv4}`, "--bind-interfaces",
+      "--no-resolv", "--no-hosts", "--log-facility=-", "--local=/test/", "--address=/known.test/198.18.255.1",
+    ]);
+    await line.waitForListener(line.b, 53, "tcp");
+    const flows: FlowJson[] = [];
+    await using agent = await AgentProcess.start(
+      ["run", "--enable-dns", "--cache-active-timeout", "500ms", "--interfaces", line.a.ifname, "--api", "off"],
+      { ns: line.a.ns, onFlow: (flow) => flows.push(flow) },
+    );
+    const digs: { id: number; name: string; status: string; queryMs: number }[] = [];
+    for (let i = 0; i < 3; i++) {
+      for (const name of ["known.test", "nosuch.test"]) {
+        const text = (await line.exec(line.a, ["dig", "+tcp", `@${line.b.ipv4}`, name, "A", "+tries=1", "+time=3"])).stdout.toString();
+        const header = text.match(/status: (\w+), id: (\d+)/);
+        expect(header, text).not.toBeNull();
+        digs.push({ id: Number(header![2]), name, status: header![1]!, queryMs: Number(text.match(/Query time: (\d+) msec/)?.[1]) });
+      }
+    }
+    const seen = () => flows.filter((f) => f.dns && f.interface === line.a.ifname);
+    await waitFor("a DNS record for every TCP query", () => digs.every((d) => seen().some((f) => f.dns!.id === d.id)), { state: () => seen().map((f) => f.dns) });
+    for (const d of digs) {
+      const flow = seen().find((f) => f.dns!.id === d.id)!;
+      console.log(`dig +tcp ${d.name} id ${d.id}: ${d.status}, Query time ${d.queryMs} ms; agent ${flow.dns!.rcode} ${flow.dns!.latencyMs} ms`);
+      expect({ protocol: flow.protocol, direction: flow.direction, srcPort: flow.srcPort }).toEqual({ protocol: "TCP", direction: "ingress", srcPort: 53 });
+      expect(flow.dns!.name).toBe(d.name);
+      expect(flow.dns!.rcode).toBe(d.status);
+      expect(flow.dns!.latencyMs).toBeGreaterThanOrEqual(2 * oneWayMs);
+      // dig's Query time over TCP starts once connected (query → response, as the agent's), in the same 4 ms steps.
+      expect(flow.dns!.latencyMs).toBeLessThanOrEqual(d.queryMs + TICK_MS);
+    }
+    expect(await agent.stop()).toBe(0);
+  });
 });

@@ -1,6 +1,6 @@
 /**
  * --enable-rtt end to end, through the delay line (test/helpers/delay-line.ts):
- * iperf3 TCP from A to B, 10 ms each way, 3 s at 50 Mbit/s; the agent in A,
+ * iperf3 TCP from A to B over IPv4 and IPv6, 10 ms each way, 3 s at 50 Mbit/s; the agent in A,
  * JSON lines. The data connection's flows (both directions) must carry an
  * RTT, and the last one's latest within 10% of the srtt `ss -ti` printed for
  * the client's socket last before iperf3 ended (sampled while it runs).
@@ -30,21 +30,23 @@ function dataConnection(ssOutput: string): { port: number; rttMs: number } | und
 }
 
 kernelDescribe("TCP RTT (--enable-rtt) through the delay line", () => {
-  iperfTest("iperf3 TCP 3 s at 50 Mbit/s across 10 ms each way: the flow's latest RTT within 10% of ss -ti's", async () => {
+  for (const family of ["IPv4", "IPv6"] as const)
+  iperfTest(`${family}: iperf3 TCP 3 s at 50 Mbit/s across 10 ms each way: the flow's latest RTT within 10% of ss -ti's`, async () => {
     await using line = await DelayLine.create({ oneWayMs: 10 });
     const flows: FlowJson[] = [];
     await using agent = await AgentProcess.start(
       ["run", "--enable-rtt", "--cache-active-timeout", "500ms", "--interfaces", line.a.ifname, "--api", "off"],
       { ns: line.a.ns, onFlow: (flow) => flows.push(flow) },
     );
-    line.spawn(line.b, ["iperf3", "-s", "-1", "-B", line.b.ipv4, "-p", "5201"]);
+    const server = family === "IPv4" ? line.b.ipv4 : line.b.ipv6;
+    line.spawn(line.b, ["iperf3", "-s", "-1", "-B", server, "-p", "5201"]);
     await line.waitForListener(line.b, 5201);
-    const client = line.spawn(line.a, ["iperf3", "-c", line.b.ipv4, "-p", "5201", "-t", "3", "-b", "50M", "-J"]);
+    const client = line.spawn(line.a, ["iperf3", "-c", server, "-p", "5201", "-t", "3", "-b", "50M", "-J"]);
     let last: { port: number; rttMs: number } | undefined;
     await waitFor(
       "the iperf3 client to finish",
       async () => {
-        const ss = await line.exec(line.a, ["ss", "-tinH", "dst", `${line.b.ipv4}:5201`]);
+        const ss = await line.exec(line.a, ["ss", "-tinH", "dst", family === "IPv4" ? `${server}:5201` : `[${server}]:5201`]);
         last = dataConnection(ss.stdout.toString()) ?? last;
         return client.exitCode !== null;
       },

@@ -10,6 +10,12 @@
  * off must not move), and on: for packets that are not DNS (a port compare)
  * and for a DNS query to port 53 (header read, clock, query-map update), the
  * IPv4 UDP row. All alternated round by round; medians.
+ *
+ * Printed as one table per feature (featureCosts): every feature off against
+ * the object before the enrichments (PRE_DNS_REV: filter rules and sampling
+ * are older, and in both objects), then each feature on against all off.
+ * RTT (sock_ops) and drops (tp_btf/kfree_skb) add no TC instruction: they run
+ * on other hooks, so they have no row here (FEATURE_NOTES).
  */
 import { $ } from "bun";
 import { FlowObject } from "../src/bpf/flow-object.ts";
@@ -130,4 +136,41 @@ export async function measureBpfCost(repeat = 1_000_000, rounds = 5): Promise<Bp
   }
 }
 
-if (import.meta.main) console.table(await measureBpfCost());
+export interface FeatureCostRow {
+  feature: string;
+  /** The packet measured: one row per feature and packet. */
+  packet: string;
+  /** ns/packet with the feature on (for "all off": the current object, nothing on). */
+  onNs: number;
+  /** What it is compared with, and its ns/packet. */
+  against: string;
+  againstNs: number;
+  /** onNs − againstNs. */
+  addedNs: number;
+}
+
+/** The added ns/packet of each feature, from one measureBpfCost run: every feature off against the pre-feature object, then each on against off. */
+export function featureCosts(costs: BpfCost[]): FeatureCostRow[] {
+  const rows: FeatureCostRow[] = [];
+  const row = (feature: string, c: BpfCost, onNs: number, against: string, againstNs: number) =>
+    rows.push({ feature, packet: c.packet, onNs, against, againstNs, addedNs: onNs - againstNs });
+  for (const c of costs) row("all features off", c, c.flowNs, `object at ${PRE_DNS_REV} (before DNS, RTT, drops)`, c.flowPreDnsNs);
+  for (const c of costs) row("filter: 10 rules, packet accepted", c, c.flowFilter10Ns, "all off", c.flowNs);
+  for (const c of costs) row("sampling 100", c, c.flowSampled100Ns, "all off", c.flowNs);
+  for (const c of costs) row(c.packet.includes("DNS") ? "DNS on, a DNS query" : "DNS on, not DNS", c, c.flowDnsNs, "all off", c.flowNs);
+  return rows;
+}
+
+export const FEATURE_NOTES = [
+  "BPF_PROG_TEST_RUN on the TC ingress program, the same packet each time (a known flow); the objects alternate round by round; medians (ns are noisy: compare rows of one run).",
+  `"all features off" is the object as built now with no filter rule, --sampling 1, DNS compiled out, against ${PRE_DNS_REV}'s object: it must not move.`,
+  "Filter rules and sampling predate that object: it has them too, off (their own off-cost was measured against their predecessors).",
+  "--enable-rtt and --enable-drops add nothing to the TC program: RTT runs in a sock_ops program (per TCP RTT sample, not per packet), drops in tp_btf/kfree_skb (per dropped packet): neither is in this table.",
+];
+
+if (import.meta.main) {
+  const costs = await measureBpfCost();
+  console.table(costs);
+  console.table(featureCosts(costs));
+  for (const note of FEATURE_NOTES) console.log(`- ${note}`);
+}

@@ -21,9 +21,11 @@ import { readPacketCounters } from "../bpf/interfaces.ts";
 import { InterfaceAccounting, type InterfaceAccountingEntry } from "./interface-accounting.ts";
 import { InterfaceAttacher } from "./interface-attacher.ts";
 import { ProcessAttribution } from "../process/process-attribution.ts";
-import { RttHook } from "../bpf/rtt-maps.ts";
-import { DropTracer } from "../bpf/drop-maps.ts";
-import { readDropReasons, type DropReasons } from "../bpf/drop-reasons.ts";
+import { RttHook, type RttMaps } from "../bpf/rtt-maps.ts";
+import { DropTracer, type DropCounters } from "../bpf/drop-maps.ts";
+import { dropReasonName, readDropReasons, type DropReasons } from "../bpf/drop-reasons.ts";
+import type { DnsCounters } from "../bpf/dns-maps.ts";
+import { DROP_REASON_SLOTS } from "../bpf/flow-layout.ts";
 import { cgroupV2Mount } from "../bpf/process-hooks.ts";
 import { interfaceFilter, selectionText } from "./interface-filter.ts";
 import { privilegeRefusal } from "./privileges.ts";
@@ -90,7 +92,33 @@ export interface AgentStatus {
   notAttached: string[];
   /** --sampling N (1: every packet); flows accepted by a filter rule with sample=N carry that N instead. */
   sampling: number;
+  /** --enable-dns: the port and the kernel tracker's counters since start; undefined when off. */
+  dns?: { port: number } & DnsCounters;
+  /** --enable-rtt: connections' RTT records drained (summed over evictions) and flows that carried an RTT; undefined when off. */
+  rtt?: { connections: number; flows: number };
+  /** --enable-drops: the tracer's counters since start, or why it could not load; undefined when off. */
+  drops?: DropTrackerStatus;
 }
+
+/** The drop tracer's state (--enable-drops). */
+export type DropTrackerStatus = DropCounters & {
+  /** Set when the tracer could not load: why, in one line (the counters are then 0). */
+  unavailable?: string;
+  /** Flows made of drops only (no TC hook saw their packets), summed over evictions. */
+  dropOnlyFlows: number;
+  /** Every drop on the host since start (any namespace, IP or not), by reason, most frequent first. */
+  reasons: DropReasonTotal[];
+};
+
+export interface DropReasonTotal {
+  /** The running kernel's name ("NETFILTER_DROP"); OTHER_DROP_REASONS for the tracer's last slot. */
+  reason: string;
+  code: number;
+  packets: number;
+}
+
+/** The name of the tracer's last reason slot, which counts every reason numbered DROP_REASON_SLOTS − 1 and above (subsystems' reasons, like OVS's). */
+export const OTHER_DROP_REASONS = "OTHER";
 
 export type BatchListener = (batch: FlowBatch) => void;
 
@@ -112,6 +140,10 @@ export class Agent implements AsyncDisposable {
   private rttHook: RttHook | undefined;
   /** The drop tracer (--enable-drops), owned: detached after the final eviction. */
   private dropTracer: DropTracer | undefined;
+  /** The running kernel's drop reason names (with the tracer). */
+  private dropReasons: DropReasons | undefined;
+  /** Why the drop tracer could not load (--enable-drops asked for it), for Status. */
+  private dropsUnavailable: string | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -132,9 +164,11 @@ export class Agent implements AsyncDisposable {
     const sizing = { ...MAP_SIZING_DEFAULTS, minimum: Math.min(options.minFlows, options.maxFlows), ceiling: options.maxFlows };
     const object = stack.use(await FlowObject.load({ initialFlows: FlowEvictor.initialCapacity(sizing), objectBytes: options.objectBytes, filter: options.filter, processes: processesWanted(options, log), sampling: options.sampling, ...(options.dnsPort ? { dns: { port: options.dnsPort } } : {}), rtt: options.rtt === true }));
     // Before any flow: connections established from here on get RTT samples.
-    const rttHook = object.rtt && stack.use(RttHook.attach(object.rtt));
+    const rttHook = object.rtt && attachRttHook(object.rtt, log);
+    if (rttHook) stack.use(rttHook);
     // Before the TC programs: a drop of a packet they counted is never missed (one of a packet they did not is a drop-only flow).
-    const drops = options.drops ? await startDropTracer(options, log) : undefined;
+    const dropTracing = options.drops ? await startDropTracer(options, log) : undefined;
+    const drops = dropTracing && "tracer" in dropTracing ? dropTracing : undefined;
     if (drops) stack.use(drops.tracer);
     // Hooks attached and the sockets already open written before any flow program runs.
     const processes = object.processes && stack.use(ProcessAttribution.start(object.processes, log));
@@ -151,6 +185,8 @@ export class Agent implements AsyncDisposable {
     agent.processes = processes;
     agent.rttHook = rttHook;
     agent.dropTracer = drops?.tracer;
+    agent.dropReasons = drops?.reasons;
+    agent.dropsUnavailable = dropTracing && "unavailable" in dropTracing ? dropTracing.unavailable : undefined;
     return agent;
   }
 
@@ -220,7 +256,24 @@ export class Agent implements AsyncDisposable {
       accounting: this.accounting.entries(),
       notAttached: this.attacher.failedToAttach(),
       sampling: this.options.sampling ?? 1,
+      dns: this.object.dns && { port: this.object.dns.port, ...this.object.dns.readCounters() },
+      rtt: this.object.rtt && { connections: this.evictor.rttConnections, flows: this.evictor.rttFlows },
+      drops: this.options.drops ? this.dropTrackerStatus() : undefined,
     };
+  }
+
+  /** The drop tracer's counters and reason totals (513 map lookups: once per Status call or scrape), or why it is not running. */
+  private dropTrackerStatus(): DropTrackerStatus {
+    const tracer = this.dropTracer;
+    if (!tracer) {
+      const zero = { recorded: 0, mapFull: 0, notIp: 0, noDevice: 0, otherNetns: 0, dropOnlyFlows: 0, reasons: [] };
+      return { unavailable: this.dropsUnavailable ?? "not loaded", ...zero };
+    }
+    const reasons: DropReasonTotal[] = [];
+    for (const [code, packets] of tracer.readReasonTotals())
+      reasons.push({ reason: code === DROP_REASON_SLOTS - 1 ? OTHER_DROP_REASONS : dropReasonName(this.dropReasons!, code), code, packets });
+    reasons.sort((a, b) => b.packets - a.packets || a.code - b.code);
+    return { ...tracer.readCounters(), dropOnlyFlows: this.evictor.dropOnlyFlows, reasons };
   }
 
   /** One eviction, exported. Errors of one exporter do not stop the others. */
@@ -311,12 +364,22 @@ export class Agent implements AsyncDisposable {
   }
 }
 
+/** Attaches the RTT program, or says in one warning why it cannot (no cgroup v2 hierarchy, the attach refused) and runs without RTT. */
+function attachRttHook(maps: RttMaps, log: Logger): RttHook | undefined {
+  try {
+    return RttHook.attach(maps);
+  } catch (error) {
+    log.warn(`RTT is off: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+}
+
 /**
  * Loads and attaches the drop tracer, or says in one warning why it cannot
  * run here (no kernel BTF, a kernel before 5.17, no CAP_PERFMON) and returns
- * undefined: everything else runs without it.
+ * that reason (kept for Status): everything else runs without it.
  */
-async function startDropTracer(options: AgentOptions, log: Logger): Promise<{ tracer: DropTracer; reasons: DropReasons } | undefined> {
+async function startDropTracer(options: AgentOptions, log: Logger): Promise<{ tracer: DropTracer; reasons: DropReasons } | { unavailable: string }> {
   let tracer: DropTracer | undefined;
   try {
     const reasons = readDropReasons();
@@ -325,8 +388,11 @@ async function startDropTracer(options: AgentOptions, log: Logger): Promise<{ tr
     return { tracer, reasons };
   } catch (error) {
     tracer?.close();
-    log.warn(`drops are off: ${error instanceof Error ? error.message : String(error)} (--enable-drops needs kernel BTF, kernel 5.17+ and CAP_PERFMON)`);
-    return undefined;
+    const message = error instanceof Error ? error.message : String(error);
+    const needs = "(--enable-drops needs kernel BTF, kernel 5.17+ and CAP_PERFMON)";
+    log.warn(`drops are off: ${message} ${needs}`);
+    // Status gets the first line only: a verifier log's tail goes to the warning alone.
+    return { unavailable: `${message.split("\n")[0]} ${needs}` };
   }
 }
 

@@ -100,6 +100,24 @@ export function statusResponse(status: AgentStatus, identity: AgentIdentity, wat
     sampling: status.sampling,
     filteredPackets: BigInt(status.filter?.total.packets ?? 0),
     filteredBytes: BigInt(status.filter?.total.bytes ?? 0),
+    dns: status.dns && {
+      port: status.dns.port,
+      queries: BigInt(status.dns.queries),
+      responses: BigInt(status.dns.responses),
+      matched: BigInt(status.dns.matched),
+      malformed: BigInt(status.dns.malformed),
+    },
+    rtt: status.rtt && { connections: BigInt(status.rtt.connections), flows: BigInt(status.rtt.flows) },
+    drops: status.drops && {
+      unavailable: status.drops.unavailable ?? "",
+      recorded: BigInt(status.drops.recorded),
+      mapFull: BigInt(status.drops.mapFull),
+      notIp: BigInt(status.drops.notIp),
+      noDevice: BigInt(status.drops.noDevice),
+      otherNetns: BigInt(status.drops.otherNetns),
+      dropOnlyFlows: BigInt(status.drops.dropOnlyFlows),
+      reasons: status.drops.reasons.map((r) => ({ reason: r.reason, code: r.code, packets: BigInt(r.packets) })),
+    },
   });
 }
 

@@ -131,6 +131,18 @@ export function statusFromResponse(r: StatusResponse): AgentStatusReport {
     watchers: r.watchers,
     sampling: r.sampling || 1,
     filtered: { packets: Number(r.filteredPackets), bytes: Number(r.filteredBytes) },
+    dns: r.dns && { port: r.dns.port, queries: Number(r.dns.queries), responses: Number(r.dns.responses), matched: Number(r.dns.matched), malformed: Number(r.dns.malformed) },
+    rtt: r.rtt && { connections: Number(r.rtt.connections), flows: Number(r.rtt.flows) },
+    drops: r.drops && {
+      ...(r.drops.unavailable ? { unavailable: r.drops.unavailable } : {}),
+      recorded: Number(r.drops.recorded),
+      mapFull: Number(r.drops.mapFull),
+      notIp: Number(r.drops.notIp),
+      noDevice: Number(r.drops.noDevice),
+      otherNetns: Number(r.drops.otherNetns),
+      dropOnlyFlows: Number(r.drops.dropOnlyFlows),
+      reasons: r.drops.reasons.map((x) => ({ reason: x.reason, code: x.code, packets: Number(x.packets) })),
+    },
   };
 }
 

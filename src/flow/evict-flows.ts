@@ -69,7 +69,7 @@ export class FlowEvictor implements Disposable {
   private spilledAtSwap = 0;
   /** ringbuf_packets when the ring was last read. */
   private ringRead = 0;
-  private readonly counts = { resizes: 0, earlyEvictions: 0 };
+  private readonly counts = { resizes: 0, earlyEvictions: 0, rttConnections: 0, rttFlows: 0, dropOnlyFlows: 0 };
   private readonly dns = new DnsJoiner();
   private readonly drops: DropJoiner | undefined;
 
@@ -97,6 +97,18 @@ export class FlowEvictor implements Disposable {
   }
   get earlyEvictions(): number {
     return this.counts.earlyEvictions;
+  }
+  /** --enable-rtt: connections' RTT records drained (every namespace's), summed over evictions: one active over n intervals counts n times. */
+  get rttConnections(): number {
+    return this.counts.rttConnections;
+  }
+  /** --enable-rtt: flows that carried an RTT, summed over evictions. */
+  get rttFlows(): number {
+    return this.counts.rttFlows;
+  }
+  /** --enable-drops: drop-only flows appended (drops no TC hook saw), summed over evictions. */
+  get dropOnlyFlows(): number {
+    return this.counts.dropOnlyFlows;
   }
 
   /** One counters read; reads the ring if packets went to it since the last read. */
@@ -158,7 +170,9 @@ export class FlowEvictor implements Disposable {
     this.overflow.mergeInto(this.rows);
     // After the flows' swap: a packet is dropped after TC counted it, so its flow is in these rows or the next
     // map's. May append drop-only rows (drops no TC hook saw), so before the row count is taken.
+    const flowRows = this.rows.count;
     const drops = this.drops && this.drops.join(this.options.drops!.tracer.drain(), this.rows, final);
+    this.counts.dropOnlyFlows += this.rows.count - flowRows;
 
     const count = this.rows.count;
     this.rows.settle(count);
@@ -169,7 +183,13 @@ export class FlowEvictor implements Disposable {
     wallTimes(this.rows, monotonicToWallOffsetMs(this.clock), this.startMs, this.endMs);
     // After the flows: a response's record is written before its packet is counted (bpf/dns.h).
     const dns = this.object.dns ? this.dns.join(this.object.dns.drain(), this.rows.keys, count) : undefined;
-    const rtt = this.object.rtt ? joinRtt(this.object.rtt.drain(), this.object.rtt.netnsCookie, this.rows.keys, count) : undefined;
+    let rtt: ReturnType<typeof joinRtt>;
+    if (this.object.rtt) {
+      const connections = this.object.rtt.drain();
+      rtt = joinRtt(connections, this.object.rtt.netnsCookie, this.rows.keys, count);
+      this.counts.rttConnections += connections.count;
+      this.counts.rttFlows += rtt?.size ?? 0;
+    }
     const flows = new FlowColumns(this.rows.keys, this.rows.metrics, count, this.startMs, this.endMs, this.options.names, undefined, true, this.options.cgroups, dns, rtt, drops);
     return {
       flows,

@@ -2,7 +2,9 @@
  * The agent's Prometheus metrics, rendered from what Status reports
  * (AgentStatus) plus the eviction-duration histogram and the health verdicts.
  * Prefix netflow_agent_, base units, counters end in _total; labels are the
- * interface and direction, or the sink: never a flow's addresses or ports.
+ * interface and direction, the sink, or a bounded kind (a DNS message's, a
+ * drop's reason from the kernel's enum): never a flow's addresses or ports.
+ * The enrichments' families (DNS, RTT, drops) are written only when asked for.
  * The list, with what each means, is in the README ("Metrics").
  */
 import type { AgentStatus } from "../agent/agent.ts";
@@ -68,6 +70,8 @@ export function renderAgentMetrics(m: MetricsInput): string {
   out.counter(`${P}map_errors_total`, "Flows map updates that failed for a reason other than a full map.", s.kernel.mapErrors);
   out.counter(`${P}truncated_packets_total`, "Packets that ended inside a header (accounted with what they carried).", s.kernel.truncated);
 
+  enrichmentMetrics(out, s);
+
   const perSink = (value: (sink: AgentStatus["sinks"][number]) => number | undefined): Sample[] =>
     s.sinks.flatMap((sink) => {
       const v = value(sink);
@@ -80,4 +84,46 @@ export function renderAgentMetrics(m: MetricsInput): string {
   out.counter(`${P}sink_send_errors_total`, "Failed writes or send attempts (each may have been retried).", perSink((x) => x.sendErrors));
   out.counter(`${P}sink_sent_messages_total`, "Messages sent: gRPC requests, IPFIX datagrams (not for stdout).", perSink((x) => x.sentMessages));
   return out.text();
+}
+
+/** --enable-dns, --enable-rtt, --enable-drops: each family only when its feature was asked for. */
+function enrichmentMetrics(out: Exposition, s: AgentStatus) {
+  if (s.dns) {
+    const dns = s.dns;
+    out.counter(
+      `${P}dns_messages_total`,
+      `DNS messages the kernel tracker saw on port ${dns.port} (--enable-dns), by kind: query (QR 0), response (QR 1), malformed (too short for a DNS header; skipped, still counted in its flow).`,
+      [
+        { labels: { kind: "query" }, value: dns.queries },
+        { labels: { kind: "response" }, value: dns.responses },
+        { labels: { kind: "malformed" }, value: dns.malformed },
+      ],
+    );
+    out.counter(`${P}dns_responses_matched_total`, "DNS responses whose query the tracker had seen: a latency was recorded.", dns.matched);
+  }
+  if (s.rtt) {
+    out.counter(`${P}rtt_connections_total`, "TCP connections' RTT records drained at evictions (--enable-rtt; any namespace), summed: one with samples in n intervals counts n times.", s.rtt.connections);
+    out.counter(`${P}rtt_flows_total`, "Flows evicted with an RTT (both directions of a connection of this namespace).", s.rtt.flows);
+  }
+  if (s.drops) {
+    const d = s.drops;
+    out.gauge(`${P}drop_tracer_loaded`, "1 when the drop tracer runs (--enable-drops); 0 when it could not load (Status drops.unavailable and the log say why).", d.unavailable === undefined ? 1 : 0);
+    out.counter(
+      `${P}drops_total`,
+      "Packets the kernel dropped on this host since start (every namespace, IP or not; a GSO packet once), by reason: the running kernel's enum skb_drop_reason name, OTHER for reasons numbered 511 and above.",
+      d.reasons.map((r) => ({ labels: { reason: r.reason }, value: r.packets })),
+    );
+    out.counter(`${P}drops_recorded_total`, "Drops put on their flow (this namespace's IP packets).", d.recorded);
+    out.counter(
+      `${P}drops_unrecorded_total`,
+      "Drops put on no flow (still in drops_total), by why: map_full (the drops map was full: lost), not_ip (not IP, or unreadable), no_device (no device known), other_netns (another network namespace's).",
+      [
+        { labels: { why: "map_full" }, value: d.mapFull },
+        { labels: { why: "not_ip" }, value: d.notIp },
+        { labels: { why: "no_device" }, value: d.noDevice },
+        { labels: { why: "other_netns" }, value: d.otherNetns },
+      ],
+    );
+    out.counter(`${P}drop_only_flows_total`, "Flows made of drops only: packets no TC hook saw (a netfilter OUTPUT rule dropped them before egress).", d.dropOnlyFlows);
+  }
 }

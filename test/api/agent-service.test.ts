@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { createAgentApi, type AgentApi } from "../../src/api/agent-service.ts";
+import { createAgentApi, statusResponse, type AgentApi } from "../../src/api/agent-service.ts";
 import { fromBatchMessage } from "../../src/api/flow-message.ts";
 import { fetchStatus, watchFlows, type WatchedBatch } from "../../src/api/watch-client.ts";
 import { AgentService, type WatchResponse } from "../../src/gen/netflow/v1/agent_pb.ts";
@@ -254,4 +254,58 @@ test("no agent at the target: UNAVAILABLE", async () => {
   await probe.close();
   const error = await fetchStatus(`127.0.0.1:${port}`).then(() => undefined, (e) => ConnectError.from(e));
   expect(error?.code).toBe(Code.Unavailable);
+});
+
+describe("Status: the enrichments' trackers", () => {
+  const dnsOn = { port: 53, queries: 120, responses: 118, matched: 117, malformed: 2 };
+  const rttOn = { connections: 31, flows: 58 };
+  const dropsOn = {
+    recorded: 40, mapFull: 1, notIp: 3, noDevice: 0, otherNetns: 9, dropOnlyFlows: 2,
+    reasons: [
+      { reason: "NO_SOCKET", code: 3, packets: 30 },
+      { reason: "NETFILTER_DROP", code: 8, packets: 20 },
+      { reason: "OTHER", code: 511, packets: 3 },
+    ],
+  };
+
+  test("each is unset when its feature was not asked for", () => {
+    const message = statusResponse(new PublishedFlows().status(), identity, 0);
+    expect([message.dns, message.rtt, message.drops]).toEqual([undefined, undefined, undefined]);
+  });
+
+  test("AgentStatus → StatusResponse: every counter, reasons in order", () => {
+    const status = { ...new PublishedFlows().status(), dns: dnsOn, rtt: rttOn, drops: dropsOn };
+    const message = statusResponse(status, identity, 0);
+    const plain = (m: object) => Object.fromEntries(Object.entries(m).filter(([k]) => k !== "$typeName"));
+    expect(plain(message.dns!)).toEqual({ port: 53, queries: 120n, responses: 118n, matched: 117n, malformed: 2n });
+    expect(plain(message.rtt!)).toEqual({ connections: 31n, flows: 58n });
+    const { reasons, ...counters } = plain(message.drops!) as { reasons: object[] };
+    expect(counters).toEqual({ unavailable: "", recorded: 40n, mapFull: 1n, notIp: 3n, noDevice: 0n, otherNetns: 9n, dropOnlyFlows: 2n });
+    expect(reasons.map(plain)).toEqual([
+      { reason: "NO_SOCKET", code: 3, packets: 30n },
+      { reason: "NETFILTER_DROP", code: 8, packets: 20n },
+      { reason: "OTHER", code: 511, packets: 3n },
+    ]);
+  });
+
+  test("a drop tracer that could not load: the reason, every count 0; the others still reported", () => {
+    const why = "attaching tp_btf/kfree_skb (drop_trace): EPERM (operation not permitted) — run as root or grant CAP_BPF and CAP_PERFMON (--enable-drops needs kernel BTF, kernel 5.17+ and CAP_PERFMON)";
+    const unavailable = { unavailable: why, recorded: 0, mapFull: 0, notIp: 0, noDevice: 0, otherNetns: 0, dropOnlyFlows: 0, reasons: [] };
+    const message = statusResponse({ ...new PublishedFlows().status(), rtt: rttOn, drops: unavailable }, identity, 0);
+    expect(message.drops?.unavailable).toBe(why);
+    expect([message.drops?.recorded, message.drops?.reasons.length, message.rtt?.flows, message.dns]).toEqual([0n, 0, 58n, undefined]);
+  });
+
+  test("round trip through the API: what the client reads is what the agent reported", async () => {
+    const source = new PublishedFlows();
+    const { target } = await serve(source);
+    Object.assign(source.statusNow, { dns: dnsOn, rtt: rttOn, drops: dropsOn });
+    const report = await fetchStatus(target);
+    expect([report.dns, report.rtt, report.drops]).toEqual([dnsOn, rttOn, dropsOn]);
+    expect(report.drops).not.toHaveProperty("unavailable");
+    source.statusNow.drops = { ...dropsOn, unavailable: "no kernel BTF", reasons: [] };
+    source.statusNow.dns = undefined;
+    const off = await fetchStatus(target);
+    expect([off.dns, off.drops?.unavailable, off.drops?.reasons]).toEqual([undefined, "no kernel BTF", []]);
+  });
 });

@@ -44,6 +44,7 @@ const libbpfSymbols = {
   bpf_map_delete_elem: { args: [i32, p], returns: i32 },
   bpf_map_get_next_key: { args: [i32, p, p], returns: i32 },
   bpf_map_lookup_and_delete_batch: { args: [i32, p, p, p, p, p, p], returns: i32 },
+  bpf_map_lookup_batch: { args: [i32, p, p, p, p, p, p], returns: i32 },
   bpf_map_create: { args: [i32, cstring, u32, u32, u32, p], returns: i32 },
   bpf_link_create: { args: [i32, i32, i32, p], returns: i32 },
   bpf_tc_hook_create: { args: [p], returns: i32 },
@@ -415,6 +416,19 @@ export function mapLookupAndDeleteBatch(
   if (r === -EINVAL && first) return null;
   if (r === -ENOTSUPP || r === -EOPNOTSUPP) return null;
   check(r, "evicting flows (lookup_and_delete_batch)");
+  return { copied: countBuf[0]!, done: false };
+}
+
+/**
+ * One bpf_map_lookup_batch call (kernel 5.6; arrays and hashes): reads up to
+ * `count` elements from the position in `token` (null: the start) without
+ * deleting them. Returns how many were copied and whether the map is done.
+ */
+export function mapLookupBatch(fd: number, first: boolean, token: Uint8Array, keys: Uint8Array, values: Uint8Array, count: number): { copied: number; done: boolean } {
+  const countBuf = new Uint32Array([count]);
+  const r = bpf().bpf_map_lookup_batch(fd, first ? null : token, token, keys, values, countBuf, null);
+  if (r === -ENOENT) return { copied: countBuf[0]!, done: true };
+  check(r, "reading a map (lookup_batch)");
   return { copied: countBuf[0]!, done: false };
 }
 

@@ -4,11 +4,15 @@
  * no object per flow. Each non-empty list must match (AND), any entry of a
  * list matches (OR); an empty filter matches every flow. The owner lists
  * (pid, command name, cgroup path, container id) match only flows with an
- * owner (--enable-process); a command name is compared in the row's bytes. An invalid entry is a
- * ConnectError INVALID_ARGUMENT naming the field, the value and what is allowed.
+ * owner (--enable-process); a command name is compared in the row's bytes.
+ * The enrichment fields (DNS latency and response codes, RTT, drops and their
+ * reasons) match only flows that carry the enrichment (--enable-dns,
+ * --enable-rtt, --enable-drops). An invalid entry is a ConnectError
+ * INVALID_ARGUMENT naming the field, the value and what is allowed.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type FlowColumns, OWNER_COMM_BYTES } from "../flow/flow-columns.ts";
+import { rcodeName } from "../flow/flow-dns.ts";
 import type { FlowFilter } from "../gen/netflow/v1/agent_pb.ts";
 import { parseIpPrefix, prefixContains, type IpPrefix } from "../net/ip-prefix.ts";
 
@@ -36,6 +40,22 @@ export interface FlowFilterSpec {
   comms?: readonly string[];
   cgroupPaths?: readonly string[];
   containerIds?: readonly string[];
+  /** Enrichments (flows without the field match none of these): DNS latency at least this many ns (FlowFilter.min_dns_latency); */
+  minDnsLatencyNs?: number;
+  /** DNS response codes by name ("NXDOMAIN", any case, or "RCODE<n>"); */
+  dnsRcodes?: readonly string[];
+  /** the largest smoothed RTT in the interval at least this many ns (FlowFilter.min_rtt); */
+  minRttNs?: number;
+  /** only flows with drops; */
+  dropped?: boolean;
+  /** the latest drop's reason by the kernel's name ("NETFILTER_DROP", any case). */
+  dropReasons?: readonly string[];
+}
+
+/** FlowFilter's Duration fields, as the lists have them. */
+interface DurationField {
+  seconds: bigint;
+  nanos: number;
 }
 
 /** IANA protocol numbers by the names users type (lower case). */
@@ -104,6 +124,38 @@ function parseContainerId(id: string): string {
   return lower;
 }
 
+/** A threshold in ns, >= 0: a Duration (its seconds and nanos of one sign, nanos under 1 s) or a number of ns. */
+function checkThreshold(field: string, value: DurationField | number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "number") {
+    if (!Number.isFinite(value) || value < 0) throw invalid(`filter.${field} ${value} ns must be >= 0`);
+    return value;
+  }
+  const ns = Number(value.seconds) * 1e9 + value.nanos;
+  if (ns < 0 || Math.abs(value.nanos) >= 1e9 || (value.seconds > 0n && value.nanos < 0)) throw invalid(`filter.${field} ${ns / 1e9}s must be a duration >= 0`);
+  return ns;
+}
+
+/** RCODE names by code (0-15, the header's 4 bits): NOERROR … NOTZONE, then RCODE11-RCODE15. */
+const RCODE_NAMES = Array.from({ length: 16 }, (_, code) => rcodeName(code));
+
+function parseRcode(text: string): number {
+  const name = text.trim().toUpperCase();
+  const code = RCODE_NAMES.indexOf(name);
+  if (code >= 0) return code;
+  const numbered = /^RCODE(\d{1,2})$/.exec(name);
+  if (numbered && Number(numbered[1]) < 16) return Number(numbered[1]);
+  throw invalid(`filter.dns_rcodes "${text}" must be a DNS response code name (${RCODE_NAMES.slice(0, 11).join(", ")}, any case) or RCODE0-RCODE15`);
+}
+
+/** A kernel drop reason's name (enum skb_drop_reason without its prefix), upper case; or UNKNOWN(<n>) as the agent names a number it cannot. */
+function parseDropReason(text: string): string {
+  const name = text.trim().toUpperCase();
+  if (!/^[A-Z][A-Z0-9_]{0,63}$/.test(name) && !/^UNKNOWN\(\d{1,10}\)$/.test(name))
+    throw invalid(`filter.drop_reasons "${text}" must be a drop reason as the kernel names it (letters, digits and "_", example: NETFILTER_DROP)`);
+  return name;
+}
+
 /** Whether row i's command name is exactly `comm`, compared in place. */
 function commIs(flows: FlowColumns, i: number, comm: Uint8Array): boolean {
   const at = flows.ownerCommAt(i);
@@ -148,12 +200,23 @@ export function compileFlowFilter(filter: FlowFilter | FlowFilterSpec | undefine
   const comms = [...commTexts].map(parseComm);
   const cgroupPaths = [...new Set((filter?.cgroupPaths ?? []).map(parseCgroupPath))];
   const containerIds = [...new Set((filter?.containerIds ?? []).map(parseContainerId))];
+  // A FlowFilter message's Durations, or the lists' ns.
+  const proto = filter as Partial<FlowFilter> | undefined;
+  const spec = filter as FlowFilterSpec | undefined;
+  const minDnsNs = checkThreshold("min_dns_latency", proto?.minDnsLatency ?? spec?.minDnsLatencyNs);
+  const minRttNs = checkThreshold("min_rtt", proto?.minRtt ?? spec?.minRttNs);
+  const rcodes = new Set((filter?.dnsRcodes ?? []).map(parseRcode));
+  const dropReasons = new Set((filter?.dropReasons ?? []).map(parseDropReason));
+  const dropped = filter?.dropped === true;
   const prefixTexts = new Set(prefixes.map((p) => `${Buffer.from(p.bytes).toString("hex")}/${p.bits}`));
   const key = JSON.stringify([
     sorted(prefixTexts), sorted(ports), sorted(protocols), sorted(interfaces),
     sorted(pids), sorted(commTexts), sorted(cgroupPaths), sorted(containerIds),
+    minDnsNs ?? null, sorted(rcodes), minRttNs ?? null, dropped, sorted(dropReasons),
   ]);
   const byOwner = pids.size > 0 || comms.length > 0 || cgroupPaths.length > 0 || containerIds.length > 0;
+  const byDns = minDnsNs !== undefined || rcodes.size > 0;
+  const byDrops = dropped || dropReasons.size > 0;
   return {
     key,
     // The cheap checks first; the interface name is a lookup, the prefixes a byte compare each.
@@ -170,6 +233,21 @@ export function compileFlowFilter(filter: FlowFilter | FlowFilterSpec | undefine
           if (cgroupPaths.length > 0 && !inCgroup(cgroup?.path, cgroupPaths)) return false;
           if (containerIds.length > 0 && !inContainer(cgroup?.containerId, containerIds)) return false;
         }
+      }
+      if (byDns) {
+        const dns = flows.dns(i);
+        if (!dns) return false;
+        if (minDnsNs !== undefined && dns.latencyNs < minDnsNs) return false;
+        if (rcodes.size > 0 && !rcodes.has(dns.flags & 0xf)) return false;
+      }
+      if (minRttNs !== undefined) {
+        const rtt = flows.rtt(i);
+        if (!rtt || rtt.maxNs < minRttNs) return false;
+      }
+      if (byDrops) {
+        const drops = flows.drops(i);
+        if (!drops) return false;
+        if (dropReasons.size > 0 && !dropReasons.has(drops.reason.toUpperCase())) return false;
       }
       return true;
     },

@@ -29,14 +29,14 @@ export function registerTop(program: Command) {
       [
         "Show flows as they happen: rates over 2 s / 10 s / 40 s, totals, sorted, grouped and filtered as you type. " +
           "Without --connect it loads the kernel side itself (root) and detaches everything on exit.",
-        "Keys: q quit · ? help · </> sort · r reverse · g group · o by process/container · / filter · space pause · ↑↓ select · n names · u units",
+        "Keys: q quit · ? help · </> sort · l t d sort by DNS latency/RTT/drops · r reverse · g group · o by process/container · / filter · space pause · ↑↓ select · n names · u units",
       ].join("\n\n"),
     )
     .addOption(new Option("--interval <duration>", "how often flows are collected (with --connect: the agent's own interval) and the screen updated (100ms to 60s)").default(TOP_DEFAULTS.interval))
-    .addOption(new Option("--sort <column>", "initial sort: interface, direction, protocol, source, destination, group, flows, 2s, 10s, 40s, bytes, packets, flags").default(TOP_DEFAULTS.sort))
+    .addOption(new Option("--sort <column>", "initial sort: interface, direction, protocol, source, destination, group, flows, 2s, 10s, 40s, bytes, packets, dns (latency), rtt, drops, flags").default(TOP_DEFAULTS.sort))
     .addOption(new Option("--reverse", "reverse the initial sort order"))
     .addOption(new Option("--group <by>", "initial grouping: flow, host-pair, source, destination, port, interface, protocol, process, container").default(TOP_DEFAULTS.group))
-    .addOption(new Option("--filter <words>", "initial filter: words that must all match an address, port, interface, protocol, in/out, or a process (pid:N comm:x cgroup:/path container:id)"))
+    .addOption(new Option("--filter <words>", "initial filter: words that must all match an address, port, interface, protocol, in/out, a process (pid:N comm:x cgroup:/path container:id), or DNS, RTT and drops (dropped drop:reason rcode:name dns:name dns>ms rtt>ms)"))
     .addOption(new Option("--units <units>", "bytes or bits").default(TOP_DEFAULTS.units))
     .addOption(new Option("--resolve", "show reverse-DNS names for addresses (toggle with n)"))
     .addOption(new Option("--once", "collect for one interval, print one snapshot as text, exit (like top -b)"))

@@ -102,7 +102,7 @@ export class LiveView {
         const now = this.options.clock();
         this.frozen = this.state.paused ? undefined : { stats: this.table.stats(now), nowMs: now };
       }
-      const pageSize = Math.max(1, tableHeight(this.terminal?.rows ?? 24, this.rows, this.state) - 1);
+      const pageSize = Math.max(1, tableHeight(this.terminal?.rows ?? 24, this.rows, this.state, this.nameOf()) - 1);
       this.state = applyAction(this.state, action, this.rows.map((r) => r.key), pageSize);
       if (this.state.quit) {
         this.finish();
@@ -131,7 +131,7 @@ export class LiveView {
     const selection = resolveSelection(this.rows.map((r) => r.key), this.state.selection);
     this.state = { ...this.state, selection };
     const { columns: width, rows: height } = terminal;
-    const visibleRows = tableHeight(height, this.rows, this.state) - 1;
+    const visibleRows = tableHeight(height, this.rows, this.state, nameOf) - 1;
     this.scrollTop = scrollTopFor(selection.key === undefined ? undefined : selection.index, this.rows.length, visibleRows, this.scrollTop);
     const status = this.options.source.status();
     const header = {

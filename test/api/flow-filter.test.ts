@@ -1,7 +1,10 @@
 import { describe, expect, test } from "bun:test";
+import { create } from "@bufbuild/protobuf";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compileFlowFilter, parseProtocol } from "../../src/api/flow-filter.ts";
 import { FlowColumns } from "../../src/flow/flow-columns.ts";
+import { FlowFilterSchema } from "../../src/gen/netflow/v1/agent_pb.ts";
 import { ipv4, ipv6, udpFlow } from "./flow-fixtures.ts";
 
 const udp4 = udpFlow(); // veth-a (ifindex 7) 198.18.0.1:40000 → 198.18.0.2:5000 UDP
@@ -126,5 +129,96 @@ describe("by owner (--enable-process)", () => {
       }
       expect({ code: error?.code, message: error?.rawMessage }).toEqual({ code: Code.InvalidArgument, message });
     }
+  });
+});
+
+describe("by enrichment (--enable-dns, --enable-rtt, --enable-drops)", () => {
+  const ms = 1e6;
+  const nxdomain = udpFlow({ srcPort: 53, dns: { id: 1, flags: 0x8183, latencyNs: 40 * ms, name: "nosuch.test" } });
+  const noerror = udpFlow({ srcPort: 53, dns: { id: 2, flags: 0x8180, latencyNs: 2 * ms, name: "a.test" } });
+  const unassigned = udpFlow({ srcPort: 53, dns: { id: 3, flags: 0x818c, latencyNs: 1 * ms, name: "b.test" } }); // RCODE 12
+  const slow = udpFlow({ protocol: 6, rtt: { latestNs: 20 * ms, minNs: 10 * ms, maxNs: 150 * ms } });
+  const fast = udpFlow({ protocol: 6, rtt: { latestNs: 1 * ms, minNs: 1 * ms, maxNs: 1 * ms }, drops: { packets: 2, bytes: 120, reason: "TCP_INVALID_SEQUENCE", reasonCode: 40, tcpState: 1, tcpFlags: 0x10 } });
+  const dropOnly = udpFlow({ protocol: 6, packets: 0, bytes: 0, drops: { packets: 5, bytes: 300, reason: "NETFILTER_DROP", reasonCode: 6, tcpState: 2, tcpFlags: 0x02 } });
+  const plain = udpFlow();
+  const enriched = [nxdomain, noerror, unassigned, slow, fast, dropOnly, plain];
+  const enrichedRows = FlowColumns.fromRecords(enriched);
+  const keptEnriched = (filter: Parameters<typeof compileFlowFilter>[0]) => {
+    const { matches } = compileFlowFilter(filter);
+    return enriched.filter((_, i) => matches(enrichedRows, i));
+  };
+  const duration = (ns: number) => create(DurationSchema, { seconds: BigInt(Math.floor(ns / 1e9)), nanos: ns % 1e9 });
+
+  test("min_dns_latency: flows whose DNS latency is at least it (a Duration in a FlowFilter, ns in the lists)", () => {
+    expect(keptEnriched(create(FlowFilterSchema, { minDnsLatency: duration(2 * ms) }))).toEqual([nxdomain, noerror]);
+    expect(keptEnriched({ minDnsLatencyNs: 10 * ms })).toEqual([nxdomain]);
+    expect(keptEnriched(create(FlowFilterSchema, { minDnsLatency: duration(0) }))).toEqual([nxdomain, noerror, unassigned]); // any with DNS
+    expect(keptEnriched(create(FlowFilterSchema, { minDnsLatency: duration(2_000 * ms) }))).toEqual([]);
+  });
+
+  test("dns_rcodes: by name, any case, or RCODE<n>", () => {
+    expect(keptEnriched(create(FlowFilterSchema, { dnsRcodes: ["nxdomain"] }))).toEqual([nxdomain]);
+    expect(keptEnriched({ dnsRcodes: ["NOERROR", "RCODE3"] })).toEqual([nxdomain, noerror]);
+    expect(keptEnriched({ dnsRcodes: ["rcode12"] })).toEqual([unassigned]);
+    expect(keptEnriched({ dnsRcodes: ["SERVFAIL"] })).toEqual([]);
+    expect(keptEnriched({ dnsRcodes: ["NOERROR"], minDnsLatencyNs: 1 * ms })).toEqual([noerror]);
+  });
+
+  test("min_rtt: the RTT's maximum in the interval at least it", () => {
+    expect(keptEnriched(create(FlowFilterSchema, { minRtt: duration(100 * ms) }))).toEqual([slow]); // latest 20 ms, max 150
+    expect(keptEnriched({ minRttNs: 1 * ms })).toEqual([slow, fast]);
+    expect(keptEnriched({ minRttNs: 1 * ms + 1 })).toEqual([slow]);
+  });
+
+  test("dropped, drop_reasons (any case): flows with drops, drop-only flows included", () => {
+    expect(keptEnriched(create(FlowFilterSchema, { dropped: true }))).toEqual([fast, dropOnly]);
+    expect(keptEnriched(create(FlowFilterSchema, { dropped: false }))).toEqual(enriched);
+    expect(keptEnriched({ dropReasons: ["netfilter_drop"] })).toEqual([dropOnly]);
+    expect(keptEnriched({ dropReasons: ["NETFILTER_DROP", "TCP_INVALID_SEQUENCE"], dropped: true })).toEqual([fast, dropOnly]);
+    expect(keptEnriched({ dropReasons: ["NO_SOCKET"] })).toEqual([]);
+  });
+
+  test("with each other and the other lists, AND; flows without the enrichment match none", () => {
+    expect(keptEnriched({ dropped: true, minRttNs: 1 * ms })).toEqual([fast]);
+    expect(keptEnriched({ dropped: true, protocols: ["udp"] })).toEqual([]);
+    expect(keptEnriched({ minDnsLatencyNs: 0, minRttNs: 0 })).toEqual([]);
+    expect(keptEnriched({ ports: [53], dnsRcodes: ["NXDOMAIN"] })).toEqual([nxdomain]);
+  });
+
+  test("keys: equal however written (case, Duration or ns, order), different per field", () => {
+    expect(keyOf(create(FlowFilterSchema, { dnsRcodes: ["nxdomain", "NOERROR"], dropReasons: ["netfilter_drop"], minRtt: duration(5 * ms), dropped: true }))).toBe(
+      keyOf({ dnsRcodes: ["RCODE0", "NXDOMAIN"], dropReasons: ["NETFILTER_DROP"], minRttNs: 5 * ms, dropped: true }),
+    );
+    expect(keyOf({ minRttNs: 5 * ms })).not.toBe(keyOf({ minDnsLatencyNs: 5 * ms }));
+    expect(keyOf({ dropped: true })).not.toBe(keyOf({}));
+    expect(keyOf(create(FlowFilterSchema, {}))).toBe(keyOf({}));
+  });
+
+  test("invalid entries: INVALID_ARGUMENT naming the field and value", () => {
+    const cases: [Parameters<typeof compileFlowFilter>[0], string][] = [
+      [{ dnsRcodes: ["NXDOMAIN", "NOSUCH"] }, 'filter.dns_rcodes "NOSUCH" must be a DNS response code name (NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE, any case) or RCODE0-RCODE15'],
+      [{ dnsRcodes: ["RCODE16"] }, 'filter.dns_rcodes "RCODE16" must be a DNS response code name (NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE, any case) or RCODE0-RCODE15'],
+      [{ dnsRcodes: ["3"] }, 'filter.dns_rcodes "3" must be a DNS response code name (NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE, any case) or RCODE0-RCODE15'],
+      [{ dropReasons: ["netfilter drop"] }, 'filter.drop_reasons "netfilter drop" must be a drop reason as the kernel names it (letters, digits and "_", example: NETFILTER_DROP)'],
+      [{ dropReasons: [""] }, 'filter.drop_reasons "" must be a drop reason as the kernel names it (letters, digits and "_", example: NETFILTER_DROP)'],
+      [create(FlowFilterSchema, { minDnsLatency: create(DurationSchema, { seconds: -1n }) }), "filter.min_dns_latency -1s must be a duration >= 0"],
+      [create(FlowFilterSchema, { minRtt: create(DurationSchema, { nanos: -5_000_000 }) }), "filter.min_rtt -0.005s must be a duration >= 0"],
+      [{ minRttNs: -1 }, "filter.min_rtt -1 ns must be >= 0"],
+    ];
+    for (const [filter, message] of cases) {
+      let error: ConnectError | undefined;
+      try {
+        compileFlowFilter(filter);
+      } catch (e) {
+        error = e as ConnectError;
+      }
+      expect({ code: error?.code, message: error?.rawMessage }).toEqual({ code: Code.InvalidArgument, message });
+    }
+  });
+
+  test("a reason the running kernel does not name is matched as the agent writes it: UNKNOWN(<n>)", () => {
+    const unnamed = FlowColumns.fromRecords([udpFlow({ drops: { packets: 1, bytes: 60, reason: "UNKNOWN(77)", reasonCode: 77, tcpState: 0, tcpFlags: 0 } })]);
+    expect(compileFlowFilter({ dropReasons: ["unknown(77)"] }).matches(unnamed, 0)).toBe(true);
+    expect(compileFlowFilter({ dropReasons: ["UNKNOWN(78)"] }).matches(unnamed, 0)).toBe(false);
   });
 });

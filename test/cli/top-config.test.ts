@@ -22,6 +22,12 @@ describe("top configuration", () => {
     expect(config.view).toMatchObject({ grouping: "port", sort: "bytes", reverse: true, filter: "udp", units: "bits", resolveNames: true });
   });
 
+  test("sorting by the enrichments: DNS latency, RTT, drops", () => {
+    expect(buildTopConfig(flags({ sort: "dns" })).view.sort).toBe("dns");
+    expect(buildTopConfig(flags({ sort: "rtt", group: "host-pair" })).view).toMatchObject({ grouping: "host-pair", sort: "rtt" });
+    expect(buildTopConfig(flags({ sort: "drops", group: "process" })).view).toMatchObject({ grouping: "process", sort: "drops" });
+  });
+
   test("bad values are named with what is allowed", () => {
     const message = (over: Partial<TopFlags>) => {
       try {
@@ -32,7 +38,7 @@ describe("top configuration", () => {
     };
     expect(message({ interval: "50ms" })).toBe("ConfigError: --interval 50ms must be >= 100ms and <= 60000ms");
     expect(message({ interval: "soon" })).toBe('ConfigError: --interval "soon" is not a duration (examples: 500ms, 5s, 1m)');
-    expect(message({ sort: "size" })).toBe('ConfigError: --sort "size" must be one of: interface, direction, protocol, source, destination, group, flows, 2s, 10s, 40s, bytes, packets, flags');
+    expect(message({ sort: "size" })).toBe('ConfigError: --sort "size" must be one of: interface, direction, protocol, source, destination, group, flows, 2s, 10s, 40s, bytes, packets, dns, rtt, drops, flags');
     expect(message({ group: "pod" })).toBe('ConfigError: --group "pod" must be one of: flow, host-pair, source, destination, port, interface, protocol, process, container');
     expect(message({ units: "kb" })).toBe('ConfigError: --units "kb" must be one of: bytes, bits');
     expect(message({ connect: "localhost" })).toBe('ConfigError: --connect "localhost" must be host:port or an http(s):// URL (example: 127.0.0.1:9990)');

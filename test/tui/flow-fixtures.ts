@@ -1,6 +1,9 @@
 /** FlowRecords and batches for the view's tests, built from readable fields. */
 import { FlowColumns } from "../../src/flow/flow-columns.ts";
+import type { FlowDns } from "../../src/flow/flow-dns.ts";
+import type { FlowDrops } from "../../src/flow/flow-drops.ts";
 import type { FlowBatch, FlowOwner, FlowRecord, KernelCounters } from "../../src/flow/flow-record.ts";
+import type { FlowRtt } from "../../src/flow/flow-rtt.ts";
 import type { FlowStat } from "../../src/tui/model/flow-table.ts";
 import { flowIdentity } from "../../src/tui/model/flow-table.ts";
 
@@ -39,6 +42,9 @@ export interface RecordFields {
   startMs?: number;
   endMs?: number;
   owner?: FlowOwner;
+  dns?: FlowDns;
+  rtt?: FlowRtt;
+  drops?: FlowDrops;
 }
 
 export function record(f: RecordFields): FlowRecord {
@@ -65,6 +71,9 @@ export function record(f: RecordFields): FlowRecord {
     dstMac: new Uint8Array([2, 0, 0, 0, 0, 0xb]),
     flags: 0,
     ...(f.owner ? { owner: f.owner } : {}),
+    ...(f.dns ? { dns: f.dns } : {}),
+    ...(f.rtt ? { rtt: f.rtt } : {}),
+    ...(f.drops ? { drops: f.drops } : {}),
   };
 }
 
@@ -75,7 +84,7 @@ export function batch(evictedAtMs: number, records: FlowRecord[], counters = zer
   return { flows: FlowColumns.fromRecords(records), evictedAtMs, evictionMs: 1, counters };
 }
 
-/** A FlowStat with given totals and 2 s / 10 s / 40 s byte rates (packet rates = bytes / 100). */
+/** A FlowStat with given totals and 2 s / 10 s / 40 s byte rates (packet rates = bytes / 100); its drops' latest at endMs. */
 export function stat(f: RecordFields, rates: [number, number, number] = [0, 0, 0]): FlowStat {
   return {
     id: flowIdentity(record(f)),
@@ -86,5 +95,8 @@ export function stat(f: RecordFields, rates: [number, number, number] = [0, 0, 0
     firstSeenMs: f.startMs ?? 0,
     lastSeenMs: f.endMs ?? 0,
     rates: { bytes: [...rates], packets: rates.map((r) => r / 100) },
+    ...(f.dns ? { dns: f.dns } : {}),
+    ...(f.rtt ? { rtt: f.rtt } : {}),
+    ...(f.drops ? { drops: { ...f.drops, lastMs: f.endMs ?? 0 } } : {}),
   };
 }

@@ -33,3 +33,14 @@ export function formatVolume(bytes: number, units: Units): string {
 export function formatInterval(ms: number): string {
   return ms < 1000 ? `${ms}ms` : `${ms / 1000}s`;
 }
+
+/** A latency (DNS, RTT) in at most 5 characters: "35µs", "350µs", "4.2ms", "40ms", "1.5s", "12.3s". */
+export function formatLatency(ns: number): string {
+  const us = ns / 1e3;
+  if (us < 999.5) return `${Math.round(us)}µs`;
+  const ms = ns / 1e6;
+  if (ms < 9.95) return `${ms.toFixed(1)}ms`;
+  if (ms < 999.5) return `${Math.round(ms)}ms`;
+  const s = ms / 1e3;
+  return s < 99.95 ? `${s.toFixed(1)}s` : `${Math.round(s)}s`;
+}

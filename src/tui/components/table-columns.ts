@@ -1,14 +1,20 @@
 /**
  * The table's columns for a grouping: title, alignment, cell text, and how
  * wide: fixed, or sized to content (addresses, names) within a range.
+ *
+ * DNS, RTT and DROPS appear only while a row has one (or the table is sorted
+ * by it): DNS the latest transaction's latency, RTT the largest smoothed RTT
+ * of the latest interval with one, DROPS the packets dropped since the flow
+ * was first seen (a group: the largest latency and RTT, the drops summed).
+ * A row without one leaves the cell blank.
  */
 import type { FlowOwner } from "../../flow/flow-record.ts";
 import type { NameOf } from "../model/flow-filter.ts";
 import type { FlowIdentity } from "../model/flow-table.ts";
 import type { Grouping, Row } from "../model/group-flows.ts";
-import type { SortColumn } from "../model/sort-rows.ts";
+import { ENRICHMENT_COLUMNS, type SortColumn } from "../model/sort-rows.ts";
 import type { Units } from "../model/view-state.ts";
-import { formatRate, formatVolume, siNumber } from "./format-units.ts";
+import { formatLatency, formatRate, formatVolume, siNumber } from "./format-units.ts";
 
 export interface CellContext {
   units: Units;
@@ -91,6 +97,9 @@ const figures: TableColumn[] = [
   { id: "40s", title: "40s", align: "right", width: 9, dropOrder: 2, text: (r, c) => formatRate(r.rates.bytes[2]!, c.units) },
   { id: "bytes", title: "TOTAL", align: "right", width: 7, text: (r, c) => formatVolume(r.bytes, c.units) },
   { id: "packets", title: "PKTS", align: "right", width: 6, dropOrder: 4, text: (r) => siNumber(r.packets) },
+  { id: "dns", title: "DNS", align: "right", width: 5, dropOrder: 6, text: (r) => (r.dnsLatencyNs === undefined ? "" : formatLatency(r.dnsLatencyNs)) },
+  { id: "rtt", title: "RTT", align: "right", width: 5, dropOrder: 7, text: (r) => (r.rttNs === undefined ? "" : formatLatency(r.rttNs)) },
+  { id: "drops", title: "DROPS", align: "right", width: 6, dropOrder: 8, text: (r) => (r.drops ? siNumber(r.drops.packets) : "") },
   { id: "flags", title: "FLAGS", align: "left", width: [5, 9], dropOrder: 1, text: (r) => tcpFlagLetters(r.tcpFlags) },
 ];
 
@@ -103,12 +112,27 @@ const flowColumns: TableColumn[] = [
   ...figures,
 ];
 
-export function columnsOf(grouping: Grouping): TableColumn[] {
-  if (grouping === "flow") return flowColumns;
-  return [
+/** The enrichment columns to show for these rows: those a row has a figure in, and the sort column. */
+export function enrichmentsIn(rows: readonly Row[], sort: SortColumn): Set<SortColumn> {
+  const shown = new Set<SortColumn>(ENRICHMENT_COLUMNS.includes(sort) ? [sort] : []);
+  for (const r of rows) {
+    if (r.dnsLatencyNs !== undefined) shown.add("dns");
+    if (r.rttNs !== undefined) shown.add("rtt");
+    if (r.drops) shown.add("drops");
+    if (shown.size === ENRICHMENT_COLUMNS.length) break;
+  }
+  return shown;
+}
+
+/** The columns of a grouping, with the enrichment columns in `enrichments` (none by default). */
+export function columnsOf(grouping: Grouping, enrichments: ReadonlySet<SortColumn> = new Set()): TableColumn[] {
+  const shown = (c: TableColumn) => !ENRICHMENT_COLUMNS.includes(c.id) || enrichments.has(c.id);
+  if (grouping === "flow") return flowColumns.filter(shown);
+  const columns: TableColumn[] = [
     { id: "group", title: groupTitles[grouping], align: "left", width: [12, 80], text: (r, c) => groupLabel(r, c.nameOf) },
     { id: "flows", title: "FLOWS", align: "right", width: 5, text: (r) => String(r.flows) },
     { id: "protocol", title: "PROTO", align: "left", width: [5, 16], dropOrder: 5, text: (r) => r.protocols.join(",") },
     ...figures,
   ];
+  return columns.filter(shown);
 }

@@ -9,7 +9,7 @@ import type { ViewState } from "../model/view-state.ts";
 import type { NameOf } from "../model/flow-filter.ts";
 import { renderBar } from "./bar.ts";
 import type { Style } from "./style.ts";
-import { columnsOf, type CellContext, type TableColumn } from "./table-columns.ts";
+import { columnsOf, enrichmentsIn, type CellContext, type TableColumn } from "./table-columns.ts";
 import { fit, textWidth } from "./text-cell.ts";
 
 export const BAR_MAX_WIDTH = 30;
@@ -31,12 +31,14 @@ interface Layout {
 
 /**
  * Columns and widths for these rows at this width. Too narrow: optional columns
- * go first (flags, 40 s, 10 s, packets, direction/protocol), then content-sized
- * columns shrink, widest first, with an ellipsis. The bar gets what is left.
+ * go first (flags, 40 s, 10 s, packets, direction/protocol, then DNS, RTT,
+ * drops), then content-sized columns shrink, widest first, with an ellipsis.
+ * The bar gets what is left. `enrichments`: the DNS/RTT/DROPS columns to
+ * show (by default those `rows` have).
  */
-export function layoutTable(rows: Row[], input: Pick<TableInput, "state" | "nameOf">, width: number): Layout {
+export function layoutTable(rows: Row[], input: Pick<TableInput, "state" | "nameOf">, width: number, enrichments = enrichmentsIn(rows, input.state.sort)): Layout {
   const ctx: CellContext = { units: input.state.units, nameOf: input.nameOf };
-  const all = columnsOf(input.state.grouping);
+  const all = columnsOf(input.state.grouping, enrichments);
   const natural = new Map(
     all.map((c) => {
       if (typeof c.width === "number") return [c, c.width];
@@ -71,8 +73,9 @@ export function layoutTable(rows: Row[], input: Pick<TableInput, "state" | "name
 export function renderTable(input: TableInput, width: number, height: number, style: Style): string[] {
   const { rows, state } = input;
   const visible = rows.slice(input.scrollTop, input.scrollTop + Math.max(0, height - 1));
-  // Sized to the rows on screen: thousands of flows cost no more than a page.
-  const layout = layoutTable(visible, input, width);
+  // Sized to the rows on screen: thousands of flows cost no more than a page. The
+  // enrichment columns are those of every row, so scrolling does not move columns.
+  const layout = layoutTable(visible, input, width, enrichmentsIn(rows, state.sort));
   const ctx: CellContext = { units: state.units, nameOf: input.nameOf };
   const descending = isNumericColumn(state.sort) !== state.reverse;
   const titles = layout.columns.map((c, i) => {

@@ -6,10 +6,16 @@
  * the owning process's command name, cgroup path or container id
  * (--enable-process); case does not matter. Terms name one field: `pid:4242`
  * (equal), `comm:iperf`, `cgroup:/system.slice`, `container:3f2a` (part of
- * it). Applied to flows before grouping, so group totals are of the
- * matching flows only.
+ * it). The enrichments: `dropped` (flows with drops), `drop:netfilter` (part
+ * of the latest drop's reason), `rcode:nxdomain` and `dns:example` (part of
+ * the latest DNS response's code or name), `dns>50` `dns<5` `rtt>100`
+ * (latency, RTT in ms: more or less than); a flow without the field matches
+ * none of them, and a comparison not yet given its number matches every flow
+ * that has the field. Applied to flows before grouping, so group totals are
+ * of the matching flows only.
  */
-import type { FlowStat } from "./flow-table.ts";
+import { rcodeName } from "../../flow/flow-dns.ts";
+import { rttOf, type FlowStat } from "./flow-table.ts";
 
 /** Name of an address when one has been resolved (undefined otherwise). */
 export type NameOf = (addr: string) => string | undefined;
@@ -35,6 +41,31 @@ function ownerTermMatches(word: string, f: FlowStat): boolean | undefined {
   }
 }
 
+const ENRICHMENT_TERM = /^(?:(dropped)|(drop|rcode|dns):(.*)|(dns|rtt)([<>])(\d*(?:\.\d*)?)(?:ms)?)$/;
+
+/** Whether `ns` is more (`>`) or less (`<`) than `ms`; "" (not typed yet): any. */
+function compares(ns: number, op: string, ms: string): boolean {
+  if (ms === "" || ms === ".") return true;
+  return op === ">" ? ns > Number(ms) * 1e6 : ns < Number(ms) * 1e6;
+}
+
+/** A term on DNS, RTT or drops; undefined when `word` is not one. */
+function enrichmentTermMatches(word: string, f: FlowStat): boolean | undefined {
+  const term = ENRICHMENT_TERM.exec(word);
+  if (!term) return undefined;
+  if (term[1]) return f.drops !== undefined;
+  const value = term[3] ?? "";
+  switch (term[2] ?? term[4]) {
+    case "drop": return f.drops !== undefined && f.drops.reason.toLowerCase().includes(value);
+    case "rcode": return f.dns !== undefined && rcodeName(f.dns.flags).toLowerCase().includes(value);
+    case "dns": return f.dns !== undefined && (term[2] ? f.dns.name.toLowerCase().includes(value) : compares(f.dns.latencyNs, term[5]!, term[6]!));
+    default: {
+      const rtt = rttOf(f);
+      return rtt !== undefined && compares(rtt, term[5]!, term[6]!);
+    }
+  }
+}
+
 function ownerWordMatches(word: string, f: FlowStat): boolean {
   const owner = f.id.owner;
   if (!owner) return false;
@@ -47,7 +78,7 @@ function ownerWordMatches(word: string, f: FlowStat): boolean {
 
 function wordMatches(word: string, f: FlowStat, nameOf: NameOf): boolean {
   const id = f.id;
-  const term = ownerTermMatches(word, f);
+  const term = ownerTermMatches(word, f) ?? enrichmentTermMatches(word, f);
   if (term !== undefined) return term;
   if (/^\d+$/.test(word) && (id.srcPort === Number(word) || id.dstPort === Number(word))) return true;
   if (id.protocol.toLowerCase() === word) return true;

@@ -8,6 +8,8 @@ import type { FlowColumns } from "../../flow/flow-columns.ts";
 import { addressText, macText, protocolName } from "../../flow/flow-format.ts";
 import type { FlowBatch, FlowOwner, FlowRecord, KernelCounters } from "../../flow/flow-record.ts";
 import type { FlowDns } from "../../flow/flow-dns.ts";
+import type { FlowDrops } from "../../flow/flow-drops.ts";
+import type { FlowRtt } from "../../flow/flow-rtt.ts";
 import { RateWindows, type WindowRates } from "./rate-windows.ts";
 
 /** What identifies a flow, in text, computed once when the flow is first seen. */
@@ -41,6 +43,20 @@ export interface FlowStat {
   rates: WindowRates;
   /** The latest DNS transaction the flow carried (--enable-dns). */
   dns?: FlowDns;
+  /** Its connection's smoothed RTT in the latest interval that had a sample (--enable-rtt). */
+  rtt?: FlowRtt;
+  /** Its drops since first seen (--enable-drops): packets and bytes summed, the rest the latest drop's. */
+  drops?: DropTotals;
+}
+
+/** Drops summed over a flow's intervals: the latest interval's reason, TCP state and flags, and when it was (its batch's time, ms). */
+export interface DropTotals extends FlowDrops {
+  lastMs: number;
+}
+
+/** A flow's RTT as the view shows, sorts and filters it: the largest smoothed RTT of its latest interval with one (as Watch's min_rtt compares). */
+export function rttOf(f: FlowStat): number | undefined {
+  return f.rtt?.maxNs;
 }
 
 interface FlowEntry {
@@ -53,6 +69,8 @@ interface FlowEntry {
   firstSeenMs: number;
   lastSeenMs: number;
   dns?: FlowDns;
+  rtt?: FlowRtt;
+  drops?: DropTotals;
 }
 
 /** The 16 address bytes at `at` in hex. */
@@ -140,6 +158,11 @@ export class FlowTable {
       entry.lastSeenMs = Math.max(entry.lastSeenMs, endMs);
       const dns = flows.dns(i);
       if (dns) entry.dns = dns;
+      const rtt = flows.rtt(i);
+      if (rtt) entry.rtt = rtt;
+      const drops = flows.drops(i);
+      // Drops are never sampled: counted as they are.
+      if (drops) entry.drops = { ...drops, packets: (entry.drops?.packets ?? 0) + drops.packets, bytes: (entry.drops?.bytes ?? 0) + drops.bytes, lastMs: at };
     }
     this.counters = batch.counters;
     this.batches++;
@@ -166,6 +189,8 @@ export class FlowTable {
         tcpFlags: e.tcpFlags,
         dscp: e.dscp,
         ...(e.dns ? { dns: e.dns } : {}),
+        ...(e.rtt ? { rtt: e.rtt } : {}),
+        ...(e.drops ? { drops: { ...e.drops } } : {}),
         firstSeenMs: e.firstSeenMs,
         lastSeenMs: e.lastSeenMs,
         rates: e.windows.rates(nowMs, this.observedSinceMs),

@@ -3,11 +3,13 @@
  * destination, port, interface, protocol, process (pid and command name) or
  * container (its id, else the cgroup path: --enable-process). Rates and totals add up, so a
  * group's figures are the sums of its flows'. Group keys use addresses, never
- * resolved names, so a row keeps its place while names arrive.
+ * resolved names, so a row keeps its place while names arrive. The
+ * enrichments are the worst of the group's: its largest DNS latency and
+ * RTT; its drops are summed, with the latest drop's reason.
  */
 import { addRates, zeroRates, type WindowRates } from "./rate-windows.ts";
 import type { FlowOwner } from "../../flow/flow-record.ts";
-import type { FlowStat } from "./flow-table.ts";
+import { rttOf, type DropTotals, type FlowStat } from "./flow-table.ts";
 
 export const GROUPINGS = ["flow", "host-pair", "source", "destination", "port", "interface", "protocol", "process", "container"] as const;
 export type Grouping = (typeof GROUPINGS)[number];
@@ -39,6 +41,18 @@ export interface Row {
   protocols: string[];
   rates: WindowRates;
   members: FlowStat[];
+  /** The largest latency of its flows' latest DNS transactions, ns; absent when none has one. */
+  dnsLatencyNs?: number;
+  /** The largest RTT of its flows (each flow's RTT maximum in its latest interval with one), ns; absent when none has one. */
+  rttNs?: number;
+  /** Its flows' drops summed; reason, TCP state and flags the latest drop's. Absent when none dropped. */
+  drops?: DropTotals;
+}
+
+function addDrops(into: DropTotals | undefined, from: DropTotals): DropTotals {
+  if (!into) return { ...from };
+  const latest = from.lastMs > into.lastMs ? from : into;
+  return { ...latest, packets: into.packets + from.packets, bytes: into.bytes + from.bytes };
 }
 
 /** The service port of a flow: the lower of its two ports (ephemeral ports are high), 0 when it has none. */
@@ -110,6 +124,10 @@ export function groupFlows(stats: FlowStat[], grouping: Grouping): Row[] {
     if (!row.protocols.includes(f.id.protocol)) row.protocols.push(f.id.protocol);
     addRates(row.rates, f.rates);
     row.members.push(f);
+    if (f.dns) row.dnsLatencyNs = Math.max(row.dnsLatencyNs ?? 0, f.dns.latencyNs);
+    const rtt = rttOf(f);
+    if (rtt !== undefined) row.rttNs = Math.max(row.rttNs ?? 0, rtt);
+    if (f.drops) row.drops = addDrops(row.drops, f.drops);
   }
   for (const row of rows.values()) row.protocols.sort();
   return [...rows.values()];

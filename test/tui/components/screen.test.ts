@@ -119,7 +119,7 @@ describe("screen", () => {
     const lines = renderScreen({ header, rows, state, nameOf: noNames, scrollTop: 0 }, 100, 24, plainStyle);
     expect(lines[4]!.trimEnd()).toBe(" keys");
     expect(lines[6]!.trimEnd()).toBe("  < >  ← →                sort by the previous / next column");
-    expect(lines[21]!.trimEnd()).toBe("  q  Ctrl-C               quit (everything the view attached is detached)");
+    expect(lines[22]!.trimEnd()).toBe("  q  Ctrl-C               quit (everything the view attached is detached)");
     expect(lines.some((l) => l.includes("─ details"))).toBe(false);
     expect(lines.length).toBe(24);
   });

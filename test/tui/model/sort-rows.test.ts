@@ -36,8 +36,8 @@ describe("sortRows", () => {
   });
 
   test("columns per grouping, and the sort column after a grouping change", () => {
-    expect(columnsFor("flow")).toEqual(["interface", "direction", "protocol", "source", "destination", "2s", "10s", "40s", "bytes", "packets", "flags"]);
-    expect(columnsFor("port")).toEqual(["group", "flows", "protocol", "2s", "10s", "40s", "bytes", "packets", "flags"]);
+    expect(columnsFor("flow")).toEqual(["interface", "direction", "protocol", "source", "destination", "2s", "10s", "40s", "bytes", "packets", "dns", "rtt", "drops", "flags"]);
+    expect(columnsFor("port")).toEqual(["group", "flows", "protocol", "2s", "10s", "40s", "bytes", "packets", "dns", "rtt", "drops", "flags"]);
     expect(sortColumnFor("port", "source")).toBe("group");
     expect(sortColumnFor("port", "bytes")).toBe("bytes");
     expect(sortColumnFor("flow", "group")).toBe("source");

@@ -44,6 +44,13 @@
  * lost; test/e2e/ipfix-export.test.ts measures it). Re-sending them at each
  * refresh is what lets a restarted collector scale the flows again.
  *
+ * Flows with drops (--enable-drops) are written with the "+ drops" twins of
+ * the IP templates (DROPS_TEMPLATES: droppedOctetDeltaCount and
+ * droppedPacketDeltaCount added). Those templates are announced, in a
+ * message of their own in each flow domain, before the first flow with
+ * drops and at every refresh after it: until then (and always without
+ * --enable-drops) every message is the same bytes as before drops existed.
+ *
  * Flows are grouped by template first (one pass that computes each row's
  * template), then each template's rows are written in runs that fill a
  * message, by the template's straight-line writer (ipfix-templates.ts).
@@ -55,7 +62,7 @@
 import type { FlowColumns } from "../flow/flow-columns.ts";
 import { type MessageChunk, MessageChunks } from "./ipfix-message-chunks.ts";
 import { FlowRowGroups } from "./ipfix-row-groups.ts";
-import { FLOW_TEMPLATES, type Field, INTERFACE_NAMES_TEMPLATE, SAMPLING_TEMPLATE } from "./ipfix-templates.ts";
+import { DROPS_TEMPLATES, FLOW_TEMPLATES, type FlowTemplate, type Field, INTERFACE_NAMES_TEMPLATE, RECORD_TEMPLATES, SAMPLING_TEMPLATE } from "./ipfix-templates.ts";
 
 /** Observation domain of the interface names: 0, "no specific Observation Domain" (RFC 7011 §3.1). */
 export const INTERFACE_NAMES_DOMAIN = 0;
@@ -108,8 +115,10 @@ export class IpfixEncoder {
   private ofFlows = false;
   private setStart = -1;
   private setId = 0;
+  /** Whether a flow with drops has been seen: DROPS_TEMPLATES are then announced in every flow domain, at every refresh. */
+  private dropsAnnounced = false;
   /** Reused across batches: each row's template and rate, and the rows of one rate in template order. */
-  private readonly rows = new FlowRowGroups(FLOW_TEMPLATES.length);
+  private readonly rows = new FlowRowGroups(RECORD_TEMPLATES.length);
   private readonly text = new TextEncoder();
 
   constructor(
@@ -158,6 +167,7 @@ export class IpfixEncoder {
     this.hasTemplates = true;
     this.flowTemplates();
     out.push(this.finish(exportSeconds, this.flowDomain));
+    if (this.dropsAnnounced) out.push(this.dropsTemplates(exportSeconds, this.flowDomain));
     this.begin();
     this.hasTemplates = true;
     this.openSet(OPTIONS_TEMPLATE_SET_ID);
@@ -168,8 +178,19 @@ export class IpfixEncoder {
     this.at = this.writeFields([...names.scopeFields, ...names.fields], this.at + 6);
     this.closeSet();
     this.interfaceNames(exportSeconds, interfaces, out);
-    for (const [rate, domain] of this.sampledDomains) out.push(this.samplingTemplates(exportSeconds, rate, domain));
+    for (const [rate, domain] of this.sampledDomains) {
+      out.push(this.samplingTemplates(exportSeconds, rate, domain));
+      if (this.dropsAnnounced) out.push(this.dropsTemplates(exportSeconds, domain));
+    }
     return out;
+  }
+
+  /** A message of DROPS_TEMPLATES alone, in `domain` (no data record: the sequence stays). */
+  private dropsTemplates(exportSeconds: number, domain: DomainSequence): IpfixMessage {
+    this.begin();
+    this.hasTemplates = true;
+    this.templateSet(DROPS_TEMPLATES);
+    return this.finish(exportSeconds, domain);
   }
 
   /**
@@ -246,6 +267,12 @@ export class IpfixEncoder {
     if (n === 0) return out;
     const chunksBefore = this.chunks.taken;
     const sampledRates = this.rows.classify(flows);
+    if (this.rows.dropRows > 0 && !this.dropsAnnounced) {
+      // The first flows with drops: their templates, before them, in every flow domain known so far.
+      this.dropsAnnounced = true;
+      out.push(this.dropsTemplates(exportSeconds, this.flowDomain));
+      for (const domain of this.sampledDomains.values()) out.push(this.dropsTemplates(exportSeconds, domain));
+    }
     if (this.rows.group(n, 1) > 0) this.writeFlows(flows, exportSeconds, this.flowDomain, out);
     for (const rate of sampledRates) {
       let domain = this.sampledDomains.get(rate);
@@ -253,6 +280,7 @@ export class IpfixEncoder {
         domain = { id: samplingDomainId(this.flowDomain.id, rate), next: 0 };
         this.sampledDomains.set(rate, domain);
         out.push(this.samplingTemplates(exportSeconds, rate, domain));
+        if (this.dropsAnnounced) out.push(this.dropsTemplates(exportSeconds, domain));
       }
       this.rows.group(n, rate);
       this.writeFlows(flows, exportSeconds, domain, out);
@@ -266,8 +294,8 @@ export class IpfixEncoder {
     const { order, firstOfTemplate: first } = this.rows;
     this.begin();
     this.ofFlows = true;
-    for (let t = 0; t < FLOW_TEMPLATES.length; t++) {
-      const template = FLOW_TEMPLATES[t]!;
+    for (let t = 0; t < RECORD_TEMPLATES.length; t++) {
+      const template = RECORD_TEMPLATES[t]!;
       const length = template.recordLength;
       let from = first[t]!;
       const to = first[t + 1]!;
@@ -291,10 +319,14 @@ export class IpfixEncoder {
     out.push(this.finish(exportSeconds, domain));
   }
 
-  /** A template set holding every flow template. */
+  /** A template set holding every flow template (DROPS_TEMPLATES aside: dropsTemplates()). */
   private flowTemplates() {
+    this.templateSet(FLOW_TEMPLATES);
+  }
+
+  private templateSet(templates: readonly FlowTemplate[]) {
     this.openSet(TEMPLATE_SET_ID);
-    for (const t of FLOW_TEMPLATES) {
+    for (const t of templates) {
       this.view.setUint16(this.at, t.id);
       this.view.setUint16(this.at + 2, t.fields.length);
       this.at = this.writeFields(t.fields, this.at + 4);
@@ -372,8 +404,8 @@ export class IpfixEncoder {
 
 /**
  * Bytes of the largest template message: the flow templates with the
- * sampling options template and record, or the names' options template with
- * one interface name.
+ * sampling options template and record, the drops templates, or the names'
+ * options template with one interface name.
  */
 function templatesBytes(): number {
   let flowTemplates = MESSAGE_HEADER + SET_HEADER;
@@ -382,6 +414,8 @@ function templatesBytes(): number {
   flowTemplates += SET_HEADER + 6 + 4 * (sampling.scopeFields.length + sampling.fields.length) + SET_HEADER + sampling.recordLength;
   const names = INTERFACE_NAMES_TEMPLATE;
   const optionsTemplate = MESSAGE_HEADER + SET_HEADER + 6 + 4 * (names.scopeFields.length + names.fields.length);
+  let dropsTemplates = MESSAGE_HEADER + SET_HEADER;
+  for (const t of DROPS_TEMPLATES) dropsTemplates += 4 + 4 * t.fields.length;
   // Room for one interface-name record after it (its set header, index, length octet, 15-byte name).
-  return Math.max(flowTemplates, optionsTemplate + SET_HEADER + 4 + 1 + 15);
+  return Math.max(flowTemplates, dropsTemplates, optionsTemplate + SET_HEADER + 4 + 1 + 15);
 }

@@ -19,7 +19,10 @@
  * flows (--sampling, rules' sample=N) go in domain `domain` + N, with their
  * templates and sampling options there (the encoder sends them before a
  * rate's first flows and at each refresh), so collectors scale them by N and
- * never scale the unsampled flows.
+ * never scale the unsampled flows. Flows with drops (--enable-drops) carry
+ * droppedOctetDeltaCount/droppedPacketDeltaCount in templates 264–267, sent
+ * from the first such flow on (ipfix-templates.ts); DNS and RTT have no IANA
+ * Information Element and are not exported here.
  *
  * Ownership: the exporter owns its socket, its queue and its timers;
  * disposing it sends what is queued (paced) for at most `flushTimeoutMs`,

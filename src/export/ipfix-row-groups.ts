@@ -1,32 +1,40 @@
 /**
  * The rows of a flow batch grouped for the IPFIX encoder (ipfix-encoder.ts):
- * each row's template (ipfix-templates.ts templateIndex) and sampling rate,
- * then, per rate, the rows of that rate in template order. Counting sorts
- * into arrays reused across batches: nothing allocated per row.
+ * each row's template (ipfix-templates.ts recordTemplateIndex, an index in
+ * RECORD_TEMPLATES, "+ drops" twins included) and sampling rate, then, per
+ * rate, the rows of that rate in template order. Counting sorts into arrays
+ * reused across batches: nothing allocated per row.
  *
  * Ownership: `order` and `firstOfTemplate` hold the last group() until the
  * next call; the encoder reads them straight after.
  */
 import type { FlowColumns } from "../flow/flow-columns.ts";
-import { templateIndex } from "./ipfix-templates.ts";
+import { FLOW_TEMPLATES, recordTemplateIndex } from "./ipfix-templates.ts";
+
+/** RECORD_TEMPLATES from this index on are the "+ drops" ones. */
+const FIRST_DROPS_TEMPLATE = FLOW_TEMPLATES.length;
 
 export class FlowRowGroups {
   private kinds = new Uint8Array(0);
   private rates = new Uint32Array(0);
   /** Rows of the last group(), template by template. */
   order = new Uint32Array(0);
+  /** Rows of the last classify() with drops (written with a DROPS_TEMPLATES template). */
+  dropRows = 0;
   /** Where each template's rows start in `order` (one more entry: the end). */
   readonly firstOfTemplate: Uint32Array;
   private readonly nextOfTemplate: Uint32Array;
 
+  /** `templates`: RECORD_TEMPLATES.length. */
   constructor(templates: number) {
     this.firstOfTemplate = new Uint32Array(templates + 1);
     this.nextOfTemplate = new Uint32Array(templates);
   }
 
   /**
-   * Each row's template (kinds) and sampling rate (rates, 1 when unsampled);
-   * returns the rates above 1 in the batch, ascending (none: the common case).
+   * Each row's template (kinds) and sampling rate (rates, 1 when unsampled),
+   * and how many rows have drops (dropRows); returns the rates above 1 in
+   * the batch, ascending (none: the common case).
    */
   classify(flows: FlowColumns): number[] {
     const n = flows.count;
@@ -37,14 +45,17 @@ export class FlowRowGroups {
       this.order = new Uint32Array(size);
     }
     const { kinds, rates } = this;
-    const { keys, metrics } = flows;
     let sampled = 0;
+    let dropRows = 0;
     for (let i = 0; i < n; i++) {
-      kinds[i] = templateIndex(keys, metrics, i);
+      const kind = recordTemplateIndex(flows, i);
+      kinds[i] = kind;
+      if (kind >= FIRST_DROPS_TEMPLATE) dropRows++;
       const rate = flows.sampling(i);
       rates[i] = rate;
       if (rate > 1) sampled++;
     }
+    this.dropRows = dropRows;
     if (sampled === 0) return [];
     const distinct = new Set<number>();
     for (let i = 0; i < n; i++) if (rates[i]! > 1) distinct.add(rates[i]!);

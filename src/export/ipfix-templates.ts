@@ -8,7 +8,13 @@
  *
  * One template per kind of flow (IPv4, IPv6, non-IP), each with and without
  * vlanId: a field is sent only where the flow has it (RFC 7011 has no
- * "absent" value, and 0 is VLAN 0). Times are absolute milliseconds
+ * "absent" value, and 0 is VLAN 0). The same holds for drops
+ * (--enable-drops): an IP flow the kernel dropped packets of is written with
+ * the IP template's "+ drops" twin, which adds droppedOctetDeltaCount (132)
+ * and droppedPacketDeltaCount (133) at the end (DROPS_TEMPLATES; announced
+ * from the first such flow on, so an agent without drops sends the same
+ * bytes as before). A drop-only flow (no TC hook saw its packets) has
+ * packetDeltaCount 0 there. Times are absolute milliseconds
  * (flowStart/EndMilliseconds): every known interop bug of flow exporters
  * comes from uptime-relative times. Counters are unsigned64.
  *
@@ -52,6 +58,8 @@ export const IE = {
   selectorAlgorithm: 304,
   samplingSize: 309,
   samplingPopulation: 310,
+  droppedOctetDeltaCount: 132,
+  droppedPacketDeltaCount: 133,
   layer2OctetDeltaCount: 352,
 } as const;
 
@@ -177,8 +185,8 @@ const LINK: Field[] = [
   [IE.destinationMacAddress, 6],
 ];
 
-/** IPv4 or IPv6 records (IPV4_FIELDS / IPV6_FIELDS, then vlanId when `vlan`). */
-function writeIpRows(flows: FlowColumns, rows: Uint32Array, from: number, to: number, out: Uint8Array, at: number, v6: boolean, vlan: boolean): number {
+/** IPv4 or IPv6 records (IPV4_FIELDS / IPV6_FIELDS, then vlanId when `vlan`, then DROPS when `drops`). */
+function writeIpRows(flows: FlowColumns, rows: Uint32Array, from: number, to: number, out: Uint8Array, at: number, v6: boolean, vlan: boolean, drops: boolean): number {
   const { keys, metrics, startMs, endMs } = flows;
   // IPv4 addresses are IPv4-mapped in the rows: the last 4 of the 16 bytes.
   const addressBytes = v6 ? 16 : 4;
@@ -221,6 +229,13 @@ function writeIpRows(flows: FlowColumns, rows: Uint32Array, from: number, to: nu
       out[at] = metrics[m + M_VLAN + 1]!;
       out[at + 1] = metrics[m + M_VLAN]!;
       at += 2;
+    }
+    if (drops) {
+      // droppedOctetDeltaCount (IP bytes, as octetDeltaCount), droppedPacketDeltaCount: the sparse column's, by row.
+      const d = flows.drops(i);
+      put64(out, at, d ? d.bytes : 0);
+      put64(out, at + 8, d ? d.packets : 0);
+      at += 16;
     }
   }
   return at;
@@ -282,18 +297,43 @@ const NON_IP_FIELDS: Field[] = [
   ...LINK,
 ];
 const VLAN: Field = [IE.vlanId, 2];
+/** What the kernel dropped of the flow (FlowDrops): RFC 7012 §5.10's counters, IP bytes as octetDeltaCount's. */
+const DROPS: Field[] = [
+  [IE.droppedOctetDeltaCount, 8],
+  [IE.droppedPacketDeltaCount, 8],
+];
 
-/** Indexed by templateIndex(): kind * 2 + tagged. */
+/** The templates every export announces, indexed by templateIndex(): kind * 2 + tagged. */
 export const FLOW_TEMPLATES: readonly FlowTemplate[] = [
-  template(256, "IPv4", IPV4_FIELDS, (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, false, false)),
-  template(257, "IPv4 + VLAN", [...IPV4_FIELDS, VLAN], (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, false, true)),
-  template(258, "IPv6", IPV6_FIELDS, (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, true, false)),
-  template(259, "IPv6 + VLAN", [...IPV6_FIELDS, VLAN], (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, true, true)),
+  template(256, "IPv4", IPV4_FIELDS, (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, false, false, false)),
+  template(257, "IPv4 + VLAN", [...IPV4_FIELDS, VLAN], (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, false, true, false)),
+  template(258, "IPv6", IPV6_FIELDS, (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, true, false, false)),
+  template(259, "IPv6 + VLAN", [...IPV6_FIELDS, VLAN], (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, true, true, false)),
   template(260, "non-IP", NON_IP_FIELDS, (f, rows, from, to, out, at) => writeNonIpRows(f, rows, from, to, out, at, false)),
   template(261, "non-IP + VLAN", [...NON_IP_FIELDS, VLAN], (f, rows, from, to, out, at) => writeNonIpRows(f, rows, from, to, out, at, true)),
 ];
 
-/** Which of FLOW_TEMPLATES row i of these raw rows is written with. */
+/**
+ * The IP templates' twins for flows with drops, announced once a flow has
+ * them: DROPS_TEMPLATES[t] is FLOW_TEMPLATES[t] with DROPS at the end. Ids
+ * after the options templates' 262 and 263, which keep theirs. Drops are of
+ * IP packets only (bpf/drops.bpf.c parses IPv4 and IPv6): non-IP has no twin.
+ */
+export const DROPS_TEMPLATES: readonly FlowTemplate[] = [
+  template(264, "IPv4 + drops", [...IPV4_FIELDS, ...DROPS], (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, false, false, true)),
+  template(265, "IPv4 + VLAN + drops", [...IPV4_FIELDS, VLAN, ...DROPS], (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, false, true, true)),
+  template(266, "IPv6 + drops", [...IPV6_FIELDS, ...DROPS], (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, true, false, true)),
+  template(267, "IPv6 + VLAN + drops", [...IPV6_FIELDS, VLAN, ...DROPS], (f, rows, from, to, out, at) => writeIpRows(f, rows, from, to, out, at, true, true, true)),
+];
+
+/**
+ * Every template a flow record is written with, indexed by
+ * recordTemplateIndex(): FLOW_TEMPLATES, then DROPS_TEMPLATES (the encoder
+ * writes them in this order, so a batch without drops is written as before).
+ */
+export const RECORD_TEMPLATES: readonly FlowTemplate[] = [...FLOW_TEMPLATES, ...DROPS_TEMPLATES];
+
+/** Which of FLOW_TEMPLATES row i of these raw rows is written with (drops aside: recordTemplateIndex). */
 export function templateIndex(keys: Uint8Array, metrics: Uint8Array, i: number): number {
   const k = i * KEY + K_ETH;
   const ethType = keys[k]! | (keys[k + 1]! << 8);
@@ -301,6 +341,15 @@ export function templateIndex(keys: Uint8Array, metrics: Uint8Array, i: number):
   const tagged = (metrics[m]! | metrics[m + 1]!) !== 0 ? 1 : 0;
   // An IP flow whose addresses the kernel could not read (truncated) still has the mapped/zero form; IPv4 is told by EtherType.
   return (ethType === 0x0800 ? 0 : ethType === 0x86dd ? 2 : 4) + tagged;
+}
+
+/** templateIndex() of an IP row with drops → its index in RECORD_TEMPLATES (DROPS_TEMPLATES follow FLOW_TEMPLATES). */
+const DROPS_OFFSET = FLOW_TEMPLATES.length;
+
+/** Which of RECORD_TEMPLATES row i of `flows` is written with: its FLOW_TEMPLATES one, or that one's "+ drops" twin. */
+export function recordTemplateIndex(flows: FlowColumns, i: number): number {
+  const t = templateIndex(flows.keys, flows.metrics, i);
+  return t < DROPS_TEMPLATES.length && flows.drops(i) !== undefined ? t + DROPS_OFFSET : t;
 }
 
 /**

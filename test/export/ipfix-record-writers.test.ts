@@ -5,11 +5,12 @@
  * DataView, in the order of the template's field list, messages cut record
  * by record. The encoder's messages must be byte-identical to the
  * reference's for every template (IPv4, IPv6, non-IP, each with and without
- * VLAN), at several MTUs, and for values at the edges of each field.
+ * VLAN; the IP ones also "+ drops"), at several MTUs, and for values at the
+ * edges of each field.
  */
 import { describe, expect, test } from "bun:test";
 import { IpfixEncoder } from "../../src/export/ipfix-encoder.ts";
-import { FLOW_TEMPLATES, type Field, IE } from "../../src/export/ipfix-templates.ts";
+import { DROPS_TEMPLATES, FLOW_TEMPLATES, type Field, IE, RECORD_TEMPLATES } from "../../src/export/ipfix-templates.ts";
 import { FlowColumns } from "../../src/flow/flow-columns.ts";
 import type { FlowRecord } from "../../src/flow/flow-record.ts";
 import { randomFlows, udpFlow } from "../api/flow-fixtures.ts";
@@ -50,13 +51,17 @@ function writeField(flows: FlowColumns, i: number, ie: number, length: number, o
     case IE.sourceMacAddress: return out.set(flows.metrics.slice(flows.srcMacAt(i), flows.srcMacAt(i) + 6), at);
     case IE.destinationMacAddress: return out.set(flows.metrics.slice(flows.dstMacAt(i), flows.dstMacAt(i) + 6), at);
     case IE.vlanId: return v.setUint16(at, flows.vlanId(i));
+    case IE.droppedOctetDeltaCount: return u64(flows.drops(i)!.bytes);
+    case IE.droppedPacketDeltaCount: return u64(flows.drops(i)!.packets);
   }
   throw new Error(`no reference for IE ${ie} (${length} bytes)`);
 }
 
+/** Index in RECORD_TEMPLATES: FLOW_TEMPLATES by kind and tag, then an IP flow with drops in its "+ drops" twin. */
 function referenceTemplate(flows: FlowColumns, i: number): number {
   const kind = flows.ethType(i) === 0x0800 ? 0 : flows.ethType(i) === 0x86dd ? 1 : 2;
-  return kind * 2 + (flows.vlanId(i) !== 0 ? 1 : 0);
+  const t = kind * 2 + (flows.vlanId(i) !== 0 ? 1 : 0);
+  return kind < 2 && flows.drops(i) ? FLOW_TEMPLATES.length + t : t;
 }
 
 /** The flow messages as the encoder must write them: records grouped by template in row order, a message cut before the record that would overrun it. */
@@ -86,7 +91,7 @@ function referenceMessages(flows: FlowColumns, domain: number, max: number, seco
     at = 16;
     records = 0;
   };
-  for (const [t, template] of FLOW_TEMPLATES.entries()) {
+  for (const [t, template] of RECORD_TEMPLATES.entries()) {
     for (let i = 0; i < flows.count; i++) {
       if (referenceTemplate(flows, i) !== t) continue;
       if (at + (setId === template.id ? 0 : 4) + template.recordLength > max) finish();
@@ -156,6 +161,21 @@ function edgeFlows(): FlowRecord[] {
   return out;
 }
 
+/** Random flows with drops on about half of them (a drop-only flow among them: 0 packets), and drops at the edges. */
+function flowsWithDrops(count: number, seed: number): FlowRecord[] {
+  const edges = edgeFlows().map((r, i) => (i % 2 ? r : { ...r, drops: { packets: 2 ** 53 - 1 - i, bytes: 2 ** 53 - 2, reason: "NETFILTER_DROP", reasonCode: 2 ** 32 - 1, tcpState: 12, tcpFlags: 0x1ff } }));
+  const random = mixedFlows(count, seed).map((r, i) => {
+    if (i % 2) return r;
+    const dropOnly = i % 6 === 0;
+    return {
+      ...r,
+      ...(dropOnly ? { packets: 0, bytes: 0 } : {}),
+      drops: { packets: (i % 5) + 1, bytes: ((i % 5) + 1) * (40 + i), reason: "TCP_INVALID_SEQUENCE", reasonCode: 70, tcpState: 1, tcpFlags: 0x10 },
+    };
+  });
+  return [...random, ...edges];
+}
+
 function templatesOf(flows: FlowColumns): Set<number> {
   return new Set(Array.from({ length: flows.count }, (_, i) => referenceTemplate(flows, i)));
 }
@@ -168,6 +188,7 @@ describe("IPFIX record writers", () => {
   for (const [name, flows] of cases) {
     test(`${name}: byte-identical to the field-by-field reference, every template, several MTUs`, () => {
       expect([...templatesOf(flows)].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(Array.from({ length: flows.count }, (_, i) => flows.drops(i)).every((d) => d === undefined)).toBe(true);
       for (const max of [1252, 1472, 8972, 65507]) {
         const encoder = new IpfixEncoder(7, max);
         const messages = encoder.flows(flows, 1_764_000_001).map((m) => m.bytes);
@@ -180,6 +201,23 @@ describe("IPFIX record writers", () => {
       }
     });
   }
+
+  test("flows with drops: the \"+ drops\" templates byte-identical to the reference (every template, several MTUs), announced before them", () => {
+    const flows = FlowColumns.fromRecords(flowsWithDrops(5000, 17));
+    expect([...templatesOf(flows)].sort((x, y) => x - y)).toEqual([...RECORD_TEMPLATES.keys()]);
+    for (const max of [1252, 1472, 8972, 65507]) {
+      const encoder = new IpfixEncoder(7, max);
+      const [announcement, ...messages] = encoder.flows(flows, 1_764_000_001);
+      // The first flows with drops: a message of DROPS_TEMPLATES alone, then the data (the sequence starts at 0).
+      const store: TemplateStore = new Map();
+      expect(announcement).toMatchObject({ templates: true, records: 0, flows: 0 });
+      expect(decodeMessage(announcement!.bytes, store).templates.map((t) => t.id)).toEqual(DROPS_TEMPLATES.map((t) => t.id));
+      const expected = referenceMessages(flows, 7, max, 1_764_000_001, 0);
+      expect(messages.map((m) => m.bytes)).toEqual(expected);
+      // Announced once: the next batch is data only.
+      expect(encoder.flows(flows, 1_764_000_002).map((m) => m.bytes)).toEqual(referenceMessages(flows, 7, max, 1_764_000_002, flows.count));
+    }
+  });
 
   test("a smaller batch after a larger one: nothing of the larger is left in the reused grouping", () => {
     const large = FlowColumns.fromRecords(mixedFlows(3000, 5));
@@ -224,10 +262,13 @@ describe("IPFIX record writers", () => {
     const encoder = new IpfixEncoder(7, 1472);
     const [templates] = encoder.templates(0, []);
     decodeMessage(templates!.bytes, store);
-    const decoded = referenceMessages(flows, 7, 1472, 0, 0).flatMap((bytes) => decodeMessage(bytes, store).records);
-    expect(decoded).toHaveLength(flows.count);
+    const withDrops = FlowColumns.fromRecords(flowsWithDrops(50, 3));
+    for (const m of encoder.flows(withDrops, 0)) if (m.templates) decodeMessage(m.bytes, store);
+    const decoded = [flows, withDrops].flatMap((f) => referenceMessages(f, 7, 1472, 0, 0).flatMap((bytes) => decodeMessage(bytes, store).records));
+    expect(decoded).toHaveLength(flows.count + withDrops.count);
+    expect(new Set(decoded.map((r) => r.templateId))).toEqual(new Set(RECORD_TEMPLATES.map((t) => t.id)));
     for (const r of decoded) {
-      const template = FLOW_TEMPLATES.find((t) => t.id === r.templateId)!;
+      const template = RECORD_TEMPLATES.find((t) => t.id === r.templateId)!;
       expect([...r.fields.values()].reduce((sum, f) => sum + f.length, 0)).toBe(template.recordLength);
     }
   });

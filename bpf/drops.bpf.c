@@ -36,6 +36,7 @@
 #define NETFLOW_DROPS_OBJECT
 #include "config.h"
 #include "flow.h"
+#include "ipv6-ext.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -88,12 +89,6 @@ struct sk_buff {
 } __attribute__((preserve_access_index));
 
 #define SKB_DROP_REASON_NOT_SPECIFIED 2
-#define IPV6_EXT_HOP_BY_HOP 0
-#define IPV6_EXT_ROUTING 43
-#define IPV6_EXT_FRAGMENT 44
-#define IPV6_EXT_AUTH 51
-#define IPV6_EXT_DEST_OPTS 60
-#define IPV6_EXT_MOBILITY 135
 
 const volatile struct drop_knobs drop_knobs = { .netns_cookie = 0 };
 
@@ -151,12 +146,6 @@ static __always_inline struct drop_counters *counters(void)
 	return bpf_map_lookup_elem(&drop_counters, &zero);
 }
 
-static __always_inline int is_ipv6_extension(__u8 next)
-{
-	return next == IPV6_EXT_HOP_BY_HOP || next == IPV6_EXT_ROUTING || next == IPV6_EXT_FRAGMENT ||
-	       next == IPV6_EXT_AUTH || next == IPV6_EXT_DEST_OPTS || next == IPV6_EXT_MOBILITY;
-}
-
 /*
  * The packet's 5-tuple into `key` as parse.h writes it (IPv4-mapped
  * addresses, ports in host order, 0 for ICMP and later fragments), its IP
@@ -210,7 +199,7 @@ static __always_inline int parse_dropped(const unsigned char *ip, __u16 eth_prot
 					break;
 				continue;
 			}
-			__u32 length = protocol == IPV6_EXT_AUTH ? ((__u32)ext[1] + 2) * 4 : ((__u32)ext[1] + 1) * 8;
+			__u32 length = ipv6_extension_length(protocol, ext[1]);
 			protocol = ext[0];
 			l4 += length;
 		}

@@ -33,18 +33,11 @@
 #include <bpf/bpf_helpers.h>
 #include "config.h"
 #include "flow.h"
+#include "ipv6-ext.h"
 
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
 #endif
-
-/* IPv6 extension header numbers (IANA "IPv6 Extension Header Types"). */
-#define IPV6_EXT_HOP_BY_HOP 0
-#define IPV6_EXT_ROUTING 43
-#define IPV6_EXT_FRAGMENT 44
-#define IPV6_EXT_AUTH 51
-#define IPV6_EXT_DEST_OPTS 60
-#define IPV6_EXT_MOBILITY 135
 
 #define IP_FRAGMENT_OFFSET_MASK 0x1fff
 #define VLAN_VID_MASK 0x0fff
@@ -217,13 +210,6 @@ static __always_inline void parse_ipv4(struct __sk_buff *skb, struct packet *pkt
 		parse_transport_at(skb, pkt, pkt->header_len);
 }
 
-/* An IPv6 extension header's type (RFC 8200 4, RFC 4302, RFC 6275). */
-static __always_inline int is_ipv6_extension(__u8 next)
-{
-	return next == IPV6_EXT_HOP_BY_HOP || next == IPV6_EXT_ROUTING || next == IPV6_EXT_FRAGMENT ||
-	       next == IPV6_EXT_AUTH || next == IPV6_EXT_DEST_OPTS || next == IPV6_EXT_MOBILITY;
-}
-
 /*
  * The extension header chain from `offset` (the first one, type `next`), read
  * with bpf_skb_load_bytes at scalar offsets, then the transport header.
@@ -258,10 +244,7 @@ static __always_inline void parse_ipv6_extensions(struct __sk_buff *skb, struct 
 		} else {
 			if (bpf_skb_load_bytes(skb, offset, ext, 2))
 				goto truncated;
-			if (next == IPV6_EXT_AUTH)
-				length = ((__u32)ext[1] + 2) * 4; /* RFC 4302: in 4-octet units, minus 2 */
-			else
-				length = ((__u32)ext[1] + 1) * 8; /* RFC 8200: in 8-octet units, minus 1 */
+			length = ipv6_extension_length(next, ext[1]);
 			next = ext[0];
 		}
 		offset += length;

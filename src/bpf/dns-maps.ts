@@ -5,7 +5,8 @@
  * owned by the FlowObject; present only with --enable-dns.
  */
 import { DNS_COUNTERS, DNS_RECORD, FLOW_KEY } from "./flow-layout.ts";
-import { mapLookup, mapLookupAndDeleteBatch } from "./libbpf.ts";
+import { mapLookup } from "./libbpf.ts";
+import { BatchDrain } from "./batch-drain.ts";
 
 export interface DnsCounters {
   /** Queries seen (QR 0). */
@@ -25,12 +26,9 @@ export interface DnsRows {
   count: number;
 }
 
-const BATCH = 1024;
 
 export class DnsMaps {
-  private keys = new Uint8Array(BATCH * FLOW_KEY.size);
-  private records = new Uint8Array(BATCH * DNS_RECORD.size);
-  private readonly token = new Uint8Array(FLOW_KEY.size);
+  private readonly rows = new BatchDrain("dns_flows", FLOW_KEY.size, DNS_RECORD.size);
   private counterValues: BigUint64Array | undefined;
   private readonly counterKey = new Uint8Array(4);
 
@@ -47,30 +45,7 @@ export class DnsMaps {
    * record the kernel writes meanwhile is in this drain or the next.
    */
   drain(): DnsRows {
-    let count = 0;
-    for (let first = true; ; first = false) {
-      if (count + BATCH > this.keys.length / FLOW_KEY.size) {
-        const grown = (count + BATCH) * 2;
-        const keys = new Uint8Array(grown * FLOW_KEY.size);
-        keys.set(this.keys.subarray(0, count * FLOW_KEY.size));
-        const records = new Uint8Array(grown * DNS_RECORD.size);
-        records.set(this.records.subarray(0, count * DNS_RECORD.size));
-        this.keys = keys;
-        this.records = records;
-      }
-      const r = mapLookupAndDeleteBatch(
-        this.flowsFd,
-        first,
-        this.token,
-        this.keys.subarray(count * FLOW_KEY.size),
-        this.records.subarray(count * DNS_RECORD.size),
-        BATCH,
-      );
-      if (!r) throw new Error("dns_flows: the kernel does not support batch operations on LRU hash maps (needs 5.6)");
-      count += r.copied;
-      if (r.done) break;
-    }
-    return { keys: this.keys, records: this.records, count };
+    return this.rows.drain(this.flowsFd);
   }
 
   /** The tracker's counters, summed over CPUs (they only grow). */

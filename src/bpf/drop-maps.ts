@@ -26,7 +26,6 @@ import {
   mapGeometry,
   mapLookup,
   mapCreate,
-  mapLookupAndDeleteBatch,
   mapLookupBatch,
   mapMemoryBytes,
   mapUpdate,
@@ -39,12 +38,12 @@ import {
   type ObjectHandle,
 } from "./libbpf.ts";
 import { explainLoadFailure } from "./verifier-log.ts";
+import { BatchDrain } from "./batch-drain.ts";
 
 /** enum bpf_attach_type BPF_TRACE_RAW_TP: a tp_btf program's attach type. */
 const BPF_TRACE_RAW_TP = 23;
 /** Records one drops map holds between two evictions (distinct flows with drops); past it, drops are counted as lost (mapFull). */
 export const DROPS_MAP_ENTRIES = 16384;
-const BATCH = 1024;
 
 /** One drain of the drops map: `count` rows of struct flow_key and struct drop_record, valid until the next drain. */
 export interface DropRows {
@@ -72,9 +71,7 @@ export async function embeddedDropsObject(): Promise<Uint8Array> {
 }
 
 export class DropTracer implements Disposable {
-  private keys = new Uint8Array(BATCH * FLOW_KEY.size);
-  private records = new Uint8Array(BATCH * DROP_RECORD.size);
-  private readonly token = new Uint8Array(FLOW_KEY.size);
+  private readonly rows = new BatchDrain("drops", FLOW_KEY.size, DROP_RECORD.size);
   private readonly slotKey = new Uint8Array(4);
   private link = -1;
   private closed = false;
@@ -155,23 +152,7 @@ export class DropTracer implements Disposable {
     this.install(this.spare);
     this.active = this.spare;
     this.spare = old;
-    let count = 0;
-    for (let first = true; ; first = false) {
-      if (count + BATCH > this.keys.length / FLOW_KEY.size) {
-        const grown = (count + BATCH) * 2;
-        const keys = new Uint8Array(grown * FLOW_KEY.size);
-        keys.set(this.keys.subarray(0, count * FLOW_KEY.size));
-        const records = new Uint8Array(grown * DROP_RECORD.size);
-        records.set(this.records.subarray(0, count * DROP_RECORD.size));
-        this.keys = keys;
-        this.records = records;
-      }
-      const r = mapLookupAndDeleteBatch(old, first, this.token, this.keys.subarray(count * FLOW_KEY.size), this.records.subarray(count * DROP_RECORD.size), BATCH);
-      if (!r) throw new Error("drops: the kernel does not support batch operations on hash maps (needs 5.6)");
-      count += r.copied;
-      if (r.done) break;
-    }
-    return { keys: this.keys, records: this.records, count };
+    return this.rows.drain(old);
   }
 
   /** The tracer's counters, summed over CPUs. */

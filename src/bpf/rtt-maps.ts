@@ -8,7 +8,8 @@
 import { closeSync, openSync } from "node:fs";
 import { BpfError } from "./errors.ts";
 import { RTT_RECORD, SOCK_CONNECTION } from "./flow-layout.ts";
-import { closeFd, linkCreate, mapLookupAndDeleteBatch } from "./libbpf.ts";
+import { closeFd, linkCreate } from "./libbpf.ts";
+import { BatchDrain } from "./batch-drain.ts";
 import { cgroupV2Mount } from "./process-hooks.ts";
 
 /** enum bpf_attach_type (linux/bpf.h) BPF_CGROUP_SOCK_OPS. */
@@ -21,12 +22,9 @@ export interface RttRows {
   count: number;
 }
 
-const BATCH = 1024;
 
 export class RttMaps {
-  private keys = new Uint8Array(BATCH * SOCK_CONNECTION.size);
-  private records = new Uint8Array(BATCH * RTT_RECORD.size);
-  private readonly token = new Uint8Array(SOCK_CONNECTION.size);
+  private readonly rows = new BatchDrain("tcp_rtt", SOCK_CONNECTION.size, RTT_RECORD.size);
 
   constructor(
     private readonly rttFd: number,
@@ -38,23 +36,7 @@ export class RttMaps {
 
   /** Reads and deletes every record of tcp_rtt (lookup_and_delete_batch); a sample meanwhile is in this drain or the next. */
   drain(): RttRows {
-    let count = 0;
-    for (let first = true; ; first = false) {
-      if (count + BATCH > this.keys.length / SOCK_CONNECTION.size) {
-        const grown = (count + BATCH) * 2;
-        const keys = new Uint8Array(grown * SOCK_CONNECTION.size);
-        keys.set(this.keys.subarray(0, count * SOCK_CONNECTION.size));
-        const records = new Uint8Array(grown * RTT_RECORD.size);
-        records.set(this.records.subarray(0, count * RTT_RECORD.size));
-        this.keys = keys;
-        this.records = records;
-      }
-      const r = mapLookupAndDeleteBatch(this.rttFd, first, this.token, this.keys.subarray(count * SOCK_CONNECTION.size), this.records.subarray(count * RTT_RECORD.size), BATCH);
-      if (!r) throw new Error("tcp_rtt: the kernel does not support batch operations on LRU hash maps (needs 5.6)");
-      count += r.copied;
-      if (r.done) break;
-    }
-    return { keys: this.keys, records: this.records, count };
+    return this.rows.drain(this.rttFd);
   }
 }
 

@@ -9,7 +9,8 @@
  * UNAVAILABLE when the agent cannot be reached or is stopping,
  * INVALID_ARGUMENT for a bad filter (the message names the value).
  */
-import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import type { AgentStatus } from "../agent/agent.ts";
 import { FlowColumns } from "../flow/flow-columns.ts";
 import type { FlowBatch } from "../flow/flow-record.ts";
@@ -18,7 +19,7 @@ import { Direction } from "../gen/netflow/v1/flow_pb.ts";
 import { createClientTransport, targetUrl } from "../net/transport.ts";
 import type { AgentIdentity } from "./agent-identity.ts";
 import type { FlowFilterSpec } from "./flow-filter.ts";
-import { durationToMs, fromBatchMessage, fromKernelCountersMessage, timestampToMs } from "./flow-message.ts";
+import { durationToMs, fromBatchMessage, fromKernelCountersMessage, nsToDuration, timestampToMs } from "./flow-message.ts";
 
 export type { FlowFilterSpec } from "./flow-filter.ts";
 
@@ -66,6 +67,11 @@ export async function* watchFlows(target: string, filter: FlowFilterSpec = {}, s
       comms: [...(filter.comms ?? [])],
       cgroupPaths: [...(filter.cgroupPaths ?? [])],
       containerIds: [...(filter.containerIds ?? [])],
+      ...(filter.minDnsLatencyNs !== undefined ? { minDnsLatency: thresholdDuration("min_dns_latency", filter.minDnsLatencyNs) } : {}),
+      dnsRcodes: [...(filter.dnsRcodes ?? [])],
+      ...(filter.minRttNs !== undefined ? { minRtt: thresholdDuration("min_rtt", filter.minRttNs) } : {}),
+      dropped: filter.dropped ?? false,
+      dropReasons: [...(filter.dropReasons ?? [])],
     },
   };
   try {
@@ -77,6 +83,16 @@ export async function* watchFlows(target: string, filter: FlowFilterSpec = {}, s
     if (signal?.aborted) return;
     throw error;
   }
+}
+
+/**
+ * A threshold in ns as FlowFilter's Duration: whole ns, rounded up (what is
+ * measured is whole ns, so ">= 1.5" is ">= 2"). One a Duration cannot hold is
+ * refused here with the agent's own message for it.
+ */
+function thresholdDuration(field: string, ns: number): Duration {
+  if (!Number.isFinite(ns) || ns < 0) throw new ConnectError(`filter.${field} ${ns} ns must be >= 0`, Code.InvalidArgument);
+  return nsToDuration(Math.ceil(ns));
 }
 
 function emptyBatch(): FlowBatch {

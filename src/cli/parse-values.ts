@@ -25,3 +25,12 @@ export function parseChoice<T extends string>(flag: string, text: string, choice
   if (!(choices as readonly string[]).includes(text)) throw new ConfigError(`${flag} "${text}" must be one of: ${choices.join(", ")}`);
   return text as T;
 }
+
+/** A flag that is on or off: true/false (on/off, yes/no); the bare flag is true. */
+export function parseSwitch(flag: string, value: string | boolean): boolean {
+  if (typeof value === "boolean") return value;
+  const text = value.trim().toLowerCase();
+  if (["true", "on", "yes", "1"].includes(text)) return true;
+  if (["false", "off", "no", "0"].includes(text)) return false;
+  throw new ConfigError(`${flag} "${value}" must be true or false`);
+}

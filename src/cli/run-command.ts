@@ -66,17 +66,27 @@ export function runOptions(): Option[] {
       .default(RUN_DEFAULTS.metrics)
       .env("NETFLOW_METRICS"),
     new Option(
-      "--enable-process [bool]",
-      "each flow carries the process (pid, command) and cgroup (path, container id) owning its local socket, found in the kernel when the flow starts; off by default: its socket hooks cost every socket opened on the host ~20 µs",
-    )
-      .default(RUN_DEFAULTS.enableProcess)
-      .env("NETFLOW_ENABLE_PROCESS"),
-    new Option(
       "--sampling <n>",
       "count 1 in n packets, chosen at random in the kernel (1: every packet); flows carry n and their counts stay raw: multiply by n to estimate the wire",
     )
       .default(RUN_DEFAULTS.sampling)
       .env("NETFLOW_SAMPLING"),
+    ...enrichmentOptions(),
+  ];
+}
+
+/**
+ * What flows carry beyond their counts (the owning process, DNS, RTT, drops):
+ * `run` and a local `top` take the same flags, NETFLOW_* names and defaults.
+ */
+export function enrichmentOptions(): Option[] {
+  return [
+    new Option(
+      "--enable-process [bool]",
+      "each flow carries the process (pid, command) and cgroup (path, container id) owning its local socket, found in the kernel when the flow starts; off by default: its socket hooks cost every socket opened on the host ~20 µs",
+    )
+      .default(RUN_DEFAULTS.enableProcess)
+      .env("NETFLOW_ENABLE_PROCESS"),
     new Option(
       "--enable-dns [bool]",
       "read DNS (UDP and TCP) in the kernel: each query is matched to its response (id and 5-tuple) and the flow that carried the response gets latency, id, flags, response code and name; off by default",

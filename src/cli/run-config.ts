@@ -6,7 +6,7 @@ import type { AgentOptions } from "../agent/agent.ts";
 import { interfaceFilter } from "../agent/interface-filter.ts";
 import { ConfigError } from "../config-error.ts";
 import type { LogLevel } from "../log.ts";
-import { parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
+import { parseChoice, parseDuration, parseInteger, parseSwitch } from "./parse-values.ts";
 import { buildExportConfig, type ExportConfig, type ExportFlags } from "./export-options.ts";
 import { buildFilterConfig, type FilterFlags } from "./filter-options.ts";
 import { parseHostPort, type HostPort } from "../net/listen-address.ts";
@@ -108,13 +108,4 @@ function parseMetricsListen(text: string): HostPort | undefined {
     if (error instanceof ConfigError) throw new ConfigError(message);
     throw error;
   }
-}
-
-/** A flag that is on or off: true/false (on/off, yes/no); the bare flag is true. */
-function parseSwitch(flag: string, value: string | boolean): boolean {
-  if (typeof value === "boolean") return value;
-  const text = value.trim().toLowerCase();
-  if (["true", "on", "yes", "1"].includes(text)) return true;
-  if (["false", "off", "no", "0"].includes(text)) return false;
-  throw new ConfigError(`${flag} "${value}" must be true or false`);
 }

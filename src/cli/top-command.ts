@@ -16,7 +16,7 @@ import { takeSnapshot } from "../tui/take-snapshot.ts";
 import { ConfigError } from "./parse-values.ts";
 import { reportFailure, onStopSignals } from "./process-exit.ts";
 import { writeStdout } from "../write-sync.ts";
-import { runOptions } from "./run-command.ts";
+import { enrichmentOptions, runOptions } from "./run-command.ts";
 import { buildTopConfig, TOP_DEFAULTS, type TopConfig, type TopFlags } from "./top-config.ts";
 
 const sharedWithRun = ["--interfaces", "--exclude-interfaces", "--attach-mode", "--cache-max-flows"];
@@ -28,7 +28,8 @@ export function registerTop(program: Command) {
     .description(
       [
         "Show flows as they happen: rates over 2 s / 10 s / 40 s, totals, sorted, grouped and filtered as you type. " +
-          "Without --connect it loads the kernel side itself (root) and detaches everything on exit.",
+          "Without --connect it loads the kernel side itself (root) and detaches everything on exit; " +
+          "--enable-process, --enable-dns, --enable-rtt and --enable-drops turn on what its flows carry, as they do for `run`.",
         "Keys: q quit · ? help · </> sort · l t d sort by DNS latency/RTT/drops · r reverse · g group · o by process/container · / filter · space pause · ↑↓ select · n names · u units",
       ].join("\n\n"),
     )
@@ -42,8 +43,10 @@ export function registerTop(program: Command) {
     .addOption(new Option("--once", "collect for one interval, print one snapshot as text, exit (like top -b)"))
     .addOption(new Option("--connect <host:port>", "watch a running agent through its API instead of loading the kernel side (no root needed)"));
   for (const option of runOptions().filter((o) => sharedWithRun.includes(o.long ?? ""))) command.addOption(option);
+  for (const option of enrichmentOptions()) command.addOption(option);
   command.action(async (flags: TopFlags) => {
-    await runTop(buildTopConfig(flags));
+    const commandLine = new Set(Object.keys(flags).filter((key) => command.getOptionValueSource(key) === "cli"));
+    await runTop(buildTopConfig(flags, commandLine));
   });
 }
 

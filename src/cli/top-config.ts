@@ -8,7 +8,8 @@ import { GROUPINGS } from "../tui/model/group-flows.ts";
 import { SORT_COLUMNS } from "../tui/model/sort-rows.ts";
 import { initialViewState, type ViewState } from "../tui/model/view-state.ts";
 import { targetUrl } from "../net/transport.ts";
-import { ConfigError, parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
+import { ConfigError, parseChoice, parseDuration, parseInteger, parseSwitch } from "./parse-values.ts";
+import { RUN_DEFAULTS } from "./run-config.ts";
 
 export interface TopConfig {
   intervalMs: number;
@@ -34,11 +35,37 @@ export interface TopFlags {
   excludeInterfaces?: string;
   attachMode: string;
   cacheMaxFlows: string;
+  /** The enrichments, as `run` takes them: "true"/"false" (commander gives true for the bare flag); defaults RUN_DEFAULTS. */
+  enableProcess?: string | boolean;
+  enableDns?: string | boolean;
+  dnsPort?: string;
+  enableRtt?: string | boolean;
+  enableDrops?: string | boolean;
 }
+
+/** Flags that configure the agent `top` loads itself: given on the command line with --connect, they are refused. */
+const LOCAL_ONLY = [
+  ["enableProcess", "--enable-process"],
+  ["enableDns", "--enable-dns"],
+  ["dnsPort", "--dns-port"],
+  ["enableRtt", "--enable-rtt"],
+  ["enableDrops", "--enable-drops"],
+] as const satisfies readonly (readonly [keyof TopFlags, string])[];
 
 export const TOP_DEFAULTS = { interval: "1s", sort: "2s", group: "flow", units: "bytes" } as const;
 
-export function buildTopConfig(flags: TopFlags): TopConfig {
+/**
+ * `commandLine`: the flags given as arguments (commander's value source
+ * "cli"), not from NETFLOW_* or defaults. With --connect the agent's own
+ * flags decide what its flows carry, so the local-only ones given there are
+ * a mistake to name; from the environment (set for `run`) they are ignored,
+ * like NETFLOW_INTERFACES.
+ */
+export function buildTopConfig(flags: TopFlags, commandLine: ReadonlySet<string> = new Set()): TopConfig {
+  if (flags.connect !== undefined) {
+    const local = LOCAL_ONLY.find(([key]) => commandLine.has(key));
+    if (local) throw new ConfigError(`${local[1]} cannot be used with --connect: the agent's own flags decide what its flows carry (run ${local[1]} there)`);
+  }
   try {
     interfaceFilter(flags.interfaces, flags.excludeInterfaces);
   } catch (error) {
@@ -67,6 +94,10 @@ export function buildTopConfig(flags: TopFlags): TopConfig {
       minFlows: 4096,
       activeTimeoutMs: intervalMs,
       interfacePollMs: 1000,
+      processes: parseSwitch("--enable-process", flags.enableProcess ?? RUN_DEFAULTS.enableProcess),
+      ...(parseSwitch("--enable-dns", flags.enableDns ?? RUN_DEFAULTS.enableDns) ? { dnsPort: parseInteger("--dns-port", flags.dnsPort ?? RUN_DEFAULTS.dnsPort, 1, 65535) } : {}),
+      ...(parseSwitch("--enable-rtt", flags.enableRtt ?? RUN_DEFAULTS.enableRtt) ? { rtt: true } : {}),
+      ...(parseSwitch("--enable-drops", flags.enableDrops ?? RUN_DEFAULTS.enableDrops) ? { drops: true } : {}),
     },
   };
 }

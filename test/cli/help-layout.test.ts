@@ -86,6 +86,6 @@ test("the defaults a user sees, flattened from the wrapping", async () => {
 test("a wide terminal gets each paragraph on one line", async () => {
   const text = await help(["top"], 400);
   expect(text).toContain(
-    "\nShow flows as they happen: rates over 2 s / 10 s / 40 s, totals, sorted, grouped and filtered as you type. Without --connect it loads the kernel side itself (root) and detaches everything on exit.\n\nKeys: q quit",
+    "\nShow flows as they happen: rates over 2 s / 10 s / 40 s, totals, sorted, grouped and filtered as you type. Without --connect it loads the kernel side itself (root) and detaches everything on exit; --enable-process, --enable-dns, --enable-rtt and --enable-drops turn on what its flows carry, as they do for `run`.\n\nKeys: q quit",
   );
 });

@@ -45,6 +45,54 @@ describe("top configuration", () => {
     expect(message({ connect: "localhost:70000" })).toBe('ConfigError: --connect "localhost:70000" must be host:port or an http(s):// URL (example: 127.0.0.1:9990)');
   });
 
+  test("the enrichments: off by default, as `run` has them", () => {
+    const { agent } = buildTopConfig(flags());
+    expect(agent.processes).toBe(false);
+    expect([agent.dnsPort, agent.rtt, agent.drops]).toEqual([undefined, undefined, undefined]);
+  });
+
+  test("--enable-process, --enable-dns (--dns-port), --enable-rtt, --enable-drops reach the agent's options", () => {
+    // commander hands over true for a bare flag, the text for --flag=value.
+    const { agent } = buildTopConfig(flags({ enableProcess: true, enableDns: true, enableRtt: "on", enableDrops: "yes" }));
+    expect(agent).toMatchObject({ processes: true, dnsPort: 53, rtt: true, drops: true });
+    expect(buildTopConfig(flags({ enableDns: "true", dnsPort: "5353" })).agent.dnsPort).toBe(5353);
+    const off = buildTopConfig(flags({ enableProcess: "false", enableDns: "off", dnsPort: "5353", enableRtt: "no", enableDrops: "0" })).agent;
+    expect([off.processes, off.dnsPort, off.rtt, off.drops]).toEqual([false, undefined, undefined, undefined]);
+  });
+
+  test("bad enrichment values are named as `run` names them; --dns-port only when DNS is on", () => {
+    const message = (over: Partial<TopFlags>) => {
+      try {
+        buildTopConfig(flags(over));
+      } catch (error) {
+        return `${(error as Error).name}: ${(error as Error).message}`;
+      }
+    };
+    expect(message({ enableDrops: "maybe" })).toBe('ConfigError: --enable-drops "maybe" must be true or false');
+    expect(message({ enableProcess: "2" })).toBe('ConfigError: --enable-process "2" must be true or false');
+    expect(message({ enableDns: true, dnsPort: "0" })).toBe("ConfigError: --dns-port 0 must be >= 1 and <= 65535");
+    expect(message({ dnsPort: "0" })).toBeUndefined();
+  });
+
+  test("with --connect, enrichment flags on the command line are refused; from the environment they are ignored", () => {
+    const refused = (commandLine: string[]) => {
+      try {
+        buildTopConfig(flags({ connect: "127.0.0.1:9990", enableDrops: true, dnsPort: "5353" }), new Set(commandLine));
+      } catch (error) {
+        return `${(error as Error).name}: ${(error as Error).message}`;
+      }
+    };
+    expect(refused(["connect", "enableDrops"])).toBe(
+      "ConfigError: --enable-drops cannot be used with --connect: the agent's own flags decide what its flows carry (run --enable-drops there)",
+    );
+    expect(refused(["connect", "dnsPort"])).toBe(
+      "ConfigError: --dns-port cannot be used with --connect: the agent's own flags decide what its flows carry (run --dns-port there)",
+    );
+    expect(refused(["connect"])).toBeUndefined();
+    // Without --connect the same flags are the local agent's.
+    expect(buildTopConfig(flags({ enableDrops: true }), new Set(["enableDrops"])).agent.drops).toBe(true);
+  });
+
   test("the command exits 2 with one line on a bad value, and without a terminal unless --once", () => {
     const run = (args: string[]) => {
       const out = Bun.spawnSync([process.execPath, cliPath, "top", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
@@ -52,6 +100,35 @@ describe("top configuration", () => {
     };
     expect(run(["--group", "pod"])).toEqual([2, 'netflow-agent: error: --group "pod" must be one of: flow, host-pair, source, destination, port, interface, protocol, process, container\n']);
     expect(run([])).toEqual([2, "netflow-agent: error: top needs a terminal on stdin and stdout; use --once for a text snapshot\n"]);
+  });
+
+  const cli = (args: string[], env: Record<string, string> = {}) => {
+    const out = Bun.spawnSync([process.execPath, cliPath, "top", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+    return [out.exitCode, out.stderr.toString()];
+  };
+
+  test("NETFLOW_ENABLE_* and NETFLOW_DNS_PORT are the flags, checked the same way", () => {
+    expect(cli(["--once"], { NETFLOW_ENABLE_DROPS: "maybe" })).toEqual([2, 'netflow-agent: error: --enable-drops "maybe" must be true or false\n']);
+    expect(cli(["--once"], { NETFLOW_ENABLE_RTT: "maybe" })).toEqual([2, 'netflow-agent: error: --enable-rtt "maybe" must be true or false\n']);
+    expect(cli(["--once"], { NETFLOW_ENABLE_PROCESS: "maybe" })).toEqual([2, 'netflow-agent: error: --enable-process "maybe" must be true or false\n']);
+    expect(cli(["--once"], { NETFLOW_ENABLE_DNS: "true", NETFLOW_DNS_PORT: "70000" })).toEqual([2, "netflow-agent: error: --dns-port 70000 must be >= 1 and <= 65535\n"]);
+  });
+
+  test("--connect with an enrichment flag: one line, exit 2, before connecting", () => {
+    // Port 9 (discard) on loopback: nothing is contacted, the flags are refused first.
+    expect(cli(["--once", "--connect", "127.0.0.1:9", "--enable-drops"])).toEqual([
+      2,
+      "netflow-agent: error: --enable-drops cannot be used with --connect: the agent's own flags decide what its flows carry (run --enable-drops there)\n",
+    ]);
+    expect(cli(["--connect", "127.0.0.1:9", "--enable-dns=false"])).toEqual([
+      2,
+      "netflow-agent: error: --enable-dns cannot be used with --connect: the agent's own flags decide what its flows carry (run --enable-dns there)\n",
+    ]);
+    // Set in the environment (for `run`), it is not refused: top goes on to connect.
+    expect(cli(["--once", "--connect", "127.0.0.1:9"], { NETFLOW_ENABLE_DROPS: "true" })).toEqual([
+      1,
+      "netflow-agent: error: cannot reach the agent at 127.0.0.1:9: connect ECONNREFUSED 127.0.0.1:9 (is it running with --api 127.0.0.1:9?)\n",
+    ]);
   });
 });
 

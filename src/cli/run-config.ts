@@ -24,7 +24,7 @@ export interface RunConfig extends Pick<AgentOptions, "interfaces" | "excludeInt
 }
 
 /** Raw option values as commander hands them over (strings). */
-export interface RunFlags extends ExportFlags, FilterFlags {
+export interface RunFlags extends ExportFlags, FilterFlags, EnrichmentFlags {
   interfaces?: string;
   excludeInterfaces?: string;
   attachMode: string;
@@ -36,16 +36,26 @@ export interface RunFlags extends ExportFlags, FilterFlags {
   logLevel: string;
   api: string;
   metrics: string;
-  /** --enable-process: "true"/"false" (commander gives true for the bare flag). */
-  enableProcess?: string | boolean;
   sampling?: string;
-  /** --enable-dns: "true"/"false" (commander gives true for the bare flag). */
+}
+
+/** The enrichments' flags, as `run` and a local `top` take them: "true"/"false" (commander gives true for the bare flag). */
+export interface EnrichmentFlags {
+  enableProcess?: string | boolean;
   enableDns?: string | boolean;
   dnsPort?: string;
-  /** --enable-rtt: "true"/"false" (commander gives true for the bare flag). */
   enableRtt?: string | boolean;
-  /** --enable-drops: "true"/"false" (commander gives true for the bare flag). */
   enableDrops?: string | boolean;
+}
+
+/** The agent options the enrichment flags set (RUN_DEFAULTS where absent: all off). */
+export function buildEnrichmentConfig(flags: EnrichmentFlags): Pick<AgentOptions, "processes" | "dnsPort" | "rtt" | "drops"> {
+  return {
+    processes: parseSwitch("--enable-process", flags.enableProcess ?? RUN_DEFAULTS.enableProcess),
+    ...(parseSwitch("--enable-dns", flags.enableDns ?? RUN_DEFAULTS.enableDns) ? { dnsPort: parseInteger("--dns-port", flags.dnsPort ?? RUN_DEFAULTS.dnsPort, 1, 65535) } : {}),
+    ...(parseSwitch("--enable-rtt", flags.enableRtt ?? RUN_DEFAULTS.enableRtt) ? { rtt: true } : {}),
+    ...(parseSwitch("--enable-drops", flags.enableDrops ?? RUN_DEFAULTS.enableDrops) ? { drops: true } : {}),
+  };
 }
 
 export const RUN_DEFAULTS = {
@@ -83,11 +93,8 @@ export function buildRunConfig(flags: RunFlags): RunConfig {
     logLevel: parseChoice("--log-level", flags.logLevel, ["error", "warn", "info", "debug"] as const),
     export: buildExportConfig(flags, maxFlows),
     filter: buildFilterConfig(flags),
-    processes: parseSwitch("--enable-process", flags.enableProcess ?? RUN_DEFAULTS.enableProcess),
     sampling: parseInteger("--sampling", flags.sampling ?? RUN_DEFAULTS.sampling, 1, 2 ** 31),
-    ...(parseSwitch("--enable-dns", flags.enableDns ?? RUN_DEFAULTS.enableDns) ? { dnsPort: parseInteger("--dns-port", flags.dnsPort ?? RUN_DEFAULTS.dnsPort, 1, 65535) } : {}),
-    ...(parseSwitch("--enable-rtt", flags.enableRtt ?? RUN_DEFAULTS.enableRtt) ? { rtt: true } : {}),
-    ...(parseSwitch("--enable-drops", flags.enableDrops ?? RUN_DEFAULTS.enableDrops) ? { drops: true } : {}),
+    ...buildEnrichmentConfig(flags),
     api: flags.api === "off" ? undefined : parseHostPort("--api", flags.api),
     metrics: parseMetricsListen(flags.metrics ?? RUN_DEFAULTS.metrics),
   };

@@ -8,8 +8,8 @@ import { GROUPINGS } from "../tui/model/group-flows.ts";
 import { SORT_COLUMNS } from "../tui/model/sort-rows.ts";
 import { initialViewState, type ViewState } from "../tui/model/view-state.ts";
 import { targetUrl } from "../net/transport.ts";
-import { ConfigError, parseChoice, parseDuration, parseInteger, parseSwitch } from "./parse-values.ts";
-import { RUN_DEFAULTS } from "./run-config.ts";
+import { ConfigError, parseChoice, parseDuration, parseInteger } from "./parse-values.ts";
+import { buildEnrichmentConfig, type EnrichmentFlags } from "./run-config.ts";
 
 export interface TopConfig {
   intervalMs: number;
@@ -21,7 +21,7 @@ export interface TopConfig {
   agent: AgentOptions;
 }
 
-export interface TopFlags {
+export interface TopFlags extends EnrichmentFlags {
   interval: string;
   sort: string;
   reverse?: boolean;
@@ -35,12 +35,6 @@ export interface TopFlags {
   excludeInterfaces?: string;
   attachMode: string;
   cacheMaxFlows: string;
-  /** The enrichments, as `run` takes them: "true"/"false" (commander gives true for the bare flag); defaults RUN_DEFAULTS. */
-  enableProcess?: string | boolean;
-  enableDns?: string | boolean;
-  dnsPort?: string;
-  enableRtt?: string | boolean;
-  enableDrops?: string | boolean;
 }
 
 /** Flags that configure the agent `top` loads itself: given on the command line with --connect, they are refused. */
@@ -94,10 +88,7 @@ export function buildTopConfig(flags: TopFlags, commandLine: ReadonlySet<string>
       minFlows: 4096,
       activeTimeoutMs: intervalMs,
       interfacePollMs: 1000,
-      processes: parseSwitch("--enable-process", flags.enableProcess ?? RUN_DEFAULTS.enableProcess),
-      ...(parseSwitch("--enable-dns", flags.enableDns ?? RUN_DEFAULTS.enableDns) ? { dnsPort: parseInteger("--dns-port", flags.dnsPort ?? RUN_DEFAULTS.dnsPort, 1, 65535) } : {}),
-      ...(parseSwitch("--enable-rtt", flags.enableRtt ?? RUN_DEFAULTS.enableRtt) ? { rtt: true } : {}),
-      ...(parseSwitch("--enable-drops", flags.enableDrops ?? RUN_DEFAULTS.enableDrops) ? { drops: true } : {}),
+      ...buildEnrichmentConfig(flags),
     },
   };
 }

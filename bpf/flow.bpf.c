@@ -211,7 +211,7 @@ static __always_inline int flow_tc(struct __sk_buff *skb, __u8 direction, __u8 l
 		segs = 1; /* 0 on a skb that was never GSO */
 	/* Before anything is counted: a rejected packet is in no flow and no other counter. */
 	__u32 sampling = knobs.sampling;
-	if (filter_rejects(&pkt, segs, len, &sampling))
+	if (filter_rejects(&pkt, direction, segs, len, &sampling))
 		return TC_ACT_UNSPEC;
 	/*
 	 * 1 in N, the same way (netobserv-ebpf-agent's too): a skipped packet

@@ -143,7 +143,8 @@ export const NETFLOW_KNOBS = {
     netns_cookie: { offset: 8, size: 8 },
     sampling: { offset: 16, size: 4 },
     dns_port: { offset: 20, size: 2 },
-    pad2: { offset: 22, size: 2 },
+    filter_sides: { offset: 22, size: 1 },
+    pad2: { offset: 23, size: 1 },
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 

@@ -18,7 +18,7 @@ import { FilterMaps } from "./filter-maps.ts";
 import { FlowMaps } from "./flow-maps.ts";
 import { OWNER_PROGRAMS, type ProcessMaps } from "./process-maps.ts";
 import type { FilterConfig } from "../filter/filter-rule.ts";
-import { filterTrieEntries } from "../filter/filter-trie.ts";
+import { filterSides, filterTrieEntries } from "../filter/filter-trie.ts";
 import { explainLoadFailure } from "./verifier-log.ts";
 import {
   closeObject,
@@ -180,6 +180,7 @@ export class FlowObject implements Disposable, FlowPrograms {
       const filterEntries = filter && filterTrieEntries(filter.rules);
       knobs[K.filter_enabled.offset] = filter ? 1 : 0;
       knobs[K.filter_default_action.offset] = FilterAction[filter?.defaultAction ?? "accept"];
+      knobs[K.filter_sides.offset] = filterEntries ? filterSides(filterEntries) : 0;
       const processes = options.processes === true;
       const rtt = options.rtt === true;
       const netnsCookie = processes || rtt ? networkNamespaceCookie() : 0n;

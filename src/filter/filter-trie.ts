@@ -3,8 +3,8 @@
  * filter_key → struct filter_chain).
  *
  * Each rule is placed at (direction, side, CIDR): both directions without
- * dir=, both sides for cidr= (one per src=/dst=), the source side at /0
- * without a CIDR (any address matches, so one side is enough). One entry per
+ * dir=, both sides for cidr= (one per src=/dst=), one side at /0 without a
+ * CIDR (anySide: any address matches, so one side is enough). One entry per
  * distinct placement; its chain is every rule placed in the same direction
  * and side whose CIDR covers the entry's (its own included), sorted by
  * (prefix length descending, id ascending). The kernel's lookup returns the
@@ -14,12 +14,15 @@
  */
 import { ConfigError } from "../config-error.ts";
 import { prefixContains, type IpPrefix } from "../net/ip-prefix.ts";
-import { MAX_FILTER_CHAIN } from "../bpf/flow-layout.ts";
+import { FilterSide, FlowDirection, MAX_FILTER_CHAIN } from "../bpf/flow-layout.ts";
 import { ruleLabel, type FilterRule } from "./filter-rule.ts";
 
+type Direction = "ingress" | "egress";
+type Side = "src" | "dst";
+
 export interface FilterTrieEntry {
-  direction: "ingress" | "egress";
-  side: "src" | "dst";
+  direction: Direction;
+  side: Side;
   prefix: IpPrefix;
   /** The candidates for an address this entry is the longest match of, in winning order. */
   rules: FilterRule[];
@@ -37,17 +40,35 @@ export function winningOrder(a: FilterRule, b: FilterRule): number {
   return rulePrefix(b).bits - rulePrefix(a).bits || a.id - b.id;
 }
 
-function placements(rule: FilterRule): { direction: "ingress" | "egress"; side: "src" | "dst" }[] {
+/**
+ * Where a rule without a CIDR sits in each direction: /0 on one side (any
+ * address matches, so one side is enough), the source side unless only the
+ * destination side has rules with a CIDR in that direction. Then a rule set
+ * that names destinations only (dst=, with rules without CIDR) keeps one side
+ * and one lookup per packet (knobs.filter_sides).
+ */
+function anySide(rules: FilterRule[]): Record<Direction, Side> {
+  const named = new Set<string>();
+  for (const rule of rules)
+    if (rule.cidr) for (const placement of placements(rule, { ingress: "src", egress: "src" })) named.add(`${placement.direction}/${placement.side}`);
+  const side = (direction: Direction): Side => (named.has(`${direction}/dst`) && !named.has(`${direction}/src`) ? "dst" : "src");
+  return { ingress: side("ingress"), egress: side("egress") };
+}
+
+function placements(rule: FilterRule, any: Record<Direction, Side>): { direction: Direction; side: Side }[] {
   const directions = rule.direction ? [rule.direction] : (["ingress", "egress"] as const);
-  const sides = !rule.cidr ? (["src"] as const) : rule.cidr.side === "either" ? (["src", "dst"] as const) : [rule.cidr.side];
-  return directions.flatMap((direction) => sides.map((side) => ({ direction, side })));
+  return directions.flatMap((direction) => {
+    const sides = !rule.cidr ? [any[direction]] : rule.cidr.side === "either" ? (["src", "dst"] as const) : [rule.cidr.side];
+    return sides.map((side) => ({ direction, side }));
+  });
 }
 
 /** The trie's entries for `rules`; a ConfigError when more than MAX_FILTER_CHAIN rules would cover one address. */
 export function filterTrieEntries(rules: FilterRule[]): FilterTrieEntry[] {
-  const placed = new Map<string, { direction: "ingress" | "egress"; side: "src" | "dst"; rules: FilterRule[] }>();
+  const placed = new Map<string, { direction: Direction; side: Side; rules: FilterRule[] }>();
+  const any = anySide(rules);
   for (const rule of rules)
-    for (const { direction, side } of placements(rule)) {
+    for (const { direction, side } of placements(rule, any)) {
       const where = `${direction}/${side}`;
       if (!placed.has(where)) placed.set(where, { direction, side, rules: [] });
       placed.get(where)!.rules.push(rule);
@@ -71,4 +92,15 @@ export function filterTrieEntries(rules: FilterRule[]): FilterTrieEntry[] {
     }
   }
   return entries;
+}
+
+/**
+ * knobs.filter_sides (bpf/config.h): bit direction × 2 + side for each
+ * (direction, side) holding an entry. The kernel looks up only those: a
+ * lookup on a side without one would find nothing.
+ */
+export function filterSides(entries: FilterTrieEntry[]): number {
+  let sides = 0;
+  for (const { direction, side } of entries) sides |= 1 << (FlowDirection[direction] * 2 + FilterSide[side]);
+  return sides;
 }

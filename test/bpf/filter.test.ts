@@ -195,6 +195,24 @@ kernelDescribe("filter rules (BPF_PROG_TEST_RUN)", () => {
     expect(chain("ingress", "src", "fd00::1")).toEqual([3]);
   });
 
+  test("sides without rules are not looked up: destinations only, a rule without CIDR on the destination side", async () => {
+    await load(["accept dst=198.18.0.0/15", "reject proto=udp", "reject dir=egress src=203.0.113.0/24 proto=tcp"]);
+    const chain = (direction: "ingress" | "egress", side: "src" | "dst", address: string) =>
+      prog!.object.filter!.lookupChain(direction, side, parseIpAddress(address)!);
+    expect(chain("ingress", "src", "198.18.0.1")).toBeUndefined();
+    expect(chain("ingress", "dst", "198.18.0.2")).toEqual([0, 1]);
+    expect(chain("ingress", "dst", "203.0.113.1")).toEqual([1]);
+    expect(chain("egress", "src", "203.0.113.1")).toEqual([2, 1]);
+    expect(await counted(v4udp("203.0.113.1", "198.18.0.2", 40000, 53), { times: 2 })).toBe(2); // /15 beats /0
+    expect(await counted(v4udp("198.18.0.1", "203.0.113.2", 40000, 53))).toBe(0); // rule 1
+    expect(await counted(v4tcp("198.18.0.1", "203.0.113.2", 40000, 443))).toBe(0); // default
+    expect(await counted(v4tcp("203.0.113.1", "198.18.0.2", 40000, 443), { egress: true })).toBe(0); // rule 2, src at egress
+    expect(await counted(v4tcp("203.0.113.1", "198.18.0.2", 40000, 443))).toBe(1); // rule 2 is egress only
+    const counts = prog!.object.filter!.readCounts();
+    expect(counts.byRule.map((r) => r.packets)).toEqual([0, 1, 1]);
+    expect(counts.byDefault.packets).toBe(1);
+  });
+
   test("without rules the filter is compiled out: no filter maps in use, every packet counted", async () => {
     prog = await ProgramUnderTest.load();
     expect(prog.object.filter).toBeUndefined();

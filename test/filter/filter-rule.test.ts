@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { buildFilterConfig } from "../../src/cli/filter-options.ts";
 import { ConfigError } from "../../src/config-error.ts";
 import { defaultFilterAction, filterFileRules, parseFilterRule, parseFilterRules } from "../../src/filter/filter-rule.ts";
-import { filterTrieEntries } from "../../src/filter/filter-trie.ts";
+import { filterSides, filterTrieEntries } from "../../src/filter/filter-trie.ts";
 import { cliPath } from "../helpers/agent-process.ts";
 
 const v4 = (a: number, b: number, c: number, d: number) => new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d]);
@@ -135,6 +135,22 @@ describe("filterTrieEntries: what the kernel looks up", () => {
     expect(chain("ingress", "dst", 120)).toEqual([3, 0]);
     expect(chain("ingress", "src", 111)).toEqual([0, 2]);
     expect(chain("ingress", "src", 0)).toEqual([2]);
+  });
+
+  test("filterSides: a bit per (direction, side) with an entry, direction × 2 + side", () => {
+    expect(filterSides(entries)).toBe(0b1111);
+  });
+
+  test("a rule without CIDR sits on the destination side where only destinations are named: one side, one lookup", () => {
+    const oneSided = filterTrieEntries(
+      parseFilterRules(["accept dst=198.18.0.0/15", "reject proto=udp", "reject dir=egress src=10.0.0.0/8"].map((text) => ({ text, source: { flag: "--filter" } }))),
+    );
+    expect(oneSided.map((e) => `${e.direction} ${e.side} /${e.prefix.bits} [${e.rules.map((r) => r.id)}]`).sort()).toEqual([
+      "egress dst /111 [0]", "egress src /0 [1]", "egress src /104 [2,1]",
+      "ingress dst /0 [1]", "ingress dst /111 [0,1]",
+    ]);
+    expect(filterSides(oneSided)).toBe(0b1110);
+    expect(filterSides(filterTrieEntries(parseFilterRules([{ text: "reject proto=udp", source: { flag: "--filter" } }])))).toBe(0b0101);
   });
 });
 

@@ -14,8 +14,10 @@ import { $ } from "bun";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DropTracer } from "../src/bpf/drop-maps.ts";
+import { readDropReasons } from "../src/bpf/drop-reasons.ts";
 
 const ROUNDS = 7;
+const reasons = readDropReasons();
 const SECONDS = 2;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const binary = "/tmp/netflow-udp-flood";
@@ -49,7 +51,7 @@ try {
   const perRun: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     off.push(await flood());
-    using tracer = await DropTracer.load();
+    using tracer = await DropTracer.load({ reasons });
     tracer.attach();
     const before = programStats();
     on.push(await flood());

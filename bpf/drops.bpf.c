@@ -88,17 +88,16 @@ struct sk_buff {
 	unsigned char *data;
 } __attribute__((preserve_access_index));
 
-#define SKB_DROP_REASON_NOT_SPECIFIED 2
-
-const volatile struct drop_knobs drop_knobs = { .netns_cookie = 0 };
+const volatile struct drop_knobs drop_knobs = { .netns_cookie = 0, .first_reason = 3, .backlog_reason = 0 };
 
 /* Not preallocated: drops are rare, memory follows them. User space creates the two real ones alike. */
 struct drops_inner {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, DROPS_MAX_ENTRIES);
-	__type(key, struct flow_key);
-	__type(value, struct drop_record);
+	/* Sizes, not types: an inner map's BTF types would only be forward declarations here. */
+	__uint(key_size, sizeof(struct flow_key));
+	__uint(value_size, sizeof(struct drop_record));
 };
 
 /* Key: 0. Value: the active drops map (struct drops_inner), swapped by user space (src/bpf/drop-maps.ts). */
@@ -124,21 +123,14 @@ struct {
 } drop_counters SEC(".maps");
 
 /*
- * Per-CPU room for the key being built and a fresh record (the stack is
- * small); also what gives both types their BTF, which the inner maps' key
- * and value are checked against (test/bpf/flow-layout.test.ts).
+ * A zero record to insert (global data, not the stack: a map value must not
+ * be uninitialised stack). Also what gives struct drop_record its BTF in this
+ * object, which test/bpf/flow-layout.test.ts checks against flow-layout.ts.
+ * The key is built on the stack: a nested run on this CPU (a kfree_skb in an
+ * interrupt during this one, on kernels without the tracing recursion guard)
+ * cannot overwrite it.
  */
-struct drop_scratch {
-	struct flow_key key;
-	struct drop_record fresh;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct drop_scratch);
-} drop_scratch SEC(".maps");
+struct drop_record drop_record_zero;
 
 static __always_inline struct drop_counters *counters(void)
 {
@@ -147,40 +139,40 @@ static __always_inline struct drop_counters *counters(void)
 }
 
 /*
- * The packet's 5-tuple into `key` as parse.h writes it (IPv4-mapped
- * addresses, ports in host order, 0 for ICMP and later fragments), its IP
- * bytes into *ip_bytes and TCP flags into *tcp_flags. 0: parsed; -1: not
- * readable.
+ * The packet's 5-tuple into `key` exactly as parse.h keys it (IPv4-mapped
+ * addresses, ports in host order; 0 for ICMP, later fragments, and where
+ * the packet ends inside a header: then the key holds what could be read,
+ * as TC's does for a truncated packet), its TCP flags into *tcp_flags.
+ * `ip`: the network header; `avail`: the packet's bytes from there on (the
+ * reads must stop there, as TC's do at data_end: probe reads past it would
+ * succeed and read other memory).
  */
-static __always_inline int parse_dropped(const unsigned char *ip, __u16 eth_protocol, struct flow_key *key, __u64 *ip_bytes,
-					 __u16 *tcp_flags)
+static __always_inline void parse_dropped(const unsigned char *ip, __u32 avail, __u16 eth_protocol, struct flow_key *key,
+					  __u16 *tcp_flags)
 {
-	__u32 l4 = 0;
+	__u32 l4;
 	__u8 protocol;
-	int later_fragment = 0;
 	if (eth_protocol == ETH_P_IP) {
 		__u8 h[20];
-		if (bpf_probe_read_kernel(h, sizeof(h), ip))
-			return -1;
-		if ((h[0] >> 4) != 4)
-			return -1;
+		if (avail < sizeof(h) || bpf_probe_read_kernel(h, sizeof(h), ip))
+			return; /* truncated: no addresses */
 		l4 = (h[0] & 0xf) * 4;
-		*ip_bytes = (__u32)h[2] << 8 | h[3];
+		if (l4 < sizeof(h))
+			return; /* a malformed IHL: the addresses cannot be trusted either */
 		protocol = h[9];
-		later_fragment = ((h[6] & 0x1f) << 8 | h[7]) != 0; /* fragment offset */
 		key->src_ip[10] = 0xff;
 		key->src_ip[11] = 0xff;
 		key->dst_ip[10] = 0xff;
 		key->dst_ip[11] = 0xff;
 		__builtin_memcpy(&key->src_ip[12], &h[12], 4);
 		__builtin_memcpy(&key->dst_ip[12], &h[16], 4);
+		key->protocol = protocol;
+		if (((h[6] & 0x1f) << 8 | h[7]) != 0)
+			return; /* a later fragment: keyed on the 3-tuple */
 	} else {
 		__u8 h[40];
-		if (bpf_probe_read_kernel(h, sizeof(h), ip))
-			return -1;
-		if ((h[0] >> 4) != 6)
-			return -1;
-		*ip_bytes = ((__u32)h[4] << 8 | h[5]) + 40;
+		if (avail < sizeof(h) || bpf_probe_read_kernel(h, sizeof(h), ip))
+			return;
 		protocol = h[6];
 		__builtin_memcpy(key->src_ip, &h[8], 16);
 		__builtin_memcpy(key->dst_ip, &h[24], 16);
@@ -189,40 +181,58 @@ static __always_inline int parse_dropped(const unsigned char *ip, __u16 eth_prot
 			if (!is_ipv6_extension(protocol))
 				break;
 			__u8 ext[4];
-			if (bpf_probe_read_kernel(ext, sizeof(ext), ip + l4))
-				return -1;
-			if (protocol == IPV6_EXT_FRAGMENT) {
-				later_fragment = ((__u16)ext[2] << 8 | ext[3]) & 0xfff8;
-				protocol = ext[0];
-				l4 += 8;
-				if (later_fragment)
-					break;
-				continue;
+			__u32 need = protocol == IPV6_EXT_FRAGMENT ? 4 : 2;
+			if (l4 + need > avail || bpf_probe_read_kernel(ext, sizeof(ext), ip + l4)) {
+				key->protocol = protocol; /* truncated inside the chain, as parse.h's */
+				return;
 			}
-			__u32 length = ipv6_extension_length(protocol, ext[1]);
-			protocol = ext[0];
+			__u32 length;
+			if (protocol == IPV6_EXT_FRAGMENT) {
+				protocol = ext[0];
+				if (((__u16)ext[2] << 8 | ext[3]) & 0xfff8) {
+					key->protocol = protocol; /* a later fragment */
+					return;
+				}
+				length = 8;
+			} else {
+				length = ipv6_extension_length(protocol, ext[1]);
+				protocol = ext[0];
+			}
 			l4 += length;
+			if (l4 - 40 > MAX_HEADER_OFFSET) {
+				key->protocol = protocol;
+				return;
+			}
 		}
+		key->protocol = protocol;
 	}
-	key->protocol = protocol;
-	if (later_fragment)
-		return 0;
-	if (protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_UDPLITE || protocol == IPPROTO_SCTP) {
-		__u8 l4h[14];
-		if (bpf_probe_read_kernel(l4h, protocol == IPPROTO_TCP ? 14 : 4, ip + (l4 & 0x3ff)))
-			return 0; /* counted on what was read, as parse.h does */
-		key->src_port = (__u16)l4h[0] << 8 | l4h[1];
-		key->dst_port = (__u16)l4h[2] << 8 | l4h[3];
-		if (protocol == IPPROTO_TCP)
-			*tcp_flags = ((__u16)(l4h[12] & 1) << 8) | l4h[13];
-	}
-	return 0;
+	__u32 need = protocol == IPPROTO_TCP ? 14 : 4;
+	if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP && protocol != IPPROTO_UDPLITE && protocol != IPPROTO_SCTP)
+		return;
+	__u8 l4h[14];
+	if (l4 + need > avail || bpf_probe_read_kernel(l4h, need, ip + l4))
+		return; /* the transport header is cut: ports 0, as parse.h */
+	key->src_port = (__u16)l4h[0] << 8 | l4h[1];
+	key->dst_port = (__u16)l4h[2] << 8 | l4h[3];
+	if (protocol == IPPROTO_TCP)
+		*tcp_flags = ((__u16)(l4h[12] & 1) << 8) | l4h[13];
+}
+
+/* The IP packet's length from its header (tot_len; payload_len + 40), bounded by what the skb holds. */
+static __always_inline __u64 ip_length(const unsigned char *ip, __u32 avail, __u16 eth_protocol)
+{
+	__u8 len[2];
+	if (bpf_probe_read_kernel(len, 2, ip + (eth_protocol == ETH_P_IP ? 2 : 4)) || avail < 4)
+		return avail;
+	__u64 bytes = ((__u32)len[0] << 8 | len[1]) + (eth_protocol == ETH_P_IP ? 0 : 40);
+	return bytes && bytes <= avail ? bytes : avail;
 }
 
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(drop_trace, struct sk_buff *skb, void *location, unsigned int reason)
 {
-	if (reason <= SKB_DROP_REASON_NOT_SPECIFIED)
+	/* Below it: not a drop (NOT_DROPPED_YET, CONSUMED) or not known to be one (NOT_SPECIFIED); numbered per kernel. */
+	if (reason < drop_knobs.first_reason)
 		return 0;
 	__u32 slot = reason < DROP_REASON_SLOTS ? reason : DROP_REASON_SLOTS - 1;
 	__u64 *total = bpf_map_lookup_elem(&drop_reasons, &slot);
@@ -253,53 +263,55 @@ int BPF_PROG(drop_trace, struct sk_buff *skb, void *location, unsigned int reaso
 		return 0;
 	}
 
-	__u32 zero = 0;
-	struct drop_scratch *scratch = bpf_map_lookup_elem(&drop_scratch, &zero);
-	if (!scratch)
-		return 0;
-	struct flow_key *key = &scratch->key;
-	__builtin_memset(key, 0, sizeof(*key));
-	key->ifindex = BPF_CORE_READ(dev, ifindex);
-	key->direction = iif && iif == (int)key->ifindex ? FLOW_DIRECTION_INGRESS : FLOW_DIRECTION_EGRESS;
-	key->eth_protocol = eth_protocol;
+	struct flow_key key;
+	__builtin_memset(&key, 0, sizeof(key));
+	key.ifindex = BPF_CORE_READ(dev, ifindex);
+	/*
+	 * Ingress while the packet is on the device it came in on; a packet the
+	 * receive path dropped before setting skb_iif (a full backlog queue: veth
+	 * scrubs it) is ingress too.
+	 */
+	key.direction = (iif && iif == (int)key.ifindex) || (drop_knobs.backlog_reason && reason == drop_knobs.backlog_reason)
+				? FLOW_DIRECTION_INGRESS
+				: FLOW_DIRECTION_EGRESS;
+	key.eth_protocol = eth_protocol;
 
 	__u16 network_header = BPF_CORE_READ(skb, network_header);
 	unsigned char *head = BPF_CORE_READ(skb, head);
-	if (network_header == (__u16)~0U) {
+	unsigned char *data = BPF_CORE_READ(skb, data);
+	/* The packet's bytes from the network header to its end (skb->len counts from data). */
+	long avail = (long)BPF_CORE_READ(skb, len) + (data - head) - network_header;
+	if (network_header == (__u16)~0U || avail <= 0) {
 		c->not_ip += 1;
 		return 0;
 	}
-	__u64 ip_bytes = 0;
 	__u16 tcp_flags = 0;
-	if (parse_dropped(head + network_header, eth_protocol, key, &ip_bytes, &tcp_flags)) {
-		c->not_ip += 1;
-		return 0;
-	}
+	parse_dropped(head + network_header, (__u32)avail, eth_protocol, &key, &tcp_flags);
+	__u64 ip_bytes = ip_length(head + network_header, (__u32)avail, eth_protocol);
 
 	__u64 packets = 1;
 	struct skb_shared_info *shinfo = (struct skb_shared_info *)(head + BPF_CORE_READ(skb, end));
 	if (BPF_CORE_READ(shinfo, gso_size)) {
-		/* A GSO skb: its segments, and its bytes from the network header on. */
+		/* A GSO skb: its segments, and all its bytes from the network header on (as nft counts it). */
 		__u16 segs = BPF_CORE_READ(shinfo, gso_segs);
 		packets = segs ? segs : 1;
-		unsigned char *data = BPF_CORE_READ(skb, data);
-		ip_bytes = BPF_CORE_READ(skb, len) + (data - head) - network_header;
+		ip_bytes = avail;
 	}
 	__u8 tcp_state = 0;
 	struct sock *sk = BPF_CORE_READ(skb, sk);
-	if (sk && key->protocol == IPPROTO_TCP)
+	if (sk && key.protocol == IPPROTO_TCP)
 		tcp_state = BPF_CORE_READ(sk, __sk_common.skc_state);
 
+	__u32 zero = 0;
 	void *active = bpf_map_lookup_elem(&drops, &zero);
 	if (!active)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	struct drop_record *known = bpf_map_lookup_elem(active, key);
+	struct drop_record *known = bpf_map_lookup_elem(active, &key);
 	if (!known) {
-		__builtin_memset(&scratch->fresh, 0, sizeof(scratch->fresh));
 		/* BPF_NOEXIST: a racing CPU's insert wins, and both add to its record. */
-		bpf_map_update_elem(active, key, &scratch->fresh, BPF_NOEXIST);
-		known = bpf_map_lookup_elem(active, key);
+		bpf_map_update_elem(active, &key, &drop_record_zero, BPF_NOEXIST);
+		known = bpf_map_lookup_elem(active, &key);
 		if (!known) {
 			c->map_full += 1;
 			return 0;

@@ -349,6 +349,14 @@ struct drop_counters {
 struct drop_knobs {
 	/* The agent's network namespace (SO_NETNS_COOKIE): drops elsewhere are ignored. */
 	__u64 netns_cookie;
+	/*
+	 * The running kernel's SKB_DROP_REASON_NOT_SPECIFIED + 1: the first reason
+	 * counted (the enum was renumbered: NOT_SPECIFIED is 0 on 5.17, 1 on
+	 * 5.18-6.2, 2 since CONSUMED came in 6.3). Read from its BTF by user space.
+	 */
+	__u32 first_reason;
+	/* Its SKB_DROP_REASON_CPU_BACKLOG (0: none): such a drop is on the receive path. */
+	__u32 backlog_reason;
 };
 
 #endif /* NETFLOW_FLOW_H */

@@ -106,6 +106,8 @@ export type DropTrackerStatus = DropCounters & {
   unavailable?: string;
   /** Flows made of drops only (no TC hook saw their packets), summed over evictions. */
   dropOnlyFlows: number;
+  /** Dropped packets on devices the agent does not capture on, left out of the flows. */
+  unwatchedDevicePackets: number;
   /** Every drop on the host since start (any namespace, IP or not), by reason, most frequent first. */
   reasons: DropReasonTotal[];
 };
@@ -175,7 +177,15 @@ export class Agent implements AsyncDisposable {
     // The evictor takes the counters' starting values and maps the ring before any packet is seen.
     const names = new InterfaceNames();
     const accounting = new InterfaceAccounting(() => names.source?.attached() ?? [], readPacketCounters);
-    const evictor = stack.use(new FlowEvictor(object, { names: names.nameOf, cgroups: processes?.cgroups, sizing, afterSwap: () => accounting.sample(), ...(drops ? { drops } : {}) }));
+    // Every device attached since start (an index is not reused while its device exists): the final
+    // eviction comes after the detach, and its drops are still the watched devices'.
+    const watched = new Set<number>();
+    const watchedDevice = (ifindex: number) => {
+      if (watched.has(ifindex)) return true;
+      for (const a of names.source?.attached() ?? []) watched.add(a.ifindex);
+      return watched.has(ifindex);
+    };
+    const evictor = stack.use(new FlowEvictor(object, { names: names.nameOf, cgroups: processes?.cgroups, sizing, afterSwap: () => accounting.sample(), ...(drops ? { drops: { ...drops, watched: watchedDevice } } : {}) }));
     const attacher = stack.use(new InterfaceAttacher(object, filter, options.attachMode, log));
     names.source = attacher;
     attacher.reconcile();
@@ -262,18 +272,18 @@ export class Agent implements AsyncDisposable {
     };
   }
 
-  /** The drop tracer's counters and reason totals (513 map lookups: once per Status call or scrape), or why it is not running. */
+  /** The drop tracer's counters and reason totals (two map reads, one of them a batch: once per Status call or scrape), or why it is not running. */
   private dropTrackerStatus(): DropTrackerStatus {
     const tracer = this.dropTracer;
     if (!tracer) {
-      const zero = { recorded: 0, mapFull: 0, notIp: 0, noDevice: 0, otherNetns: 0, dropOnlyFlows: 0, reasons: [] };
+      const zero = { recorded: 0, mapFull: 0, notIp: 0, noDevice: 0, otherNetns: 0, dropOnlyFlows: 0, unwatchedDevicePackets: 0, reasons: [] };
       return { unavailable: this.dropsUnavailable ?? "not loaded", ...zero };
     }
     const reasons: DropReasonTotal[] = [];
     for (const [code, packets] of tracer.readReasonTotals())
       reasons.push({ reason: code === DROP_REASON_SLOTS - 1 ? OTHER_DROP_REASONS : dropReasonName(this.dropReasons!, code), code, packets });
     reasons.sort((a, b) => b.packets - a.packets || a.code - b.code);
-    return { ...tracer.readCounters(), dropOnlyFlows: this.evictor.dropOnlyFlows, reasons };
+    return { ...tracer.readCounters(), dropOnlyFlows: this.evictor.dropOnlyFlows, unwatchedDevicePackets: this.evictor.dropsOnUnwatchedDevices, reasons };
   }
 
   /** One eviction, exported. Errors of one exporter do not stop the others. */
@@ -383,7 +393,7 @@ async function startDropTracer(options: AgentOptions, log: Logger): Promise<{ tr
   let tracer: DropTracer | undefined;
   try {
     const reasons = readDropReasons();
-    tracer = await DropTracer.load(options.dropsObjectBytes ? { objectBytes: options.dropsObjectBytes } : {});
+    tracer = await DropTracer.load({ reasons, ...(options.dropsObjectBytes ? { objectBytes: options.dropsObjectBytes } : {}) });
     tracer.attach();
     return { tracer, reasons };
   } catch (error) {

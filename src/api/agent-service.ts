@@ -116,6 +116,7 @@ export function statusResponse(status: AgentStatus, identity: AgentIdentity, wat
       noDevice: BigInt(status.drops.noDevice),
       otherNetns: BigInt(status.drops.otherNetns),
       dropOnlyFlows: BigInt(status.drops.dropOnlyFlows),
+      unwatchedDevicePackets: BigInt(status.drops.unwatchedDevicePackets),
       reasons: status.drops.reasons.map((r) => ({ reason: r.reason, code: r.code, packets: BigInt(r.packets) })),
     },
   });

@@ -157,6 +157,7 @@ export function statusFromResponse(r: StatusResponse): AgentStatusReport {
       noDevice: Number(r.drops.noDevice),
       otherNetns: Number(r.drops.otherNetns),
       dropOnlyFlows: Number(r.drops.dropOnlyFlows),
+      unwatchedDevicePackets: Number(r.drops.unwatchedDevicePackets),
       reasons: r.drops.reasons.map((x) => ({ reason: x.reason, code: x.code, packets: Number(x.packets) })),
     },
   };

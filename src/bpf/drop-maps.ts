@@ -18,6 +18,7 @@ import {
   closeObject,
   findMap,
   findProgram,
+  innerMap,
   libbpfLogMark,
   libbpfLogSince,
   linkCreate,
@@ -38,6 +39,7 @@ import {
   type ObjectHandle,
 } from "./libbpf.ts";
 import { explainLoadFailure } from "./verifier-log.ts";
+import type { DropReasons } from "./drop-reasons.ts";
 import { BatchDrain } from "./batch-drain.ts";
 
 /** enum bpf_attach_type BPF_TRACE_RAW_TP: a tp_btf program's attach type. */
@@ -99,7 +101,7 @@ export class DropTracer implements Disposable {
    * devices' drops are kept (the agent's). Throws a BpfError saying why when
    * the kernel cannot run it (no BTF, kernel before 5.17, no CAP_PERFMON).
    */
-  static async load(options: { objectBytes?: Uint8Array; netnsCookie?: bigint } = {}): Promise<DropTracer> {
+  static async load(options: { reasons: DropReasons; objectBytes?: Uint8Array; netnsCookie?: bigint }): Promise<DropTracer> {
     const bytes = options.objectBytes ?? (await embeddedDropsObject());
     const handle = openObjectFromMemory(bytes, "netflow_drops");
     const created: number[] = [];
@@ -108,8 +110,16 @@ export class DropTracer implements Disposable {
       if (mapGeometry(rodata).valueSize !== DROP_KNOBS.size)
         throw new BpfError("map .rodata of bpf/drops.bpf.o", `size ${mapGeometry(rodata).valueSize}, expected ${DROP_KNOBS.size}`, "rebuild bpf/ and src/ together");
       const knobs = new Uint8Array(DROP_KNOBS.size);
-      new DataView(knobs.buffer).setBigUint64(DROP_KNOBS.fields.netns_cookie.offset, options.netnsCookie ?? networkNamespaceCookie(), true);
+      const view = new DataView(knobs.buffer);
+      view.setBigUint64(DROP_KNOBS.fields.netns_cookie.offset, options.netnsCookie ?? networkNamespaceCookie(), true);
+      view.setUint32(DROP_KNOBS.fields.first_reason.offset, firstCountedReason(options.reasons), true);
+      view.setUint32(DROP_KNOBS.fields.backlog_reason.offset, reasonValue(options.reasons, "CPU_BACKLOG") ?? 0, true);
       setMapInitialValue(rodata, knobs, ".rodata");
+      // Sizes from the object's BTF against flow-layout.ts, before the kernel sees anything.
+      checkSizes(requireMap(handle, "drop_counters"), "drop_counters", 4, DROP_COUNTERS.size);
+      const template = innerMap(requireMap(handle, "drops"));
+      if (!template) throw new BpfError("opening map drops", "it has no inner map definition", "rebuild bpf/ and src/ together (bun build.ts)");
+      checkSizes(template, "drops (inner)", FLOW_KEY.size, DROP_RECORD.size);
       const mark = libbpfLogMark();
       try {
         loadObject(handle, "drops (bpf/drops.bpf.o)");
@@ -212,6 +222,29 @@ export class DropTracer implements Disposable {
   [Symbol.dispose]() {
     this.close();
   }
+}
+
+/** A reason's number in the running kernel, by name; undefined when it has none. */
+function reasonValue(reasons: DropReasons, name: string): number | undefined {
+  for (const [value, known] of reasons) if (known === name) return value;
+  return undefined;
+}
+
+/**
+ * The first reason counted: the running kernel's NOT_SPECIFIED + 1 (the enum
+ * was renumbered: NOT_SPECIFIED is 0 on 5.17, 1 on 5.18-6.2, 2 since 6.3);
+ * everything below is not a drop or not known to be one.
+ */
+export function firstCountedReason(reasons: DropReasons): number {
+  const notSpecified = reasonValue(reasons, "NOT_SPECIFIED");
+  if (notSpecified === undefined) throw new BpfError("reading the kernel's drop reasons", "enum skb_drop_reason has no NOT_SPECIFIED", "a kernel this agent does not know: run without --enable-drops");
+  return notSpecified + 1;
+}
+
+function checkSizes(map: MapHandle, name: string, keySize: number, valueSize: number) {
+  const g = mapGeometry(map);
+  if (g.keySize !== keySize || g.valueSize !== valueSize)
+    throw new BpfError(`map ${name} of bpf/drops.bpf.o`, `key/value ${g.keySize}/${g.valueSize} bytes, expected ${keySize}/${valueSize}`, "rebuild bpf/ and src/ together (bun build.ts)");
 }
 
 function createDropsMap(): number {

@@ -177,7 +177,7 @@ export function readDropReasons(path = KERNEL_BTF_PATH): DropReasons {
 
 /** What a user gets without the names: the hint of readDropReasons' errors. */
 export const DEGRADED_WITHOUT_NAMES =
-  "drops are still counted, but their reason is shown as a number; the names can also come from tracefs (events/skb/kfree_skb/format)";
+  "the drop tracer needs them (and the kernel's BTF for itself): --enable-drops stays off; everything else runs";
 
 /**
  * The reasons listed in a tracepoint format's print fmt (`__print_symbolic(REC->reason,

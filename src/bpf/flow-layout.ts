@@ -229,9 +229,11 @@ export const DROP_COUNTERS = {
 
 /** struct drop_knobs: the drop object's .rodata. */
 export const DROP_KNOBS = {
-  size: 8,
+  size: 16,
   fields: {
     netns_cookie: { offset: 0, size: 8 },
+    first_reason: { offset: 8, size: 4 },
+    backlog_reason: { offset: 12, size: 4 },
   },
 } as const satisfies { size: number; fields: Record<string, FieldLayout> };
 

@@ -11,7 +11,10 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { durationToNs, msToTimestamp, nsToDuration, timestampToMs } from "../api/flow-message.ts";
-import type { DropReasons } from "../bpf/drop-reasons.ts";
+import { dropReasonName, type DropReasons } from "../bpf/drop-reasons.ts";
+
+/** No table: every cause reads UNKNOWN(<n>), as the agent writes a reason its kernel does not name. */
+const NO_REASON_NAMES: DropReasons = new Map();
 import type { FlowDrops } from "../flow/flow-drops.ts";
 import { isIpv4Mapped } from "../flow/flow-format.ts";
 import type { FlowRecord } from "../flow/flow-record.ts";
@@ -212,7 +215,7 @@ function tcpFlagsFromNetobserv(flags: number): number {
  * fields together, zero without drops). pbflow carries the cause's number
  * only: `reasons` names it (`collect` passes its own kernel's names, right
  * when sender and collector run the same kernel); a number it does not name
- * reads as its decimal text ("77"), as does every cause without `reasons`.
+ * reads "UNKNOWN(77)", as the agent writes a reason its kernel does not name, and so does every cause without `reasons`.
  */
 function dropsFromNetobserv(m: PbflowRecord, reasons: DropReasons | undefined): FlowDrops | undefined {
   if (m.pktDropPackets === 0n) return undefined;
@@ -220,7 +223,7 @@ function dropsFromNetobserv(m: PbflowRecord, reasons: DropReasons | undefined): 
   return {
     packets: Number(m.pktDropPackets),
     bytes: Number(m.pktDropBytes),
-    reason: reasons?.get(reasonCode) ?? String(reasonCode),
+    reason: dropReasonName(reasons ?? NO_REASON_NAMES, reasonCode),
     reasonCode,
     tcpState: checkRange("pkt_drop_latest_state", m.pktDropLatestState, 255),
     tcpFlags: tcpFlagsFromNetobserv(m.pktDropLatestFlags),

@@ -42,7 +42,7 @@ export interface EvictorOptions {
    */
   afterSwap?: () => void;
   /** --enable-drops: the drop tracer (drained after the flows, joined to them) and the running kernel's reason names. */
-  drops?: { tracer: DropTracer; reasons: DropReasons };
+  drops?: { tracer: DropTracer; reasons: DropReasons; watched?: (ifindex: number) => boolean };
 }
 
 /** What a fill check saw. */
@@ -80,7 +80,7 @@ export class FlowEvictor implements Disposable {
     this.clock = options.clock ?? systemClock;
     this.sizing = new MapSizing(options.sizing);
     this.ring = new OverflowRing(object.overflowFd, object.overflowBytes);
-    this.drops = options.drops && new DropJoiner(options.drops.reasons);
+    this.drops = options.drops && new DropJoiner(options.drops.reasons, options.drops.watched);
     this.fold = (words, at) => this.overflow.add(words, at);
     const counters = object.readCounters();
     this.insertedAtSwap = counters.flowsInserted;
@@ -107,6 +107,11 @@ export class FlowEvictor implements Disposable {
     return this.counts.rttFlows;
   }
   /** --enable-drops: drop-only flows appended (drops no TC hook saw), summed over evictions. */
+  /** --enable-drops: dropped packets on devices the agent does not capture on, left out of the flows. */
+  get dropsOnUnwatchedDevices(): number {
+    return this.drops?.unwatchedPackets ?? 0;
+  }
+
   get dropOnlyFlows(): number {
     return this.counts.dropOnlyFlows;
   }

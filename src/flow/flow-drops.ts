@@ -73,7 +73,18 @@ export class DropJoiner {
   private readonly metricRow = new Uint32Array(FLOW_METRICS.size / 4);
   private readonly metricView = new DataView(this.metricRow.buffer);
 
-  constructor(private readonly reasons: DropReasons) {}
+  /** Dropped packets left out because their device is not watched (summed over joins). */
+  unwatchedPackets = 0;
+
+  constructor(
+    private readonly reasons: DropReasons,
+    /**
+     * Whether the agent captures on this device (was attached in the
+     * interval): drops on other devices of its namespace (excluded by
+     * --interfaces, lo when not selected) are counted, not reported.
+     */
+    private readonly watched: (ifindex: number) => boolean = () => true,
+  ) {}
 
   /**
    * `rows`: this drain of the drops map. Joins each record to the row of
@@ -87,9 +98,14 @@ export class DropJoiner {
     const byKey = this.pending;
     this.pending = new Map();
     const view = new DataView(rows.records.buffer, rows.records.byteOffset, rows.records.byteLength);
+    const keyView = new DataView(rows.keys.buffer, rows.keys.byteOffset, rows.keys.byteLength);
     for (let i = 0; i < rows.count; i++) {
       const at = i * DROP_RECORD.size;
       const k = i * FLOW_KEY.size;
+      if (!this.watched(keyView.getUint32(k + K.ifindex.offset, true))) {
+        this.unwatchedPackets += Number(view.getBigUint64(at + R.packets.offset, true));
+        continue;
+      }
       const key = keyString(rows.keys, k);
       const drops: FlowDrops = {
         packets: Number(view.getBigUint64(at + R.packets.offset, true)),

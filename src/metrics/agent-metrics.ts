@@ -124,6 +124,11 @@ function enrichmentMetrics(out: Exposition, s: AgentStatus) {
         { labels: { why: "other_netns" }, value: d.otherNetns },
       ],
     );
+    out.counter(
+      `${P}drops_unwatched_device_packets_total`,
+      "Dropped packets the kernel put on a record of a device the agent does not capture on (excluded by --interfaces, or not attached): left out of the flows.",
+      d.unwatchedDevicePackets,
+    );
     out.counter(`${P}drop_only_flows_total`, "Flows made of drops only: packets no TC hook saw (a netfilter OUTPUT rule dropped them before egress).", d.dropOnlyFlows);
   }
 }

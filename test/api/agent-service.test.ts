@@ -260,7 +260,7 @@ describe("Status: the enrichments' trackers", () => {
   const dnsOn = { port: 53, queries: 120, responses: 118, matched: 117, malformed: 2 };
   const rttOn = { connections: 31, flows: 58 };
   const dropsOn = {
-    recorded: 40, mapFull: 1, notIp: 3, noDevice: 0, otherNetns: 9, dropOnlyFlows: 2,
+    recorded: 40, mapFull: 1, notIp: 3, noDevice: 0, otherNetns: 9, dropOnlyFlows: 2, unwatchedDevicePackets: 7,
     reasons: [
       { reason: "NO_SOCKET", code: 3, packets: 30 },
       { reason: "NETFILTER_DROP", code: 8, packets: 20 },
@@ -280,7 +280,7 @@ describe("Status: the enrichments' trackers", () => {
     expect(plain(message.dns!)).toEqual({ port: 53, queries: 120n, responses: 118n, matched: 117n, malformed: 2n });
     expect(plain(message.rtt!)).toEqual({ connections: 31n, flows: 58n });
     const { reasons, ...counters } = plain(message.drops!) as { reasons: object[] };
-    expect(counters).toEqual({ unavailable: "", recorded: 40n, mapFull: 1n, notIp: 3n, noDevice: 0n, otherNetns: 9n, dropOnlyFlows: 2n });
+    expect(counters).toEqual({ unavailable: "", recorded: 40n, mapFull: 1n, notIp: 3n, noDevice: 0n, otherNetns: 9n, dropOnlyFlows: 2n, unwatchedDevicePackets: 7n });
     expect(reasons.map(plain)).toEqual([
       { reason: "NO_SOCKET", code: 3, packets: 30n },
       { reason: "NETFILTER_DROP", code: 8, packets: 20n },
@@ -290,7 +290,7 @@ describe("Status: the enrichments' trackers", () => {
 
   test("a drop tracer that could not load: the reason, every count 0; the others still reported", () => {
     const why = "attaching tp_btf/kfree_skb (drop_trace): EPERM (operation not permitted) — run as root or grant CAP_BPF and CAP_PERFMON (--enable-drops needs kernel BTF, kernel 5.17+ and CAP_PERFMON)";
-    const unavailable = { unavailable: why, recorded: 0, mapFull: 0, notIp: 0, noDevice: 0, otherNetns: 0, dropOnlyFlows: 0, reasons: [] };
+    const unavailable = { unavailable: why, recorded: 0, mapFull: 0, notIp: 0, noDevice: 0, otherNetns: 0, dropOnlyFlows: 0, unwatchedDevicePackets: 0, reasons: [] };
     const message = statusResponse({ ...new PublishedFlows().status(), rtt: rttOn, drops: unavailable }, identity, 0);
     expect(message.drops?.unavailable).toBe(why);
     expect([message.drops?.recorded, message.drops?.reasons.length, message.rtt?.flows, message.dns]).toEqual([0n, 0, 58n, undefined]);

@@ -114,7 +114,7 @@ describe("BTF enums from a built blob", () => {
     })();
     expect(error).toBeInstanceOf(BpfError);
     expect((error as Error).message).toBe(
-      "reading the kernel's drop reason names from /nonexistent/vmlinux: ENOENT (no such file: the kernel was built without CONFIG_DEBUG_INFO_BTF) — drops are still counted, but their reason is shown as a number; the names can also come from tracefs (events/skb/kfree_skb/format)",
+      "reading the kernel's drop reason names from /nonexistent/vmlinux: ENOENT (no such file: the kernel was built without CONFIG_DEBUG_INFO_BTF) — the drop tracer needs them (and the kernel's BTF for itself): --enable-drops stays off; everything else runs",
     );
   });
 

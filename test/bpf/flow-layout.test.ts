@@ -122,7 +122,4 @@ describe("flow.h ⇄ flow-layout.ts, as bpf/drops.bpf.o uses it", () => {
     expect(inDrops(() => layoutOf("drop_counters"))).toEqual(DROP_COUNTERS);
     expect(inDrops(() => layoutOf("drop_knobs"))).toEqual(DROP_KNOBS);
   });
-  test("its drops map's key is the flows map's struct flow_key", () => {
-    expect(inDrops(() => layoutOf("flow_key"))).toEqual(FLOW_KEY);
-  });
 });

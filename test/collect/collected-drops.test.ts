@@ -58,5 +58,5 @@ test("pbflow: a cause the table does not name reads as its number", async () => 
   const { sink, parsed } = jsonSink();
   const client = createClient(Collector, createRouterTransport(({ service }) => service(Collector, netobservCollector(new BatchLedger(), sink, () => new Map()))));
   await client.send(toNetobservRecords([dropped], agentIpMessage(new Uint8Array([192, 0, 2, 7]))));
-  expect(parsed()[0].drops).toMatchObject({ reason: "8", reasonCode: 8 });
+  expect(parsed()[0].drops).toMatchObject({ reason: "UNKNOWN(8)", reasonCode: 8 });
 });

@@ -171,8 +171,8 @@ describe("fromNetobservRecord (collect --protocol netobserv)", () => {
     expect(hex(toBinary(RecordSchema, m))).toContain("8001b401" + "880103" + "900118" + "980101" + "a00108");
     // pbflow carries the cause's number only: named by the collector's table, else its decimal text.
     expect(fromNetobservRecord(m, new Map([[8, "NETFILTER_DROP"]]))).toEqual({ ...original, ifindex: 0, tcpFlags: 0, drops: { ...drops, tcpFlags: 0x18 } });
-    expect(fromNetobservRecord(m).drops).toEqual({ ...drops, reason: "8", tcpFlags: 0x18 });
-    expect(fromNetobservRecord(m, new Map([[2, "NOT_SPECIFIED"]])).drops?.reason).toBe("8");
+    expect(fromNetobservRecord(m).drops).toEqual({ ...drops, reason: "UNKNOWN(8)", tcpFlags: 0x18 });
+    expect(fromNetobservRecord(m, new Map([[2, "NOT_SPECIFIED"]])).drops?.reason).toBe("UNKNOWN(8)");
   });
 
   test("drops: absent without drops (no field 16-20 on the wire); netobserv's SYN_ACK bit folds back; a bad state is refused", () => {

@@ -135,4 +135,13 @@ describe("DropJoiner", () => {
     expect(drops!.get(1)!.packets).toBe(1);
     expect(joiner.waiting).toBe(0);
   });
+
+  test("drops on a device the agent does not capture on are counted, not reported", () => {
+    const joiner = new DropJoiner(reasons, (ifindex) => ifindex === 2);
+    const rows = rowsOf([key(2, 40000, 7001)]);
+    const drops = joiner.join(drained([{ key: key(2, 40000, 7001), packets: 3, bytes: 84, reason: 3 }, { key: key(1, 5000, 9), packets: 8, bytes: 224, reason: 3 }]), rows, true);
+    expect(rows.count).toBe(1); // no drop-only row for device 1
+    expect([...drops!.keys()]).toEqual([0]);
+    expect(joiner.unwatchedPackets).toBe(8);
+  });
 });

@@ -21,7 +21,7 @@ const enriched: AgentStatus = {
   dns: { port: 5353, queries: 120, responses: 118, matched: 117, malformed: 2 },
   rtt: { connections: 31, flows: 58 },
   drops: {
-    recorded: 40, mapFull: 1, notIp: 3, noDevice: 4, otherNetns: 9, dropOnlyFlows: 2,
+    recorded: 40, mapFull: 1, notIp: 3, noDevice: 4, otherNetns: 9, dropOnlyFlows: 2, unwatchedDevicePackets: 7,
     reasons: [
       { reason: "NO_SOCKET", code: 3, packets: 30 },
       { reason: "NETFILTER_DROP", code: 8, packets: 24 },
@@ -56,6 +56,7 @@ test("on: every counter of the trackers, by bounded labels", () => {
     'netflow_agent_drops_unrecorded_total{why="not_ip"}': 3,
     'netflow_agent_drops_unrecorded_total{why="no_device"}': 4,
     'netflow_agent_drops_unrecorded_total{why="other_netns"}': 9,
+    netflow_agent_drops_unwatched_device_packets_total: 7,
     "netflow_agent_drop_only_flows_total": 2,
   });
 });
@@ -63,7 +64,7 @@ test("on: every counter of the trackers, by bounded labels", () => {
 test("a drop tracer that could not load: loaded 0, the counters 0, no reason series", () => {
   const text = render({
     ...enriched,
-    drops: { unavailable: "no kernel BTF", recorded: 0, mapFull: 0, notIp: 0, noDevice: 0, otherNetns: 0, dropOnlyFlows: 0, reasons: [] },
+    drops: { unavailable: "no kernel BTF", recorded: 0, mapFull: 0, notIp: 0, noDevice: 0, otherNetns: 0, dropOnlyFlows: 0, unwatchedDevicePackets: 0, reasons: [] },
   });
   const samples = metricSamples(text);
   expect(samples.get("netflow_agent_drop_tracer_loaded")).toBe(0);

@@ -10,6 +10,7 @@
 import type { AgentStatus } from "../agent/agent.ts";
 import { accountingRatio } from "../agent/interface-accounting.ts";
 import { Exposition, type HistogramSeries, type Sample } from "./exposition.ts";
+import { DROP_REASON_SLOTS } from "../bpf/flow-layout.ts";
 
 export interface MetricsInput {
   version: string;
@@ -110,7 +111,7 @@ function enrichmentMetrics(out: Exposition, s: AgentStatus) {
     out.gauge(`${P}drop_tracer_loaded`, "1 when the drop tracer runs (--enable-drops); 0 when it could not load (Status drops.unavailable and the log say why).", d.unavailable === undefined ? 1 : 0);
     out.counter(
       `${P}drops_total`,
-      "Packets the kernel dropped on this host since start (every namespace, IP or not; a GSO packet once), by reason: the running kernel's enum skb_drop_reason name, OTHER for reasons numbered 511 and above.",
+      `Packets the kernel dropped on this host since start (every namespace, IP or not; a GSO packet once), by reason: the running kernel's enum skb_drop_reason name, OTHER for reasons numbered ${DROP_REASON_SLOTS - 1} and above.`,
       d.reasons.map((r) => ({ labels: { reason: r.reason }, value: r.packets })),
     );
     out.counter(`${P}drops_recorded_total`, "Drops put on their flow (this namespace's IP packets).", d.recorded);

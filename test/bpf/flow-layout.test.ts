@@ -28,37 +28,37 @@ interface BtfType {
 async function objectBtf(name: string): Promise<BtfType[]> {
   return JSON.parse(await $`bpftool btf dump file ${join(import.meta.dir, "..", "..", "bpf", `${name}.bpf.o`)} -j`.text()).types;
 }
-const flowBtf = await objectBtf("flow");
-const dropsBtf = await objectBtf("drops");
-let btf = flowBtf;
-let byId = new Map(btf.map((t) => [t.id, t]));
-const named = (kind: string, name: string) => {
-  const t = btf.find((x) => x.kind === kind && x.name === name);
-  if (!t) throw new Error(`${kind} ${name} not in the object's BTF`);
-  return t;
-};
-
-function sizeOf(id: number): number {
-  const t = byId.get(id)!;
-  switch (t.kind) {
-    case "INT": case "STRUCT": case "UNION": case "ENUM": return t.size!;
-    case "TYPEDEF": case "VOLATILE": case "CONST": return sizeOf(t.type_id!);
-    case "ARRAY": return t.nr_elems! * sizeOf(t.type_id!);
-    default: throw new Error(`unexpected BTF kind ${t.kind}`);
-  }
-}
-
-function layoutOf(structName: string) {
-  const t = named("STRUCT", structName);
+/** Layout readers over one object's BTF. */
+function readerOf(btf: BtfType[]) {
+  const byId = new Map(btf.map((t) => [t.id, t]));
+  const named = (kind: string, name: string) => {
+    const t = btf.find((x) => x.kind === kind && x.name === name);
+    if (!t) throw new Error(`${kind} ${name} not in the object's BTF`);
+    return t;
+  };
+  const sizeOf = (id: number): number => {
+    const t = byId.get(id)!;
+    switch (t.kind) {
+      case "INT": case "STRUCT": case "UNION": case "ENUM": return t.size!;
+      case "TYPEDEF": case "VOLATILE": case "CONST": return sizeOf(t.type_id!);
+      case "ARRAY": return t.nr_elems! * sizeOf(t.type_id!);
+      default: throw new Error(`unexpected BTF kind ${t.kind}`);
+    }
+  };
   return {
-    size: t.size,
-    fields: Object.fromEntries(t.members!.map((m) => [m.name, { offset: m.bits_offset / 8, size: sizeOf(m.type_id) }])),
+    layoutOf: (structName: string) => {
+      const t = named("STRUCT", structName);
+      return {
+        size: t.size,
+        fields: Object.fromEntries(t.members!.map((m) => [m.name, { offset: m.bits_offset / 8, size: sizeOf(m.type_id) }])),
+      };
+    },
+    enumOf: (name: string, prefix: string) => Object.fromEntries(named("ENUM", name).values!.map((v) => [v.name.slice(prefix.length), v.val])),
   };
 }
 
-function enumOf(name: string, prefix: string) {
-  return Object.fromEntries(named("ENUM", name).values!.map((v) => [v.name.slice(prefix.length), v.val]));
-}
+const { layoutOf, enumOf } = readerOf(await objectBtf("flow"));
+const drops = readerOf(await objectBtf("drops"));
 
 describe("flow.h ⇄ flow-layout.ts", () => {
   test("struct flow_key", () => expect(layoutOf("flow_key")).toEqual(FLOW_KEY));
@@ -107,19 +107,9 @@ describe("flow.h ⇄ flow-layout.ts", () => {
 });
 
 describe("flow.h ⇄ flow-layout.ts, as bpf/drops.bpf.o uses it", () => {
-  const inDrops = <T>(read: () => T): T => {
-    btf = dropsBtf;
-    byId = new Map(btf.map((t) => [t.id, t]));
-    try {
-      return read();
-    } finally {
-      btf = flowBtf;
-      byId = new Map(btf.map((t) => [t.id, t]));
-    }
-  };
   test("struct drop_record, drop_counters, drop_knobs", () => {
-    expect(inDrops(() => layoutOf("drop_record"))).toEqual(DROP_RECORD);
-    expect(inDrops(() => layoutOf("drop_counters"))).toEqual(DROP_COUNTERS);
-    expect(inDrops(() => layoutOf("drop_knobs"))).toEqual(DROP_KNOBS);
+    expect(drops.layoutOf("drop_record")).toEqual(DROP_RECORD);
+    expect(drops.layoutOf("drop_counters")).toEqual(DROP_COUNTERS);
+    expect(drops.layoutOf("drop_knobs")).toEqual(DROP_KNOBS);
   });
 });

@@ -154,8 +154,25 @@ async function iperf3(line: DelayLine, extra: string[]) {
     mbits: result.end.sum_received.bits_per_second / 1e6 as number,
     retransmits: result.end.sum_sent.retransmits as number,
     rtts,
-    stats: await line.relayStats(),
+    stats: await settledStats(line),
   };
+}
+
+/**
+ * The relay's counters once every frame it read has left (or was counted as
+ * dropped): right after iperf3 exits the last frames may still be in their
+ * hold (seen under stress-ng: tx one short of rx), which is not a loss.
+ */
+async function settledStats(line: DelayLine): Promise<RelayStats> {
+  let last: RelayStats | undefined;
+  return waitFor(
+    "the relay's held frames to leave",
+    async () => {
+      last = await line.relayStats();
+      return last.directions.every((d) => d.txFrames + d.queueDrops + d.txErrors >= d.rxFrames) && last;
+    },
+    { everyMs: 50, state: () => last },
+  );
 }
 
 /** `rtt:<srtt>/<rttvar>` of the connection in `ss -tinH` output with the largest bytes_acked. */

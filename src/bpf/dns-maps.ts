@@ -5,7 +5,7 @@
  * owned by the FlowObject; present only with --enable-dns.
  */
 import { DNS_COUNTERS, DNS_RECORD, FLOW_KEY } from "./flow-layout.ts";
-import { mapLookup } from "./libbpf.ts";
+import { PerCpuCounters } from "./per-cpu-counters.ts";
 import { BatchDrain } from "./batch-drain.ts";
 
 export interface DnsCounters {
@@ -29,8 +29,7 @@ export interface DnsRows {
 
 export class DnsMaps {
   private readonly rows = new BatchDrain("dns_flows", FLOW_KEY.size, DNS_RECORD.size);
-  private counterValues: BigUint64Array | undefined;
-  private readonly counterKey = new Uint8Array(4);
+  private counters: PerCpuCounters<keyof typeof DNS_COUNTERS.fields> | undefined;
 
   constructor(
     private readonly flowsFd: number,
@@ -50,15 +49,7 @@ export class DnsMaps {
 
   /** The tracker's counters, summed over CPUs (they only grow). */
   readCounters(): DnsCounters {
-    const words = DNS_COUNTERS.size / 8;
-    const values = (this.counterValues ??= new BigUint64Array(words * this.cpus));
-    if (!mapLookup(this.countersFd, this.counterKey, new Uint8Array(values.buffer))) throw new Error("dns_counters map has no element 0");
-    const sum = (field: keyof typeof DNS_COUNTERS.fields) => {
-      const at = DNS_COUNTERS.fields[field].offset / 8;
-      let total = 0;
-      for (let cpu = 0; cpu < this.cpus; cpu++) total += Number(values[cpu * words + at]!);
-      return total;
-    };
-    return { queries: sum("queries"), responses: sum("responses"), matched: sum("matched"), malformed: sum("malformed") };
+    this.counters ??= new PerCpuCounters(this.countersFd, DNS_COUNTERS, this.cpus, "dns_counters");
+    return this.counters.read();
   }
 }

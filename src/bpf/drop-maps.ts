@@ -41,6 +41,7 @@ import {
 import { explainLoadFailure } from "./verifier-log.ts";
 import type { DropReasons } from "./drop-reasons.ts";
 import { BatchDrain } from "./batch-drain.ts";
+import { PerCpuCounters } from "./per-cpu-counters.ts";
 
 /** enum bpf_attach_type BPF_TRACE_RAW_TP: a tp_btf program's attach type. */
 const BPF_TRACE_RAW_TP = 23;
@@ -80,7 +81,7 @@ export class DropTracer implements Disposable {
   private reasonKeys: Uint8Array | undefined;
   private reasonSlots: BigUint64Array | undefined;
   private readonly reasonToken = new Uint8Array(4);
-  private readonly counterValues: BigUint64Array;
+  private readonly counters: PerCpuCounters<keyof typeof DROP_COUNTERS.fields>;
 
   private constructor(
     private readonly handle: ObjectHandle,
@@ -93,7 +94,7 @@ export class DropTracer implements Disposable {
     private readonly countersFd: number,
     private readonly cpus: number,
   ) {
-    this.counterValues = new BigUint64Array((DROP_COUNTERS.size / 8) * cpus);
+    this.counters = new PerCpuCounters(countersFd, DROP_COUNTERS, cpus, "drop_counters");
   }
 
   /**
@@ -167,15 +168,8 @@ export class DropTracer implements Disposable {
 
   /** The tracer's counters, summed over CPUs. */
   readCounters(): DropCounters {
-    const words = DROP_COUNTERS.size / 8;
-    if (!mapLookup(this.countersFd, this.slotKey, new Uint8Array(this.counterValues.buffer))) throw new Error("drop_counters has no element 0");
-    const sum = (field: keyof typeof DROP_COUNTERS.fields) => {
-      const at = DROP_COUNTERS.fields[field].offset / 8;
-      let total = 0;
-      for (let cpu = 0; cpu < this.cpus; cpu++) total += Number(this.counterValues[cpu * words + at]!);
-      return total;
-    };
-    return { recorded: sum("recorded"), mapFull: sum("map_full"), notIp: sum("not_ip"), noDevice: sum("no_device"), otherNetns: sum("other_netns") };
+    const c = this.counters.read();
+    return { recorded: c.recorded, mapFull: c.map_full, notIp: c.not_ip, noDevice: c.no_device, otherNetns: c.other_netns };
   }
 
   /**

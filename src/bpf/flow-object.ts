@@ -14,6 +14,7 @@ import type { LinkLayer } from "./interfaces.ts";
 import { DNS_COUNTERS, DNS_QUERY_KEY, DNS_RECORD, FILTER_CHAIN, FILTER_COUNTER, FILTER_KEY, FilterAction, FLOW_COUNTERS, FLOW_KEY, FLOW_METRICS, MAX_FILTER_RULES, NETFLOW_KNOBS, RTT_RECORD, SOCK_CONNECTION } from "./flow-layout.ts";
 import { DnsMaps } from "./dns-maps.ts";
 import { RttMaps } from "./rtt-maps.ts";
+import { PerCpuCounters } from "./per-cpu-counters.ts";
 import { FilterMaps } from "./filter-maps.ts";
 import { FlowMaps } from "./flow-maps.ts";
 import { OWNER_PROGRAMS, type ProcessMaps } from "./process-maps.ts";
@@ -29,7 +30,6 @@ import {
   loadObject,
   mapFd,
   mapGeometry,
-  mapLookup,
   mapMemoryBytes,
   openObjectFromMemory,
   possibleCpus,
@@ -278,28 +278,18 @@ export class FlowObject implements Disposable, FlowPrograms {
     return layer === "ethernet" ? { ingressFd: this.ingressFd, egressFd: this.egressFd } : { ingressFd: this.ingressL3Fd, egressFd: this.egressL3Fd };
   }
 
-  /** struct flow_counters × possible CPUs: the buffer one lookup fills. */
-  private counterValues: BigUint64Array | undefined;
-  private readonly counterKey = new Uint8Array(4);
+  private counters: PerCpuCounters<keyof typeof FLOW_COUNTERS.fields> | undefined;
 
   /** The kernel's counters, summed over CPUs (they only grow): one lookup. */
   readCounters(): KernelCounters {
-    const words = FLOW_COUNTERS.size / 8;
-    const values = (this.counterValues ??= new BigUint64Array(words * this.cpus));
-    if (!mapLookup(this.countersFd, this.counterKey, new Uint8Array(values.buffer))) throw new Error("counters map has no element 0");
-    const sum = (field: keyof typeof FLOW_COUNTERS.fields) => {
-      const at = FLOW_COUNTERS.fields[field].offset / 8;
-      let total = 0;
-      for (let cpu = 0; cpu < this.cpus; cpu++) total += Number(values[cpu * words + at]!);
-      return total;
-    };
+    const c = (this.counters ??= new PerCpuCounters(this.countersFd, FLOW_COUNTERS, this.cpus, "counters")).read();
     return {
-      ringbufPackets: sum("ringbuf_packets"),
-      droppedPackets: sum("dropped_packets"),
-      droppedBytes: sum("dropped_bytes"),
-      mapErrors: sum("map_errors"),
-      truncated: sum("truncated"),
-      flowsInserted: sum("flows_inserted"),
+      ringbufPackets: c.ringbuf_packets,
+      droppedPackets: c.dropped_packets,
+      droppedBytes: c.dropped_bytes,
+      mapErrors: c.map_errors,
+      truncated: c.truncated,
+      flowsInserted: c.flows_inserted,
     };
   }
 
